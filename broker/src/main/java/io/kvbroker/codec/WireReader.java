@@ -57,7 +57,11 @@ final class WireReader {
     }
 
     MessageFormat peekFormat() throws MalformedMessageException {
-        return MessageFormat.valueOf((byte) peekByte());
+        int format = peekByte();
+        if (format == 0xc1) {
+            throw new MalformedMessageException(Reason.INVALID_FORMAT, "byte 0xc1 is not a msgpack format");
+        }
+        return MessageFormat.valueOf((byte) format);
     }
 
     boolean tryNil() throws IOException, MalformedMessageException {

@@ -45,12 +45,15 @@ public final class KvEventDecoder {
     private static final byte[][] STORED_NAMES = names(STORED_FIELDS);
     private static final String[] REMOVED_FIELDS = {"block_hashes", "medium", "group_idx", "locality", "ownership"};
     private static final byte[][] REMOVED_NAMES = names(REMOVED_FIELDS);
-    private static final byte[][] MEDIA = names("GPU", "CPU", "STORAGE", "FS", "OBJ");
-    private static final Medium[] MEDIA_VALUES = {Medium.GPU, Medium.CPU, Medium.STORAGE, Medium.STORAGE,
-        Medium.STORAGE};
-    private static final byte[][] KINDS = names("full_attention", "mla_attention", "sliding_window", "mamba");
-    private static final GroupKind[] KIND_VALUES = {GroupKind.FULL_ATTENTION, GroupKind.MLA_ATTENTION,
-        GroupKind.SLIDING_WINDOW, GroupKind.MAMBA};
+    // Names compared as bytes on the hot path; their meaning comes from the enums' own wire-name mapping.
+    private static final String[] MEDIUM_NAMES = {"GPU", "CPU", "STORAGE", "FS", "OBJ"};
+    private static final byte[][] MEDIA = names(MEDIUM_NAMES);
+    private static final Medium[] MEDIA_VALUES = java.util.Arrays.stream(MEDIUM_NAMES).map(Medium::fromWireName)
+            .toArray(Medium[]::new);
+    private static final String[] KIND_NAMES = {"full_attention", "mla_attention", "sliding_window", "mamba"};
+    private static final byte[][] KINDS = names(KIND_NAMES);
+    private static final GroupKind[] KIND_VALUES = java.util.Arrays.stream(KIND_NAMES).map(GroupKind::fromWireName)
+            .toArray(GroupKind[]::new);
     private static final long[] NO_HASHES = new long[0];
     private static final int[] NO_TOKENS = new int[0];
 

@@ -1,0 +1,165 @@
+package io.kvbroker.bench;
+
+import io.kvbroker.codec.KvEventDecoder;
+import io.kvbroker.codec.MalformedMessageException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * Runs {@link DecoderBenchmark} and writes its figures, each next to its floor, to {@code BENCHMARKS.md} and
+ * {@code bench/results/decoder.json}. Usage: {@code DecoderBench [--quick] [--out DIR]}.
+ */
+public final class DecoderBench {
+    private DecoderBench() {
+    }
+
+    /** One payload set's figures. */
+    record Figures(String set, int payloads, long bytesPerPass, long blockEventsPerPass, double decodePassesPerSec,
+            double decodeError, double skipPassesPerSec) {
+        double decodeMbPerSec() {
+            return decodePassesPerSec * bytesPerPass / 1e6;
+        }
+
+        double skipMbPerSec() {
+            return skipPassesPerSec * bytesPerPass / 1e6;
+        }
+
+        double blockEventsPerSec() {
+            return decodePassesPerSec * blockEventsPerPass;
+        }
+
+        double ratioToFloor() {
+            return decodePassesPerSec / skipPassesPerSec;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        boolean quick = List.of(args).contains("--quick");
+        Path out = Path.of(".");
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals("--out")) {
+                out = Path.of(args[i + 1]);
+            }
+        }
+        ChainedOptionsBuilder options = new OptionsBuilder()
+                .include(DecoderBenchmark.class.getName())
+                .forks(1)
+                .threads(1)
+                .warmupIterations(quick ? 2 : 4)
+                .warmupTime(TimeValue.seconds(quick ? 1 : 2))
+                .measurementIterations(quick ? 3 : 6)
+                .measurementTime(TimeValue.seconds(quick ? 1 : 2))
+                .timeUnit(TimeUnit.SECONDS)
+                .jvmArgsAppend("-Xms1g", "-Xmx1g");
+        Map<String, Double[]> scores = new LinkedHashMap<>();
+        for (RunResult result : new Runner(options.build()).run()) {
+            String method = result.getParams().getBenchmark();
+            method = method.substring(method.lastIndexOf('.') + 1);
+            String key = result.getParams().getParam("set") + "/" + method;
+            scores.put(key, new Double[] {result.getPrimaryResult().getScore(),
+                result.getPrimaryResult().getScoreError()});
+        }
+        List<Figures> figures = List.of(figures("golden", Payloads.golden(), scores),
+                figures("mix", Payloads.realisticMix(2048, 42), scores));
+        String command = "scripts/bench decoder" + (quick ? " --quick" : "");
+        Files.createDirectories(out.resolve("bench/results"));
+        Files.writeString(out.resolve("bench/results/decoder.json"), json(figures, command));
+        Files.writeString(out.resolve("BENCHMARKS.md"), markdown(figures, command, quick));
+        for (Figures f : figures) {
+            System.out.printf(Locale.ROOT, "%-7s decode %8.1f MB/s %12.0f block events/s | floor (skip) %8.1f MB/s |"
+                    + " ratio %.2f%n", f.set(), f.decodeMbPerSec(), f.blockEventsPerSec(), f.skipMbPerSec(),
+                    f.ratioToFloor());
+        }
+    }
+
+    private static Figures figures(String set, List<byte[]> payloads, Map<String, Double[]> scores)
+            throws MalformedMessageException {
+        KvEventDecoder decoder = new KvEventDecoder();
+        long bytes = 0;
+        long events = 0;
+        for (byte[] payload : payloads) {
+            bytes += payload.length;
+            events += decoder.decode(payload).blockEventCount();
+        }
+        Double[] decode = scores.get(set + "/decode");
+        Double[] skip = scores.get(set + "/skip");
+        return new Figures(set, payloads.size(), bytes, events, decode[0], decode[1], skip[0]);
+    }
+
+    static String machine() {
+        String cpu = "unknown CPU";
+        String memory = "";
+        try {
+            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).strip()).orElse(cpu);
+            memory = Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal"))
+                    .findFirst().map(l -> ", " + Long.parseLong(l.replaceAll("\\D", "")) / (1024 * 1024) + " GiB")
+                    .orElse("");
+        } catch (IOException | RuntimeException e) {
+            // Not Linux: the CPU stays unknown.
+        }
+        return Runtime.getRuntime().availableProcessors() + " cores, " + cpu + memory + ", "
+                + System.getProperty("os.name") + " " + System.getProperty("os.version");
+    }
+
+    static String jvm() {
+        return System.getProperty("java.vm.name") + " " + System.getProperty("java.version");
+    }
+
+    private static String markdown(List<Figures> figures, String command, boolean quick) {
+        StringBuilder md = new StringBuilder();
+        md.append("# Benchmarks\n\n");
+        md.append("Written by `").append(command).append("`; rerun it to refresh this file.\n\n");
+        md.append("- date: ").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME)).append('\n');
+        md.append("- machine: ").append(machine()).append('\n');
+        md.append("- JVM: ").append(jvm()).append(", heap 1 GiB, one benchmark thread\n");
+        md.append("- run: JMH, 1 fork, ").append(quick ? "2 x 1 s warm-up, 3 x 1 s measured (quick mode: wide error)"
+                : "4 x 2 s warm-up, 6 x 2 s measured").append("\n\n");
+        md.append("## Decoder (`io.kvbroker.codec.KvEventDecoder`)\n\n");
+        md.append("One thread decoding payloads already in memory into event records. The floor is msgpack-core's\n");
+        md.append("`skipValue()` over the same bytes: walking the msgpack without building anything.\n\n");
+        md.append("| payload set | payloads | bytes | block events | decode MB/s | block events/s | floor (skip) MB/s "
+                + "| decode / floor |\n");
+        md.append("|---|---|---|---|---|---|---|---|\n");
+        for (Figures f : figures) {
+            md.append(String.format(Locale.ROOT, "| %s | %d | %d | %d | %.0f ± %.0f | %,.0f | %.0f | %.2f |%n",
+                    f.set().equals("golden") ? "captured vLLM vectors (10, both forms)"
+                            : "realistic map-form mix (~1 KB batches)",
+                    f.payloads(), f.bytesPerPass(), f.blockEventsPerPass(), f.decodeMbPerSec(),
+                    f.decodeError() * f.bytesPerPass() / 1e6, f.blockEventsPerSec(), f.skipMbPerSec(),
+                    f.ratioToFloor()));
+        }
+        md.append("\nA block event is one stored or removed block hash (a clear counts as one).\n");
+        return md.toString();
+    }
+
+    private static String json(List<Figures> figures, String command) {
+        StringBuilder json = new StringBuilder("{\n  \"command\": \"").append(command).append("\",\n");
+        json.append("  \"date\": \"").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME))
+                .append("\",\n  \"machine\": \"").append(machine().replace("\"", "'")).append("\",\n");
+        json.append("  \"jvm\": \"").append(jvm()).append("\",\n  \"decoder\": [\n");
+        for (int i = 0; i < figures.size(); i++) {
+            Figures f = figures.get(i);
+            json.append(String.format(Locale.ROOT, "    {\"set\": \"%s\", \"payloads\": %d, \"bytes\": %d, "
+                    + "\"blockEvents\": %d, \"decodeMBps\": %.1f, \"blockEventsPerSec\": %.0f, \"floorSkipMBps\": %.1f,"
+                    + " \"ratioToFloor\": %.3f}%s%n", f.set(), f.payloads(), f.bytesPerPass(), f.blockEventsPerPass(),
+                    f.decodeMbPerSec(), f.blockEventsPerSec(), f.skipMbPerSec(), f.ratioToFloor(),
+                    i + 1 < figures.size() ? "," : ""));
+        }
+        json.append("  ]\n}\n");
+        return json.toString();
+    }
+}

@@ -1,0 +1,26 @@
+package io.kvbroker.cli;
+
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.config.ConfigException;
+import io.kvbroker.config.ConfigLoader;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import picocli.CommandLine.Option;
+
+/** The options every subcommand that reads the configuration shares: a file and key overrides. */
+final class ConfigOptions {
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE",
+            description = "YAML configuration file (default: embedded defaults; conf/broker.yaml documents them).")
+    Path file;
+
+    @Option(names = {"-s", "--set"}, paramLabel = "KEY=VALUE", mapFallbackValue = "",
+            description = "Override one key, after the file and the environment; repeatable. "
+                    + "Example: --set shutdown.drainTimeoutMs=5000")
+    Map<String, String> overrides = new LinkedHashMap<>();
+
+    BrokerConfig load() throws ConfigException {
+        return ConfigLoader.load(Optional.ofNullable(file), System.getenv(), overrides);
+    }
+}

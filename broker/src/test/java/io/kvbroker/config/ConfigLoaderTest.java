@@ -1,0 +1,161 @@
+package io.kvbroker.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.kvbroker.engine.EngineKey;
+import io.kvbroker.engine.EngineSpec;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+    @TempDir
+    Path dir;
+
+    private Path yaml(String text) throws Exception {
+        Path file = dir.resolve("broker.yaml");
+        Files.writeString(file, text);
+        return file;
+    }
+
+    private static BrokerConfig load(Optional<Path> file, Map<String, String> env, Map<String, String> flags)
+            throws ConfigException {
+        return ConfigLoader.load(file, env, flags);
+    }
+
+    private static ConfigException failure(Optional<Path> file, Map<String, String> env, Map<String, String> flags) {
+        try {
+            load(file, env, flags);
+        } catch (ConfigException e) {
+            return e;
+        }
+        throw new AssertionError("configuration was accepted");
+    }
+
+    @Test
+    void embeddedDefaultsValidate() {
+        BrokerConfig config = BrokerConfig.defaults();
+        assertThat(config.get(Settings.SHUTDOWN_DRAIN_TIMEOUT_MS)).isEqualTo(10_000);
+        assertThat(config.get(Settings.ENGINES_STATIC)).isEmpty();
+        assertThat(config.source(Settings.LOG_FORMAT)).isEqualTo("default");
+    }
+
+    @Test
+    void fileThenEnvironmentThenFlagsEachWin() throws Exception {
+        Path file = yaml("shutdown:\n  drainTimeoutMs: 1000\nlog:\n  level: debug\n  format: json\n");
+        Map<String, String> env = Map.of("KVBROKER_LOG_LEVEL", "warn", "KVBROKER_LOG_FORMAT", "plain");
+        Map<String, String> flags = Map.of("log.format", "json");
+        BrokerConfig config = load(Optional.of(file), env, flags);
+        assertThat(config.get(Settings.SHUTDOWN_DRAIN_TIMEOUT_MS)).isEqualTo(1000);
+        assertThat(config.source(Settings.SHUTDOWN_DRAIN_TIMEOUT_MS)).isEqualTo("file " + file);
+        assertThat(config.get(Settings.LOG_LEVEL)).isEqualTo("warn");
+        assertThat(config.source(Settings.LOG_LEVEL)).isEqualTo("env KVBROKER_LOG_LEVEL");
+        assertThat(config.get(Settings.LOG_FORMAT)).isEqualTo("json");
+        assertThat(config.source(Settings.LOG_FORMAT)).isEqualTo("flag --set");
+    }
+
+    @Test
+    void everyKeyHasAnEnvironmentName() {
+        assertThat(Settings.SHUTDOWN_DRAIN_TIMEOUT_MS.envName()).isEqualTo("KVBROKER_SHUTDOWN_DRAIN_TIMEOUT_MS");
+        assertThat(Settings.ENGINES_STATIC.envName()).isEqualTo("KVBROKER_ENGINES_STATIC");
+        assertThat(Settings.ALL.stream().map(Setting::envName).distinct()).hasSameSizeAs(Settings.ALL);
+    }
+
+    @Test
+    void badValuesNameTheirKey() throws Exception {
+        assertThat(failure(Optional.empty(), Map.of("KVBROKER_SHUTDOWN_DRAIN_TIMEOUT_MS", "soon"), Map.of()).key())
+                .isEqualTo("shutdown.drainTimeoutMs");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("shutdown.drainTimeoutMs", "-1")).getMessage())
+                .isEqualTo("shutdown.drainTimeoutMs: must be from 0 to 600000, was -1");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("log.format", "xml")).getMessage())
+                .startsWith("log.format: must be one of plain, json");
+        assertThat(failure(Optional.of(yaml("log:\n  level: [1, 2]\n")), Map.of(), Map.of()).key())
+                .isEqualTo("log.level");
+    }
+
+    @Test
+    void unknownKeysStopStartUpWithASuggestion() throws Exception {
+        ConfigException typo = failure(Optional.of(yaml("shutdown:\n  drainTimeoutMS: 5\n")), Map.of(), Map.of());
+        assertThat(typo.key()).isEqualTo("shutdown.drainTimeoutMS");
+        assertThat(typo.getMessage()).contains("did you mean shutdown.drainTimeoutMs?");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("grpc.prot", "1")).key()).isEqualTo("grpc.prot");
+    }
+
+    @Test
+    void unknownEnvironmentVariablesOnlyWarnAndKubernetesServiceLinksAreQuiet() throws Exception {
+        BrokerConfig config = load(Optional.empty(), Map.of("KVBROKER_LOG_LEVL", "debug",
+                "KVBROKER_SERVICE_HOST", "10.0.0.1", "KVBROKER_PORT_50051_TCP", "tcp://10.0.0.1:50051"), Map.of());
+        assertThat(config.warnings()).containsExactly(
+                "environment variable KVBROKER_LOG_LEVL is not a kvbroker setting; ignored");
+    }
+
+    @Test
+    void unreadableOrMalformedFilesAreNamed() throws Exception {
+        assertThat(failure(Optional.of(dir.resolve("missing.yaml")), Map.of(), Map.of()).getMessage())
+                .contains("no such file");
+        assertThat(failure(Optional.of(yaml("log: [unclosed\n")), Map.of(), Map.of()).getMessage())
+                .contains("is not valid YAML");
+        assertThat(failure(Optional.of(yaml("- a\n- b\n")), Map.of(), Map.of()).getMessage())
+                .contains("must hold a map");
+    }
+
+    @Test
+    void staticEnginesExpandDataParallelRanksWithPortOffsets() throws Exception {
+        Path file = yaml("""
+                engines:
+                  static:
+                    - pod: vllm-0
+                      model: Qwen/Qwen3-0.6B
+                      endpoint: tcp://10.0.0.7:5557
+                      replayEndpoint: tcp://10.0.0.7:6557
+                      topic: kv@10.0.0.7@Qwen/Qwen3-0.6B
+                      dataParallelSize: 2
+                    - pod: vllm-1
+                      model: Qwen/Qwen3-0.6B
+                      endpoint: tcp://10.0.0.8:5557
+                """);
+        List<EngineSpec> engines = load(Optional.of(file), Map.of(), Map.of()).get(Settings.ENGINES_STATIC);
+        assertThat(engines).hasSize(3);
+        assertThat(engines.get(1).key()).isEqualTo(new EngineKey("vllm-0", 1));
+        assertThat(engines.get(1).endpoint().toString()).isEqualTo("tcp://10.0.0.7:5558");
+        assertThat(engines.get(1).replayEndpoint().orElseThrow().toString()).isEqualTo("tcp://10.0.0.7:6558");
+        assertThat(engines.get(2).replayEndpoint()).isEmpty();
+        assertThat(engines.get(2).topic()).isEmpty();
+    }
+
+    @Test
+    void staticEnginesFromTheEnvironmentAreYamlFlow() throws Exception {
+        Map<String, String> env = new LinkedHashMap<>();
+        env.put("KVBROKER_ENGINES_STATIC", "[{pod: a, model: m, endpoint: 'tcp://127.0.0.1:5557'}]");
+        assertThat(load(Optional.empty(), env, Map.of()).get(Settings.ENGINES_STATIC)).hasSize(1);
+    }
+
+    @Test
+    void badEnginesNameTheEntryAndField() {
+        assertThat(failureOfEngines("[{pod: a, model: m}]").key()).isEqualTo("engines.static[0].endpoint");
+        assertThat(failureOfEngines("[{pod: a, model: m, endpoint: 'tcp://*:5557'}]").getMessage())
+                .contains("bind address");
+        assertThat(failureOfEngines("[{pod: a, model: m, endpoint: 'tcp://h:99999'}]").key())
+                .isEqualTo("engines.static[0].endpoint");
+        assertThat(failureOfEngines("[{pod: a, model: m, endpoint: 'tcp://h:1', replay: 'tcp://h:2'}]").key())
+                .isEqualTo("engines.static[0].replay");
+        assertThat(failureOfEngines("[{pod: a, model: m, endpoint: 'tcp://h:1'}, {pod: a, model: m,"
+                + " endpoint: 'tcp://h:2'}]").key()).isEqualTo("engines.static[1].pod");
+        assertThat(failureOfEngines("[{pod: a, model: m, endpoint: 'tcp://h:1', dataParallelSize: 0}]").key())
+                .isEqualTo("engines.static[0].dataParallelSize");
+        assertThat(failureOfEngines("[{pod: a, model: m, endpoint: 'tcp://h:1', replayEndpoint: 'tcp://h:2',"
+                + " dataParallelSize: 2}]").key()).isEqualTo("engines.static[0].endpoint");
+        assertThat(failureOfEngines("{pod: a}").key()).isEqualTo("engines.static");
+        assertThat(failureOfEngines("[{pod: a").key()).isEqualTo("engines.static");
+    }
+
+    private static ConfigException failureOfEngines(String yamlFlow) {
+        return failure(Optional.empty(), Map.of(), Map.of("engines.static", yamlFlow));
+    }
+}

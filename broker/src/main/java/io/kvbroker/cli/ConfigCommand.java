@@ -1,7 +1,6 @@
 package io.kvbroker.cli;
 
 import io.kvbroker.config.BrokerConfig;
-import io.kvbroker.config.ConfigException;
 import io.kvbroker.config.Setting;
 import io.kvbroker.config.Settings;
 import java.util.concurrent.Callable;
@@ -25,11 +24,8 @@ final class ConfigCommand implements Callable<Integer> {
             System.out.print(Settings.markdownTable());
             return 0;
         }
-        BrokerConfig config;
-        try {
-            config = configOptions.load();
-        } catch (ConfigException e) {
-            System.err.println("kvbroker: configuration error: " + e.getMessage());
+        BrokerConfig config = configOptions.loadOrReport();
+        if (config == null) {
             return KvbrokerCommand.EXIT_CONFIG;
         }
         config.warnings().forEach(w -> System.err.println("warning: " + w));

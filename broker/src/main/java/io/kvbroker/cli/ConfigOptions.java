@@ -20,7 +20,13 @@ final class ConfigOptions {
                     + "Example: --set shutdown.drainTimeoutMs=5000")
     Map<String, String> overrides = new LinkedHashMap<>();
 
-    BrokerConfig load() throws ConfigException {
-        return ConfigLoader.load(Optional.ofNullable(file), System.getenv(), overrides);
+    /** The validated configuration, or null after printing what is wrong (the caller exits with status 2). */
+    BrokerConfig loadOrReport() {
+        try {
+            return ConfigLoader.load(Optional.ofNullable(file), System.getenv(), overrides);
+        } catch (ConfigException e) {
+            System.err.println("kvbroker: configuration error: " + e.getMessage());
+            return null;
+        }
     }
 }

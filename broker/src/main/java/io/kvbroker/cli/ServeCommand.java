@@ -1,7 +1,6 @@
 package io.kvbroker.cli;
 
 import io.kvbroker.config.BrokerConfig;
-import io.kvbroker.config.ConfigException;
 import io.kvbroker.daemon.BrokerDaemon;
 import io.kvbroker.daemon.Lifecycle;
 import java.util.concurrent.Callable;
@@ -25,11 +24,8 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        BrokerConfig config;
-        try {
-            config = configOptions.load();
-        } catch (ConfigException e) {
-            System.err.println("kvbroker: configuration error: " + e.getMessage());
+        BrokerConfig config = configOptions.loadOrReport();
+        if (config == null) {
             return KvbrokerCommand.EXIT_CONFIG;
         }
         LogSetup.apply(config);

@@ -137,7 +137,7 @@ public final class DecoderBench {
         for (Figures f : figures) {
             md.append(String.format(Locale.ROOT, "| %s | %d | %d | %d | %.0f ± %.0f | %,.0f | %.0f | %.2f |%n",
                     f.set().equals("golden") ? "captured vLLM vectors (10, both forms)"
-                            : "realistic map-form mix (~1 KB batches)",
+                            : "realistic map-form mix (" + f.bytesPerPass() / f.payloads() + " bytes per batch)",
                     f.payloads(), f.bytesPerPass(), f.blockEventsPerPass(), f.decodeMbPerSec(),
                     f.decodeError() * f.bytesPerPass() / 1e6, f.blockEventsPerSec(), f.skipMbPerSec(),
                     f.ratioToFloor()));

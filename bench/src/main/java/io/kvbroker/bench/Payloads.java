@@ -43,7 +43,7 @@ final class Payloads {
     }
 
     /**
-     * A busy engine's steps in map form (vLLM 0.26+), averaging about 1 KB: each step stores one or two runs of 1 to
+     * A busy engine's steps in map form (vLLM 0.26+), averaging about 1 KB: each step stores one to three runs of 1 to
      * 4 blocks of 16 tokens (vocabulary ids up to 152k, so most tokens take 3 or 5 bytes) continuing a chain, and
      * evicts 1 to 6 blocks one hash at a time.
      */
@@ -54,7 +54,7 @@ final class Payloads {
         long parent = random.nextLong();
         for (int b = 0; b < batches; b++) {
             List<KvEvent> events = new ArrayList<>();
-            int runs = 1 + random.nextInt(2);
+            int runs = 1 + random.nextInt(3);
             for (int r = 0; r < runs; r++) {
                 int blocks = 1 + random.nextInt(4);
                 long[] hashes = new long[blocks];

@@ -1,0 +1,46 @@
+package io.kvbroker.ingest;
+
+import io.kvbroker.codec.MalformedMessageException;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * One engine's ingest counters: written by the ingest thread only, read by anyone.
+ *
+ * <p>Design note: with a single writer, an increment is a plain read and an ordered write (no compare-and-set),
+ * which keeps counting off the hot path's costs while readers still see whole values.
+ */
+public final class EngineCounters {
+
+    /** What is counted. */
+    public enum Counter {
+        BATCHES, BLOCK_EVENTS, BYTES, GAPS, REPLAYS_REQUESTED, REPLAY_TIMEOUTS, REPLAYED_BATCHES, DUPLICATES, VOIDS,
+        RESTARTS_BY_SEQUENCE, RESTARTS_BY_FINGERPRINT, UNKNOWN_HISTORY_BATCHES, SKIPPED_EVENTS, SKIPPED_FIELDS,
+        PENDING_OVERFLOWS, STALE_REPLIES, DECODE_ERRORS
+    }
+
+    private static final int REASONS = MalformedMessageException.Reason.values().length;
+    private final AtomicLongArray values = new AtomicLongArray(Counter.values().length + REASONS);
+
+    void add(Counter counter, long amount) {
+        int index = counter.ordinal();
+        values.lazySet(index, values.get(index) + amount);
+    }
+
+    void increment(Counter counter) {
+        add(counter, 1);
+    }
+
+    void decodeError(MalformedMessageException.Reason reason) {
+        increment(Counter.DECODE_ERRORS);
+        int index = Counter.values().length + reason.ordinal();
+        values.lazySet(index, values.get(index) + 1);
+    }
+
+    public long get(Counter counter) {
+        return values.get(counter.ordinal());
+    }
+
+    public long decodeErrors(MalformedMessageException.Reason reason) {
+        return values.get(Counter.values().length + reason.ordinal());
+    }
+}

@@ -1,0 +1,411 @@
+package io.kvbroker.ingest;
+
+import io.kvbroker.codec.KvEventDecoder;
+import io.kvbroker.codec.MalformedMessageException;
+import io.kvbroker.codec.WireFrames.ReplayMessage;
+import io.kvbroker.event.GroupKinds;
+import io.kvbroker.event.KvEventBatch;
+import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.ingest.IngestSink.ResetReason;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns one engine's live and replayed messages into its exact history: every batch of the current incarnation
+ * applied once, in sequence order, with gaps replayed, restarts detected and unrecoverable gaps voided.
+ *
+ * <p>Design note: this class holds the logic only; sockets live in {@link ZmqIngest}, which calls it on the ingest
+ * thread and sends the replay requests it asks for. While a replay is in progress, live batches wait in a bounded
+ * queue and are applied after the replayed ones, so a batch is never applied before the gap it revealed is filled.
+ * Only one replay request is outstanding at a time: a follow-up request (a reply stream cut short by the engine's
+ * high-water mark, or a restart found while verifying) is sent when the current stream ends or times out, so replies
+ * of two requests never interleave on the DEALER socket.
+ */
+public final class EngineStream {
+    private static final Logger LOG = LoggerFactory.getLogger(EngineStream.class);
+    private static final long NONE = -1;
+    private static final long LOG_INTERVAL_MS = 60_000;
+
+    /** Sends a replay request for this engine on its DEALER socket. */
+    public interface ReplayRequester {
+        /** Whether the engine has a replay endpoint at all. */
+        boolean canReplay();
+
+        void requestReplay(long fromSequence);
+    }
+
+    /** Timings and bounds, from the {@code ingest.*} settings. */
+    public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches) {
+    }
+
+    private enum Purpose { FIRST_CONTACT, GAP, VERIFY }
+
+    /** A live batch waiting for a replay; {@code backwards} if its sequence was below the live one before it. */
+    private record Pending(long sequence, byte[] payload, boolean backwards) {
+    }
+
+    private final int engineId;
+    private final String name;
+    private final IngestSink sink;
+    private final KvEventDecoder decoder;
+    private final ReplayRequester replay;
+    private final Limits limits;
+    private final EngineCounters counters = new EngineCounters();
+    private final GroupKinds kinds = new GroupKinds();
+    private final ArrayDeque<Pending> pending = new ArrayDeque<>();
+
+    private EngineState state = EngineState.CONNECTING;
+    private long incarnation = 1;
+    private long cursor = NONE;
+    private byte[] lastPayload;
+    private long lastHeardMs;
+    /** The sequence of the previous live message on the current connection, in arrival order. */
+    private long lastLiveSequence = NONE;
+    private long lastErrorLogMs = -LOG_INTERVAL_MS;
+
+    // The replay in progress, if any.
+    private boolean replaying;
+    private Purpose purpose;
+    private long replayFrom;
+    private boolean awaitingFirstReply;
+    private long replayDeadlineMs;
+    private long cursorAtRequest;
+    private int attemptsWithoutProgress;
+    /** What to ask once the current reply stream ends: -1 for nothing, else the start sequence. */
+    private long followUpFrom = NONE;
+    private Purpose followUpPurpose;
+
+    public EngineStream(int engineId, String name, IngestSink sink, KvEventDecoder decoder, ReplayRequester replay,
+            Limits limits, long nowMs) {
+        this.engineId = engineId;
+        this.name = name;
+        this.sink = sink;
+        this.decoder = decoder;
+        this.replay = replay;
+        this.limits = limits;
+        this.lastHeardMs = nowMs;
+    }
+
+    public int engineId() {
+        return engineId;
+    }
+
+    public EngineState state() {
+        return state;
+    }
+
+    public long incarnation() {
+        return incarnation;
+    }
+
+    /** The last applied sequence, or -1 before the first. */
+    public long cursor() {
+        return cursor;
+    }
+
+    public EngineCounters counters() {
+        return counters;
+    }
+
+    /** A 64-bit fingerprint of the last applied payload (FNV-1a), or 0 before the first; persisted with the cursor. */
+    public long fingerprint() {
+        return lastPayload == null ? 0 : fingerprint(lastPayload);
+    }
+
+    static long fingerprint(byte[] payload) {
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : payload) {
+            hash = (hash ^ (b & 0xff)) * 0x100000001b3L;
+        }
+        return hash;
+    }
+
+    /** The SUB socket (re)connected to the engine's PUB. */
+    public void onConnected(long nowMs) {
+        // A new connection starts a new live stream: a restart across the reconnect is found by verifying instead.
+        lastLiveSequence = NONE;
+        if (!replay.canReplay()) {
+            return;
+        }
+        if (cursor == NONE) {
+            // First contact: the engine's cache holds what it published before kvbroker was there.
+            startOrFollow(0, Purpose.FIRST_CONTACT, nowMs);
+        } else {
+            // The engine may have restarted and passed our cursor while we were away: check the batch at the cursor.
+            startOrFollow(cursor, Purpose.VERIFY, nowMs);
+        }
+    }
+
+    /** A live batch arrived on the SUB socket. */
+    public void onLive(long sequence, byte[] payload, long nowMs) {
+        heard(nowMs);
+        // Restarts are judged in arrival order: a batch that waited behind a replay may be below the cursor by then
+        // without the engine having restarted.
+        boolean backwards = lastLiveSequence != NONE && sequence <= lastLiveSequence;
+        lastLiveSequence = sequence;
+        if (replaying) {
+            if (pending.size() >= limits.maxPendingBatches()) {
+                // Dropped here, the batch will show up as a gap once the queue drains, and be replayed.
+                counters.increment(Counter.PENDING_OVERFLOWS);
+                return;
+            }
+            pending.add(new Pending(sequence, payload, backwards));
+            return;
+        }
+        acceptLive(sequence, payload, backwards, nowMs);
+    }
+
+    private void acceptLive(long sequence, byte[] payload, boolean backwards, long nowMs) {
+        if (cursor != NONE && sequence <= cursor && !backwards) {
+            // Already applied from a replay that covered it.
+            counters.increment(Counter.DUPLICATES);
+        } else if (cursor == NONE) {
+            if (sequence > 0) {
+                unknownHistory(0, sequence - 1);
+            }
+            apply(sequence, payload);
+        } else if (sequence == cursor + 1) {
+            apply(sequence, payload);
+        } else if (sequence <= cursor) {
+            counters.increment(Counter.RESTARTS_BY_SEQUENCE);
+            restart(ResetReason.RESTART_BY_SEQUENCE);
+            if (replay.canReplay()) {
+                pending.addFirst(new Pending(sequence, payload, false));
+                startReplay(0, Purpose.FIRST_CONTACT, nowMs);
+            } else {
+                acceptLive(sequence, payload, false, nowMs);
+            }
+        } else {
+            counters.increment(Counter.GAPS);
+            if (replay.canReplay()) {
+                pending.addFirst(new Pending(sequence, payload, false));
+                startReplay(cursor + 1, Purpose.GAP, nowMs);
+            } else {
+                voidState(cursor + 1, sequence - 1);
+                apply(sequence, payload);
+            }
+        }
+    }
+
+    /** A reply arrived on the replay DEALER socket. */
+    public void onReplay(ReplayMessage message, long nowMs) {
+        if (!replaying) {
+            counters.increment(Counter.STALE_REPLIES);
+            return;
+        }
+        heard(nowMs);
+        replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        if (message.isEnd()) {
+            endOfReplyStream(nowMs, false);
+            return;
+        }
+        if (followUpFrom != NONE) {
+            // This stream is being discarded; the follow-up request goes out when it ends.
+            return;
+        }
+        long sequence = message.sequence();
+        byte[] payload = message.payload();
+        if (awaitingFirstReply) {
+            awaitingFirstReply = false;
+            if (purpose == Purpose.VERIFY) {
+                if (sequence == cursor && Arrays.equals(payload, lastPayload)) {
+                    counters.increment(Counter.DUPLICATES);
+                    return;
+                }
+                counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
+                restart(ResetReason.RESTART_BY_FINGERPRINT);
+                followUp(0, Purpose.FIRST_CONTACT);
+                return;
+            }
+            if (sequence > replayFrom) {
+                if (purpose == Purpose.FIRST_CONTACT && cursor == NONE) {
+                    unknownHistory(replayFrom, sequence - 1);
+                } else {
+                    voidState(replayFrom, sequence - 1);
+                }
+                cursor = sequence - 1;
+            }
+        }
+        if (cursor != NONE && sequence <= cursor) {
+            counters.increment(Counter.DUPLICATES);
+        } else if (cursor == NONE || sequence == cursor + 1) {
+            counters.increment(Counter.REPLAYED_BATCHES);
+            apply(sequence, payload);
+        } else {
+            // A hole in the middle of a reply stream: the ROUTER dropped at its high-water mark and went on.
+            followUp(cursor + 1, Purpose.GAP);
+        }
+    }
+
+    /** Time passes: replay read timeouts and silence. Called by the ingest loop every few milliseconds. */
+    public void onTick(long nowMs) {
+        if (replaying && nowMs >= replayDeadlineMs) {
+            counters.increment(Counter.REPLAY_TIMEOUTS);
+            endOfReplyStream(nowMs, true);
+        }
+        if (state == EngineState.LIVE && nowMs - lastHeardMs >= limits.silentAfterMs()) {
+            state = EngineState.SILENT;
+            LOG.info("engine {} is silent: nothing heard for {} ms", name, nowMs - lastHeardMs);
+        }
+    }
+
+    /** The engine was removed: its state is cleared and nothing more is applied. */
+    public void onRemoved() {
+        state = EngineState.REMOVED;
+        replaying = false;
+        pending.clear();
+        sink.onReset(engineId, incarnation, ResetReason.REMOVED);
+    }
+
+    /**
+     * The current reply stream ended: with its end marker, or by going quiet for the replay timeout (the ROUTER drops
+     * silently at its high-water mark, end marker included). Decides whether to ask again, give up, or go live.
+     */
+    private void endOfReplyStream(long nowMs, boolean timedOut) {
+        if (followUpFrom != NONE) {
+            long from = followUpFrom;
+            followUpFrom = NONE;
+            startReplay(from, followUpPurpose, nowMs);
+            return;
+        }
+        boolean progressed = cursor != cursorAtRequest;
+        attemptsWithoutProgress = progressed ? 0 : attemptsWithoutProgress + 1;
+        boolean giveUp = attemptsWithoutProgress >= limits.replayMaxAttempts();
+        if (timedOut && awaitingFirstReply && !giveUp) {
+            // Nothing at all came back: the replay socket may not be up yet. Ask the same again.
+            startReplay(replayFrom, purpose, nowMs);
+            return;
+        }
+        if (purpose == Purpose.VERIFY) {
+            if (awaitingFirstReply && !timedOut) {
+                // An empty buffer where our cursor's batch should be: a new process that has published nothing.
+                counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
+                restart(ResetReason.RESTART_BY_FINGERPRINT);
+            }
+            finishReplay(nowMs);
+            return;
+        }
+        long needed = pending.isEmpty() ? NONE : pending.peekFirst().sequence() - 1;
+        boolean stoppedShort = needed != NONE && cursor < needed;
+        if (stoppedShort && !giveUp) {
+            startReplay(cursor == NONE ? replayFrom : cursor + 1, cursor == NONE ? purpose : Purpose.GAP, nowMs);
+            return;
+        }
+        if (stoppedShort) {
+            // The engine cannot give us what we need: unknown before the first contact, void after it.
+            if (cursor == NONE) {
+                unknownHistory(replayFrom, needed);
+            } else {
+                voidState(cursor + 1, needed);
+            }
+            cursor = needed;
+            lastPayload = null;
+        }
+        finishReplay(nowMs);
+    }
+
+    private void finishReplay(long nowMs) {
+        replaying = false;
+        attemptsWithoutProgress = 0;
+        if (state == EngineState.CATCHING_UP) {
+            state = cursor == NONE ? EngineState.CONNECTING : EngineState.LIVE;
+        }
+        while (!replaying && !pending.isEmpty()) {
+            Pending next = pending.pollFirst();
+            acceptLive(next.sequence(), next.payload(), next.backwards(), nowMs);
+        }
+    }
+
+    private void startOrFollow(long from, Purpose why, long nowMs) {
+        if (replaying) {
+            followUp(from, why);
+        } else {
+            startReplay(from, why, nowMs);
+        }
+    }
+
+    private void followUp(long from, Purpose why) {
+        followUpFrom = from;
+        followUpPurpose = why;
+    }
+
+    private void startReplay(long from, Purpose why, long nowMs) {
+        replaying = true;
+        purpose = why;
+        replayFrom = from;
+        awaitingFirstReply = true;
+        cursorAtRequest = cursor;
+        replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        if (state != EngineState.VOID) {
+            state = EngineState.CATCHING_UP;
+        }
+        counters.increment(Counter.REPLAYS_REQUESTED);
+        replay.requestReplay(from);
+    }
+
+    private void apply(long sequence, byte[] payload) {
+        cursor = sequence;
+        lastPayload = payload;
+        state = EngineState.LIVE;
+        counters.increment(Counter.BATCHES);
+        counters.add(Counter.BYTES, payload.length);
+        KvEventBatch batch;
+        try {
+            batch = decoder.decode(payload, 0, payload.length, kinds);
+        } catch (MalformedMessageException e) {
+            // The sequence is consumed either way: the engine would replay the same bytes.
+            counters.decodeError(e.reason());
+            logRateLimited("engine {} sent a malformed batch at sequence {}: {}", sequence, e.getMessage());
+            return;
+        }
+        counters.add(Counter.BLOCK_EVENTS, batch.blockEventCount());
+        if (batch.skippedEvents() > 0) {
+            counters.add(Counter.SKIPPED_EVENTS, batch.skippedEvents());
+        }
+        if (batch.skippedFields() > 0) {
+            counters.add(Counter.SKIPPED_FIELDS, batch.skippedFields());
+        }
+        sink.onBatch(engineId, incarnation, sequence, batch);
+    }
+
+    private void restart(ResetReason reason) {
+        incarnation++;
+        cursor = NONE;
+        lastPayload = null;
+        kinds.clear();
+        LOG.info("engine {} restarted ({}): incarnation {}", name, reason.name().toLowerCase(), incarnation);
+        sink.onReset(engineId, incarnation, reason);
+    }
+
+    private void voidState(long fromSequence, long toSequence) {
+        counters.increment(Counter.VOIDS);
+        counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
+        state = EngineState.VOID;
+        LOG.warn("engine {} lost batches {}..{} beyond its replay buffer: its state is cleared and starts again",
+                name, fromSequence, toSequence);
+        sink.onReset(engineId, incarnation, ResetReason.VOID);
+        sink.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
+    }
+
+    private void unknownHistory(long fromSequence, long toSequence) {
+        counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
+        sink.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
+    }
+
+    private void heard(long nowMs) {
+        lastHeardMs = nowMs;
+        if (state == EngineState.SILENT) {
+            state = replaying ? EngineState.CATCHING_UP : EngineState.LIVE;
+        }
+    }
+
+    private void logRateLimited(String format, long sequence, String detail) {
+        long now = System.currentTimeMillis();
+        if (now - lastErrorLogMs >= LOG_INTERVAL_MS) {
+            lastErrorLogMs = now;
+            LOG.warn(format, name, sequence, detail);
+        }
+    }
+}

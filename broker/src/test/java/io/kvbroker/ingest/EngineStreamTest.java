@@ -1,0 +1,315 @@
+package io.kvbroker.ingest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvbroker.codec.KvEventDecoder;
+import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.codec.WireFrames;
+import io.kvbroker.codec.WireFrames.ReplayMessage;
+import io.kvbroker.event.AllBlocksCleared;
+import io.kvbroker.event.KvEventBatch;
+import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.ingest.IngestSink.ResetReason;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.LongStream;
+import org.junit.jupiter.api.Test;
+
+/** The sequence, replay and incarnation logic driven step by step, with an in-memory engine and a manual clock. */
+class EngineStreamTest {
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(100, 3, 1000, 1000);
+    private static final byte[] EMPTY = new byte[0];
+
+    /** An engine's publisher: a sequence, a bounded replay buffer, and replay requests that a test answers. */
+    static final class FakeEngine implements EngineStream.ReplayRequester {
+        final KvEventEncoder encoder = new KvEventEncoder();
+        final List<byte[]> buffer = new ArrayList<>();
+        final List<Long> requests = new ArrayList<>();
+        final int bufferSteps;
+        final boolean replayable;
+        long firstBuffered;
+        long next;
+        int restarts;
+
+        FakeEngine(int bufferSteps, boolean replayable) {
+            this.bufferSteps = bufferSteps;
+            this.replayable = replayable;
+        }
+
+        /** Publishes the next batch; its timestamp encodes incarnation and sequence so tests can recognise it. */
+        byte[] publish() {
+            byte[] payload = encoder.encode(new KvEventBatch(restarts * 1e6 + next, 0, List.of(AllBlocksCleared.ALL),
+                    0, 0), KvEventEncoder.Form.MAP);
+            buffer.add(payload);
+            if (buffer.size() > bufferSteps) {
+                buffer.remove(0);
+                firstBuffered++;
+            }
+            next++;
+            return payload;
+        }
+
+        void restart() {
+            restarts++;
+            buffer.clear();
+            firstBuffered = 0;
+            next = 0;
+        }
+
+        /** The replies to a request from {@code from}, end marker included. */
+        List<ReplayMessage> replies(long from) {
+            List<ReplayMessage> replies = new ArrayList<>();
+            for (long seq = Math.max(from, firstBuffered); seq < next; seq++) {
+                replies.add(new ReplayMessage(EMPTY, seq, buffer.get((int) (seq - firstBuffered))));
+            }
+            replies.add(new ReplayMessage(EMPTY, WireFrames.END_OF_REPLAY, EMPTY));
+            return replies;
+        }
+
+        long lastRequest() {
+            return requests.get(requests.size() - 1);
+        }
+
+        @Override
+        public boolean canReplay() {
+            return replayable;
+        }
+
+        @Override
+        public void requestReplay(long fromSequence) {
+            requests.add(fromSequence);
+        }
+    }
+
+    private final RecordingSink sink = new RecordingSink();
+    private long now = 1_000;
+
+    private EngineStream stream(FakeEngine engine) {
+        return new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine, LIMITS, now);
+    }
+
+    private void answer(EngineStream stream, FakeEngine engine) {
+        for (ReplayMessage reply : engine.replies(engine.lastRequest())) {
+            stream.onReplay(reply, now);
+        }
+    }
+
+    private void live(EngineStream stream, FakeEngine engine) {
+        byte[] payload = engine.publish();
+        stream.onLive(engine.next - 1, payload, now);
+    }
+
+    @Test
+    void firstContactReplaysFromZeroThenGoesLive() {
+        FakeEngine engine = new FakeEngine(100, true);
+        for (int i = 0; i < 5; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        assertThat(engine.requests).containsExactly(0L);
+        assertThat(stream.state()).isEqualTo(EngineState.CATCHING_UP);
+        live(stream, engine);
+        answer(stream, engine);
+        live(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        assertThat(stream.counters().get(Counter.DUPLICATES)).isOne();
+    }
+
+    @Test
+    void firstContactAfterTheBufferMovedOnReportsUnknownHistory() {
+        FakeEngine engine = new FakeEngine(3, true);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        assertThat(sink.all(0)).startsWith("unknown 0..6");
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(7L, 8L, 9L);
+        assertThat(stream.counters().get(Counter.VOIDS)).isZero();
+    }
+
+    @Test
+    void gapIsReplayedBeforeTheLiveBatchThatRevealedIt() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        engine.publish();
+        engine.publish();
+        live(stream, engine);
+        assertThat(engine.lastRequest()).isEqualTo(1);
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).as(sink.all(0).toString()).containsExactly(0L, 1L, 2L, 3L, 4L);
+        assertThat(stream.counters().get(Counter.GAPS)).isOne();
+        // The engine answered after publishing 3 and 4, so the replay carried them and the live copies are dropped.
+        assertThat(stream.counters().get(Counter.REPLAYED_BATCHES)).isEqualTo(4);
+        assertThat(stream.counters().get(Counter.DUPLICATES)).isEqualTo(2);
+    }
+
+    @Test
+    void replayCutShortIsAskedAgainFromWhereItStopped() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        for (int i = 0; i < 6; i++) {
+            engine.publish();
+        }
+        live(stream, engine);
+        // The ROUTER delivers two replies, then drops the rest and the end marker at its high-water mark.
+        List<ReplayMessage> replies = engine.replies(engine.lastRequest());
+        stream.onReplay(replies.get(0), now);
+        stream.onReplay(replies.get(1), now);
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).containsExactly(0L, 1L, 3L);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 8).boxed().toList());
+        assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isOne();
+    }
+
+    @Test
+    void sequenceGoingBackwardsIsANewIncarnation() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        for (int i = 0; i < 4; i++) {
+            live(stream, engine);
+        }
+        engine.restart();
+        live(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(engine.lastRequest()).isZero();
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.RESTART_BY_SEQUENCE);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L);
+        assertThat(stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
+    }
+
+    @Test
+    void restartThatPassedTheCursorIsFoundByTheFingerprintOnReconnect() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        for (int i = 0; i < 3; i++) {
+            live(stream, engine);
+        }
+        // Disconnected: the engine restarts and publishes past our cursor (2) before we reconnect.
+        engine.restart();
+        for (int i = 0; i < 6; i++) {
+            engine.publish();
+        }
+        stream.onConnected(now);
+        assertThat(engine.lastRequest()).isEqualTo(2);
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(engine.lastRequest()).isZero();
+        answer(stream, engine);
+        live(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.RESTART_BY_FINGERPRINT);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 7).boxed().toList());
+        List<Object> applied = sink.all(0);
+        RecordingSink.Applied last = (RecordingSink.Applied) applied.get(applied.size() - 1);
+        assertThat(last.timestamp()).isEqualTo(1e6 + 6);
+    }
+
+    @Test
+    void reconnectToTheSameIncarnationContinuesWithWhatWasMissed() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        live(stream, engine);
+        engine.publish();
+        engine.publish();
+        stream.onConnected(now);
+        assertThat(engine.lastRequest()).isEqualTo(1);
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isOne();
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L, 3L);
+    }
+
+    @Test
+    void gapOlderThanTheReplayBufferVoidsTheEngine() {
+        FakeEngine engine = new FakeEngine(4, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 1..7");
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(8L, 9L, 10L, 11L);
+        assertThat(stream.counters().get(Counter.VOIDS)).isOne();
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void withoutAReplayEndpointAGapVoidsAtOnce() {
+        FakeEngine engine = new FakeEngine(4, false);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        assertThat(engine.requests).isEmpty();
+        engine.publish();
+        live(stream, engine);
+        engine.publish();
+        live(stream, engine);
+        assertThat(sink.all(0)).containsExactly("unknown 0..0", new RecordingSink.Applied(1, 1, 1),
+                ResetReason.VOID, "unknown 2..2", new RecordingSink.Applied(1, 3, 3));
+    }
+
+    @Test
+    void replaySocketThatNeverAnswersIsRetriedThenGivenUp() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        live(stream, engine);
+        live(stream, engine);
+        for (int i = 0; i < 3; i++) {
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(engine.requests).containsExactly(0L, 0L, 0L);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void malformedBatchIsCountedAndItsSequenceConsumed() {
+        FakeEngine engine = new FakeEngine(100, false);
+        EngineStream stream = stream(engine);
+        stream.onLive(0, new byte[] {(byte) 0x93, 0x01}, now);
+        engine.next = 1;
+        live(stream, engine);
+        assertThat(stream.counters().get(Counter.DECODE_ERRORS)).isOne();
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(1L);
+    }
+
+    @Test
+    void silenceIsAStateNotAnEmptyCache() {
+        FakeEngine engine = new FakeEngine(100, false);
+        EngineStream stream = stream(engine);
+        live(stream, engine);
+        now += 999;
+        stream.onTick(now);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        now += 1;
+        stream.onTick(now);
+        assertThat(stream.state()).isEqualTo(EngineState.SILENT);
+        live(stream, engine);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+}

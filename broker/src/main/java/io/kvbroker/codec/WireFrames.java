@@ -36,9 +36,14 @@ public final class WireFrames {
 
     /** Parses a live message of exactly three frames. */
     public static LiveMessage live(byte[][] frames) throws MalformedMessageException {
-        if (frames.length != 3) {
+        return live(frames, frames.length);
+    }
+
+    /** Parses a live message from the first {@code count} entries of {@code frames} (a reused array). */
+    public static LiveMessage live(byte[][] frames, int count) throws MalformedMessageException {
+        if (count != 3) {
             throw new MalformedMessageException(Reason.WRONG_FRAME_COUNT,
-                    "a live message has 3 frames (topic, seq, payload), found " + frames.length);
+                    "a live message has 3 frames (topic, seq, payload), found " + count);
         }
         return new LiveMessage(frames[0], sequence(frames[1]), frames[2]);
     }
@@ -48,16 +53,21 @@ public final class WireFrames {
      * {@code ["", seq, payload]} (older), told apart by the number of frames after the empty delimiter.
      */
     public static ReplayMessage replay(byte[][] frames) throws MalformedMessageException {
-        if (frames.length != 3 && frames.length != 4) {
+        return replay(frames, frames.length);
+    }
+
+    /** Parses a replay reply from the first {@code count} entries of {@code frames} (a reused array). */
+    public static ReplayMessage replay(byte[][] frames, int count) throws MalformedMessageException {
+        if (count != 3 && count != 4) {
             throw new MalformedMessageException(Reason.WRONG_FRAME_COUNT,
                     "a replay reply has 4 frames (\"\", topic, seq, payload) or 3 (\"\", seq, payload), found "
-                            + frames.length);
+                            + count);
         }
         if (frames[0].length != 0) {
             throw new MalformedMessageException(Reason.BAD_DELIMITER,
                     "a replay reply starts with an empty frame, found " + frames[0].length + " bytes");
         }
-        if (frames.length == 4) {
+        if (count == 4) {
             return new ReplayMessage(frames[1], sequence(frames[2]), frames[3]);
         }
         return new ReplayMessage(EMPTY, sequence(frames[1]), frames[2]);

@@ -23,8 +23,8 @@ public final class Settings {
             "On SIGTERM, how long components get in all to drain and close before the process exits anyway.",
             false, ValueParsers.intRange(0, 600_000));
 
-    public static final Setting<String> LOG_LEVEL = new Setting<>("log.level", "one of error, warn, info, debug, trace",
-            "info", "info", "Level of kvbroker's own loggers (libraries stay at warn).", false,
+    public static final Setting<String> LOG_LEVEL = new Setting<>("log.level",
+            "one of error, warn, info, debug, trace", "info", "info", "Level of kvbroker's own loggers (libraries stay at warn).", false,
             ValueParsers.oneOf(List.of("error", "warn", "info", "debug", "trace")));
 
     public static final Setting<String> LOG_FORMAT = new Setting<>("log.format", "plain or json", "plain", "plain",
@@ -37,9 +37,53 @@ public final class Settings {
                     + " optionally replayEndpoint, topic and dataParallelSize (ranks 0..n-1 at port+rank).",
             true, new StaticEnginesParser());
 
+    public static final Setting<Integer> INGEST_REPLAY_TIMEOUT_MS = new Setting<>("ingest.replayTimeoutMs",
+            "integer, ms", 1000, "1000",
+            "How long a replay may go without a reply before it counts as cut short and is asked again.", false,
+            ValueParsers.intRange(10, 600_000));
+
+    public static final Setting<Integer> INGEST_REPLAY_MAX_ATTEMPTS = new Setting<>("ingest.replayMaxAttempts",
+            "integer", 3, "3",
+            "Replay requests in a row that bring nothing new before the missing batches count as lost (the engine is"
+                    + " voided).", false, ValueParsers.intRange(1, 100));
+
+    public static final Setting<Integer> INGEST_SILENT_AFTER_MS = new Setting<>("ingest.silentAfterMs",
+            "integer, ms", 30_000, "30000",
+            "An engine that sends nothing for this long is reported silent (its blocks are kept).", false,
+            ValueParsers.intRange(100, 86_400_000));
+
+    public static final Setting<Integer> INGEST_MAX_PENDING_BATCHES = new Setting<>("ingest.maxPendingBatches",
+            "integer", 10_000, "10000",
+            "Live batches held per engine while its replay runs; beyond this they are dropped and replayed later.",
+            false, ValueParsers.intRange(16, 10_000_000));
+
+    public static final Setting<Integer> INGEST_RECEIVE_HIGH_WATER_MARK = new Setting<>(
+            "ingest.receiveHighWaterMark", "integer, messages", 100_000, "100000",
+            "ZeroMQ receive high-water mark of each engine's SUB socket (0: unlimited); beyond it messages are"
+                    + " dropped and recovered as gaps.", false, ValueParsers.intRange(0, 100_000_000));
+
+    public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MS = new Setting<>("ingest.reconnectIntervalMs",
+            "integer, ms", 100, "100",
+            "How soon a lost engine connection is tried again (ZeroMQ doubles it up to 5 s).", false,
+            ValueParsers.intRange(10, 60_000));
+
+    public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
+            "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"
+                    + " none.", false, ValueParsers.intRange(0, 2_000));
+
+    public static final Setting<Integer> SIMULATE_BASE_PORT = new Setting<>("simulate.basePort", "integer", 16_000,
+            "16000", "First port of the simulated engines: engine i publishes on base+2i and replays on base+2i+1.",
+            false, ValueParsers.intRange(1024, 60_000));
+
+    public static final Setting<Integer> SIMULATE_STEPS_PER_SECOND = new Setting<>("simulate.stepsPerSecond",
+            "integer", 20, "20", "Batches each simulated engine publishes per second.", false,
+            ValueParsers.intRange(1, 10_000));
+
     /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
-            LOG_FORMAT, ENGINES_STATIC);
+            LOG_FORMAT, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS, INGEST_SILENT_AFTER_MS,
+            INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
+            SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));

@@ -251,6 +251,12 @@ public final class EngineStream {
         }
     }
 
+    /** A message from this engine whose frames could not be parsed: counted and skipped. */
+    public void onMalformedFrames(MalformedMessageException e) {
+        counters.decodeError(e.reason());
+        logRateLimited("engine {} sent a malformed message near sequence {}: {}", cursor, e.getMessage());
+    }
+
     /** The engine was removed: its state is cleared and nothing more is applied. */
     public void onRemoved() {
         state = EngineState.REMOVED;

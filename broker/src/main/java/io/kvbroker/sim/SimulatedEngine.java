@@ -1,0 +1,227 @@
+package io.kvbroker.sim;
+
+import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.codec.WireFrames;
+import io.kvbroker.event.KvEventBatch;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
+
+/**
+ * One simulated vLLM engine speaking the wire contract exactly: a bound PUB sending {@code [topic, seq, payload]},
+ * and a bound ROUTER answering replay requests from a bounded buffer of recent batches, dropping silently at its
+ * send high-water mark as vLLM's does. Faults are injected by the test or operator: dropped live batches, a replay
+ * cut short, restarts with or without a disconnect.
+ *
+ * <p>Design note: not thread-safe; {@link Simulator} drives every engine from its one thread. Timestamps are unique
+ * per batch (a base, plus 10,000 s per restart, plus a millisecond per sequence), so a test can tell exactly which
+ * published batch a consumer applied.
+ */
+public final class SimulatedEngine {
+
+    /** Identity and wire options of one engine. */
+    public record Options(String pod, int rank, String model, String topic, KvEventEncoder.Form form,
+            int bufferSteps, int routerHighWaterMark, Workload.Shape shape, long seed) {
+    }
+
+    private static final double TIME_BASE = 1.7575e9;
+    private static final byte[] EMPTY = new byte[0];
+
+    private final ZContext context;
+    private final Options options;
+    private final Workload workload;
+    private final KvEventEncoder encoder = new KvEventEncoder();
+    private final byte[] topic;
+    private final ArrayDeque<byte[]> buffer = new ArrayDeque<>();
+    private final List<Double> published = new ArrayList<>();
+    private ZMQ.Socket pub;
+    private ZMQ.Socket router;
+    private int pubPort;
+    private int replayPort;
+    private long nextSequence;
+    private long firstBuffered;
+    private int restarts;
+    private int dropLive;
+    private int cutReplayAfter = -1;
+    private boolean offline;
+
+    /**
+     * Binds the engine's sockets on loopback.
+     *
+     * @param pubPort the PUB port, or 0 for any free port
+     * @param replayPort the ROUTER port, or 0 for any free port
+     */
+    public SimulatedEngine(ZContext context, Options options, int pubPort, int replayPort) {
+        this.context = context;
+        this.options = options;
+        this.workload = new Workload(new SplittableRandom(options.seed()), options.shape());
+        this.topic = options.topic().getBytes(StandardCharsets.UTF_8);
+        this.pubPort = pubPort;
+        this.replayPort = replayPort;
+        bind();
+    }
+
+    private void bind() {
+        pub = context.createSocket(SocketType.PUB);
+        pub.setLinger(0);
+        pub.setSndHWM(100_000);
+        router = context.createSocket(SocketType.ROUTER);
+        router.setLinger(0);
+        router.setSndHWM(options.routerHighWaterMark());
+        if (pubPort == 0) {
+            pubPort = pub.bindToRandomPort("tcp://127.0.0.1");
+        } else {
+            pub.bind("tcp://127.0.0.1:" + pubPort);
+        }
+        if (replayPort == 0) {
+            replayPort = router.bindToRandomPort("tcp://127.0.0.1");
+        } else {
+            router.bind("tcp://127.0.0.1:" + replayPort);
+        }
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    public String endpoint() {
+        return "tcp://127.0.0.1:" + pubPort;
+    }
+
+    public String replayEndpoint() {
+        return "tcp://127.0.0.1:" + replayPort;
+    }
+
+    /** The next sequence to be published. */
+    public long nextSequence() {
+        return nextSequence;
+    }
+
+    /** Timestamps of every batch of the current incarnation, by sequence. */
+    public List<Double> publishedTimestamps() {
+        return published;
+    }
+
+    public int restarts() {
+        return restarts;
+    }
+
+    /** Publishes one scheduler step's batch (buffered for replay; not sent live while a drop or outage is on). */
+    public void step() {
+        long sequence = nextSequence++;
+        double timestamp = TIME_BASE + restarts * 10_000.0 + sequence * 0.001;
+        byte[] payload = encoder.encode(new KvEventBatch(timestamp, options.rank(), workload.step(), 0, 0),
+                options.form());
+        published.add(timestamp);
+        buffer.addLast(payload);
+        if (buffer.size() > options.bufferSteps()) {
+            buffer.removeFirst();
+            firstBuffered++;
+        }
+        if (offline) {
+            return;
+        }
+        if (dropLive > 0) {
+            dropLive--;
+            return;
+        }
+        pub.send(topic, ZMQ.SNDMORE);
+        pub.send(WireFrames.sequenceFrame(sequence), ZMQ.SNDMORE);
+        pub.send(payload, 0);
+    }
+
+    /** Answers waiting replay requests: every buffered batch from the asked sequence on, then the end marker. */
+    public void serveReplay() {
+        if (offline) {
+            return;
+        }
+        byte[] identity;
+        while ((identity = router.recv(ZMQ.DONTWAIT)) != null) {
+            List<byte[]> rest = new ArrayList<>();
+            while (router.hasReceiveMore()) {
+                rest.add(router.recv(0));
+            }
+            if (rest.size() != 2 || rest.get(1).length != 8) {
+                continue;
+            }
+            long from = 0;
+            for (byte b : rest.get(1)) {
+                from = (from << 8) | (b & 0xff);
+            }
+            int sent = 0;
+            long sequence = firstBuffered;
+            boolean cut = false;
+            for (byte[] payload : buffer) {
+                if (sequence >= from) {
+                    if (cutReplayAfter >= 0 && sent == cutReplayAfter) {
+                        cut = true;
+                        break;
+                    }
+                    reply(identity, topic, WireFrames.sequenceFrame(sequence), payload);
+                    sent++;
+                }
+                sequence++;
+            }
+            if (cut) {
+                // As when the ROUTER drops at its high-water mark: no more replies, no end marker.
+                cutReplayAfter = -1;
+                continue;
+            }
+            reply(identity, EMPTY, WireFrames.sequenceFrame(WireFrames.END_OF_REPLAY), EMPTY);
+        }
+    }
+
+    private void reply(byte[] identity, byte[] topicFrame, byte[] sequence, byte[] payload) {
+        // Non-blocking, not mandatory: past the high-water mark the ROUTER drops, silently, like vLLM's.
+        router.send(identity, ZMQ.SNDMORE | ZMQ.DONTWAIT);
+        router.send(EMPTY, ZMQ.SNDMORE | ZMQ.DONTWAIT);
+        router.send(topicFrame, ZMQ.SNDMORE | ZMQ.DONTWAIT);
+        router.send(sequence, ZMQ.SNDMORE | ZMQ.DONTWAIT);
+        router.send(payload, ZMQ.DONTWAIT);
+    }
+
+    /** The next {@code count} batches are buffered but never sent live, as if lost on the way. */
+    public void dropLive(int count) {
+        dropLive += count;
+    }
+
+    /** The next replay stops after {@code replies} batches, without its end marker. */
+    public void cutNextReplayAfter(int replies) {
+        cutReplayAfter = replies;
+    }
+
+    /** The process restarts in place: sequence from 0, an empty cache and buffer, new hash seed. */
+    public void restart() {
+        restarts++;
+        nextSequence = 0;
+        firstBuffered = 0;
+        buffer.clear();
+        published.clear();
+        workload.restart();
+    }
+
+    /** The engine goes away (sockets closed): steps taken until {@link #comeBack()} are buffered only. */
+    public void goAway() {
+        offline = true;
+        pub.close();
+        router.close();
+    }
+
+    /** The engine is reachable again at the same address. */
+    public void comeBack() {
+        bind();
+        offline = false;
+    }
+
+    public void close() {
+        if (!offline) {
+            pub.close();
+            router.close();
+        }
+    }
+}

@@ -1,0 +1,142 @@
+package io.kvbroker.sim;
+
+import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.engine.EngineKey;
+import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.engine.Endpoint;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.zeromq.ZContext;
+
+/**
+ * Runs simulated engines on one thread: each publishes a batch per step at a fixed rate and answers replay requests
+ * as they come. Other threads act on the engines only through {@link #call(Function)}, which runs on that thread.
+ */
+public final class Simulator implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Simulator.class);
+
+    private final ZContext context = new ZContext(1);
+    private final List<SimulatedEngine> engines = new ArrayList<>();
+    private final ConcurrentLinkedQueue<Runnable> calls = new ConcurrentLinkedQueue<>();
+    private final long stepIntervalNanos;
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile boolean stepping = true;
+
+    /**
+     * @param options one entry per engine
+     * @param basePort engine i binds its PUB on basePort + 2i and its ROUTER on basePort + 2i + 1; 0 for any free
+     *     ports
+     * @param stepsPerSecond batches each engine publishes per second
+     */
+    public Simulator(List<SimulatedEngine.Options> options, int basePort, int stepsPerSecond) {
+        context.setLinger(0);
+        for (int i = 0; i < options.size(); i++) {
+            int pub = basePort == 0 ? 0 : basePort + 2 * i;
+            engines.add(new SimulatedEngine(context, options.get(i), pub, basePort == 0 ? 0 : pub + 1));
+        }
+        stepIntervalNanos = TimeUnit.SECONDS.toNanos(1) / stepsPerSecond;
+        thread = new Thread(this::run, "kvbroker-simulator");
+        thread.setDaemon(true);
+    }
+
+    /** Engines of a typical mixed fleet: two models, both event forms, every fifth engine hybrid. */
+    public static List<SimulatedEngine.Options> fleet(int count, long seed) {
+        List<SimulatedEngine.Options> options = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            String model = i % 2 == 0 ? "sim/llama-8b" : "sim/qwen-7b";
+            options.add(new SimulatedEngine.Options("sim-" + i, 0, model, "kv@sim-" + i + "@" + model,
+                    i % 3 == 0 ? KvEventEncoder.Form.ARRAY : KvEventEncoder.Form.MAP, 10_000, 1_000,
+                    Workload.Shape.typical(i % 5 == 4), seed + i));
+        }
+        return options;
+    }
+
+    public Simulator start() {
+        thread.start();
+        LOG.info("simulating {} engines at {} steps/s each", engines.size(),
+                TimeUnit.SECONDS.toNanos(1) / stepIntervalNanos);
+        return this;
+    }
+
+    /** What a broker needs to subscribe to the simulated engines. */
+    public List<EngineSpec> specs() {
+        List<EngineSpec> specs = new ArrayList<>();
+        for (SimulatedEngine engine : engines) {
+            SimulatedEngine.Options o = engine.options();
+            specs.add(new EngineSpec(new EngineKey(o.pod(), o.rank()), o.model(), Endpoint.parse(engine.endpoint()),
+                    Optional.of(Endpoint.parse(engine.replayEndpoint())), o.topic()));
+        }
+        return specs;
+    }
+
+    /** Stops or resumes publishing; replay requests are answered either way. */
+    public void setStepping(boolean on) {
+        stepping = on;
+    }
+
+    /** Runs {@code action} on the simulator thread and returns its result. */
+    public <T> T call(Function<List<SimulatedEngine>, T> action) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        calls.add(() -> {
+            try {
+                result.complete(action.apply(engines));
+            } catch (RuntimeException e) {
+                result.completeExceptionally(e);
+            }
+        });
+        try {
+            return result.get(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("simulator call failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void run() {
+        long nextStep = System.nanoTime();
+        while (running) {
+            Runnable call;
+            while ((call = calls.poll()) != null) {
+                call.run();
+            }
+            long now = System.nanoTime();
+            if (stepping && now >= nextStep) {
+                for (SimulatedEngine engine : engines) {
+                    engine.step();
+                }
+                nextStep = Math.max(nextStep + stepIntervalNanos, now - stepIntervalNanos);
+            }
+            for (SimulatedEngine engine : engines) {
+                engine.serveReplay();
+            }
+            LockSupport.parkNanos(200_000);
+        }
+        for (SimulatedEngine engine : engines) {
+            engine.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        try {
+            thread.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        context.close();
+    }
+}

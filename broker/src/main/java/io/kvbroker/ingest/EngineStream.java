@@ -61,6 +61,8 @@ public final class EngineStream {
     private long cursor = NONE;
     private byte[] lastPayload;
     private long lastHeardMs;
+    /** Whether this incarnation's first-contact replay (from 0) has been asked and has ended. */
+    private boolean firstContactDone;
     /** The sequence of the previous live message on the current connection, in arrival order. */
     private long lastLiveSequence = NONE;
     private long lastErrorLogMs = -LOG_INTERVAL_MS;
@@ -130,8 +132,10 @@ public final class EngineStream {
             return;
         }
         if (cursor == NONE) {
-            // First contact: the engine's cache holds what it published before kvbroker was there.
-            startOrFollow(0, Purpose.FIRST_CONTACT, nowMs);
+            if (!(replaying && purpose == Purpose.FIRST_CONTACT)) {
+                // First contact: the engine's cache holds what it published before kvbroker was there.
+                startOrFollow(0, Purpose.FIRST_CONTACT, nowMs);
+            }
         } else {
             // The engine may have restarted and passed our cursor while we were away: check the batch at the cursor.
             startOrFollow(cursor, Purpose.VERIFY, nowMs);
@@ -161,6 +165,10 @@ public final class EngineStream {
         if (cursor != NONE && sequence <= cursor && !backwards) {
             // Already applied from a replay that covered it.
             counters.increment(Counter.DUPLICATES);
+        } else if (cursor == NONE && !firstContactDone && replay.canReplay()) {
+            // Data can arrive before the connection event is read: first contact starts here then.
+            pending.addFirst(new Pending(sequence, payload, false));
+            startReplay(0, Purpose.FIRST_CONTACT, nowMs);
         } else if (cursor == NONE) {
             if (sequence > 0) {
                 unknownHistory(0, sequence - 1);
@@ -314,6 +322,9 @@ public final class EngineStream {
 
     private void finishReplay(long nowMs) {
         replaying = false;
+        if (purpose == Purpose.FIRST_CONTACT) {
+            firstContactDone = true;
+        }
         attemptsWithoutProgress = 0;
         if (state == EngineState.CATCHING_UP) {
             state = cursor == NONE ? EngineState.CONNECTING : EngineState.LIVE;
@@ -379,6 +390,7 @@ public final class EngineStream {
     private void restart(ResetReason reason) {
         incarnation++;
         cursor = NONE;
+        firstContactDone = false;
         lastPayload = null;
         kinds.clear();
         LOG.info("engine {} restarted ({}): incarnation {}", name, reason.name().toLowerCase(), incarnation);

@@ -8,6 +8,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * Runs the daemon until SIGTERM or SIGINT.
@@ -22,8 +23,16 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     ConfigOptions configOptions;
 
+    @Option(names = "--simulate", paramLabel = "N",
+            description = "Run N simulated vLLM engines on loopback beside the daemon and ingest them "
+                    + "(the same as --set simulate.engines=N).")
+    Integer simulate;
+
     @Override
     public Integer call() throws Exception {
+        if (simulate != null) {
+            configOptions.overrides.put("simulate.engines", simulate.toString());
+        }
         BrokerConfig config = configOptions.loadOrReport();
         if (config == null) {
             return KvbrokerCommand.EXIT_CONFIG;

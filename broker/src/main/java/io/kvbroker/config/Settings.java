@@ -31,6 +31,11 @@ public final class Settings {
             "Log line format on standard output: plain text, or one JSON object per line for log collectors.",
             false, ValueParsers.oneOf(List.of("plain", "json")));
 
+    public static final Setting<Integer> LOG_STATUS_INTERVAL_MS = new Setting<>("log.statusIntervalMs",
+            "integer, ms", 10_000, "10000",
+            "How often one status line (engines by state, ingest rates, fault counters) is logged.", false,
+            ValueParsers.intRange(100, 3_600_000));
+
     public static final Setting<List<EngineSpec>> ENGINES_STATIC = new Setting<>("engines.static",
             "list of engines", List.of(), "[]",
             "Engines to subscribe to: each with pod, model, endpoint (the engine's PUB, tcp://host:port), and"
@@ -81,7 +86,7 @@ public final class Settings {
 
     /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
-            LOG_FORMAT, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS, INGEST_SILENT_AFTER_MS,
+            LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 

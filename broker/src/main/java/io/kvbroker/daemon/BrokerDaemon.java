@@ -3,6 +3,8 @@ package io.kvbroker.daemon;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.ingest.IngestSink;
+import io.kvbroker.ingest.ZmqIngest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,9 +16,9 @@ import org.slf4j.LoggerFactory;
  * Starts and stops all of kvbroker: builds the components from a validated configuration, starts them in order,
  * and on stop closes them in reverse within the drain timeout.
  *
- * <p>Design note: the start order is the data's path (engine registry, then, as later stages arrive, journal,
- * index, ingest, gRPC), so nothing is fed before what it feeds is ready, and stopping in reverse drains the way in
- * first.
+ * <p>Design note: the start order is the data's path (simulated engines if asked for, the engine registry, ingest,
+ * then status; journal, index and gRPC slot in as they arrive), so nothing is fed before what it feeds is ready, and
+ * stopping in reverse drains the way in first.
  */
 public final class BrokerDaemon {
     private static final Logger LOG = LoggerFactory.getLogger(BrokerDaemon.class);
@@ -24,6 +26,7 @@ public final class BrokerDaemon {
     private final BrokerConfig config;
     private final EngineRegistry registry = new EngineRegistry();
     private final Lifecycle lifecycle;
+    private final ZmqIngest ingest;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
 
@@ -35,13 +38,34 @@ public final class BrokerDaemon {
     BrokerDaemon(BrokerConfig config, List<Component> extra) {
         this.config = config;
         List<Component> components = new ArrayList<>();
-        components.add(new EngineCatalog(registry, config.get(Settings.ENGINES_STATIC)));
+        SimulationComponent simulation = null;
+        if (config.get(Settings.SIMULATE_ENGINES) > 0) {
+            simulation = new SimulationComponent(config.get(Settings.SIMULATE_ENGINES),
+                    config.get(Settings.SIMULATE_BASE_PORT), config.get(Settings.SIMULATE_STEPS_PER_SECOND));
+            components.add(simulation);
+        }
+        SimulationComponent simulated = simulation;
+        components.add(new EngineCatalog(registry, () -> {
+            List<io.kvbroker.engine.EngineSpec> all = new ArrayList<>(config.get(Settings.ENGINES_STATIC));
+            if (simulated != null) {
+                all.addAll(simulated.specs());
+            }
+            return all;
+        }));
+        // The index and journal arrive next; until then ingest keeps each engine's exact stream and its counters.
+        this.ingest = new ZmqIngest(registry, IngestSink.NONE, config);
+        components.add(ingest);
+        components.add(new StatusReporter(ingest, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
         components.addAll(extra);
         this.lifecycle = new Lifecycle(components);
     }
 
     public EngineRegistry registry() {
         return registry;
+    }
+
+    public ZmqIngest ingest() {
+        return ingest;
     }
 
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */

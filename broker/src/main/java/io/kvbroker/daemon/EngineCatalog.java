@@ -4,19 +4,21 @@ import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Registers the configured static engines, giving each its id, before anything that talks to engines starts. */
+/** Registers the configured (and simulated) engines, giving each its id, before ingest starts. */
 final class EngineCatalog implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(EngineCatalog.class);
 
     private final EngineRegistry registry;
-    private final List<EngineSpec> staticEngines;
+    private final Supplier<List<EngineSpec>> engines;
 
-    EngineCatalog(EngineRegistry registry, List<EngineSpec> staticEngines) {
+    /** @param engines read at start: the configured engines, and the simulated ones started before this */
+    EngineCatalog(EngineRegistry registry, Supplier<List<EngineSpec>> engines) {
         this.registry = registry;
-        this.staticEngines = staticEngines;
+        this.engines = engines;
     }
 
     @Override
@@ -26,13 +28,14 @@ final class EngineCatalog implements Component {
 
     @Override
     public void start() {
-        for (EngineSpec spec : staticEngines) {
+        List<EngineSpec> specs = engines.get();
+        for (EngineSpec spec : specs) {
             int id = registry.register(spec);
             LOG.info("engine {} id={} model={} endpoint={} replay={} topic='{}'", spec.key(), id, spec.model(),
                     spec.endpoint(), spec.replayEndpoint().map(Object::toString).orElse("none"), spec.topic());
         }
-        if (staticEngines.isEmpty()) {
-            LOG.info("no engines configured (engines.static is empty)");
+        if (specs.isEmpty()) {
+            LOG.info("no engines configured (engines.static is empty and simulate.engines is 0)");
         }
     }
 

@@ -40,7 +40,12 @@ public final class EngineStream {
     public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches) {
     }
 
-    private enum Purpose { FIRST_CONTACT, GAP, VERIFY }
+    /**
+     * Why a replay was asked: from sequence 0 on first contact, or to continue from the cursor. A continuation asks
+     * from the cursor itself when the last payload is known, and checks the first reply against it: that is how a
+     * restart that passed the cursor unseen (a reconnect, or a gap in listen mode) is told from the same process.
+     */
+    private enum Purpose { FIRST_CONTACT, CONTINUE }
 
     /** A live batch waiting for a replay; {@code backwards} if its sequence was below the live one before it. */
     private record Pending(long sequence, byte[] payload, boolean backwards) {
@@ -56,7 +61,8 @@ public final class EngineStream {
     private final GroupKinds kinds = new GroupKinds();
     private final ArrayDeque<Pending> pending = new ArrayDeque<>();
 
-    private EngineState state = EngineState.CONNECTING;
+    // Volatile: status and metrics read it from other threads; it changes rarely, so writes check first.
+    private volatile EngineState state = EngineState.CONNECTING;
     private long incarnation = 1;
     private long cursor = NONE;
     private byte[] lastPayload;
@@ -71,12 +77,12 @@ public final class EngineStream {
     private boolean replaying;
     private Purpose purpose;
     private long replayFrom;
+    private boolean verifyFirst;
     private boolean awaitingFirstReply;
     private long replayDeadlineMs;
     private long cursorAtRequest;
     private int attemptsWithoutProgress;
-    /** What to ask once the current reply stream ends: -1 for nothing, else the start sequence. */
-    private long followUpFrom = NONE;
+    /** What to ask once the current reply stream ends, or null for nothing. */
     private Purpose followUpPurpose;
 
     public EngineStream(int engineId, String name, IngestSink sink, KvEventDecoder decoder, ReplayRequester replay,
@@ -134,11 +140,11 @@ public final class EngineStream {
         if (cursor == NONE) {
             if (!(replaying && purpose == Purpose.FIRST_CONTACT)) {
                 // First contact: the engine's cache holds what it published before kvbroker was there.
-                startOrFollow(0, Purpose.FIRST_CONTACT, nowMs);
+                startOrFollow(Purpose.FIRST_CONTACT, nowMs);
             }
         } else {
             // The engine may have restarted and passed our cursor while we were away: check the batch at the cursor.
-            startOrFollow(cursor, Purpose.VERIFY, nowMs);
+            startOrFollow(Purpose.CONTINUE, nowMs);
         }
     }
 
@@ -166,9 +172,9 @@ public final class EngineStream {
             // Already applied from a replay that covered it.
             counters.increment(Counter.DUPLICATES);
         } else if (cursor == NONE && !firstContactDone && replay.canReplay()) {
-            // Data can arrive before the connection event is read: first contact starts here then.
+            // Data can arrive before the connection event is read (or, listening, there is none): first contact.
             pending.addFirst(new Pending(sequence, payload, false));
-            startReplay(0, Purpose.FIRST_CONTACT, nowMs);
+            startReplay(Purpose.FIRST_CONTACT, nowMs);
         } else if (cursor == NONE) {
             if (sequence > 0) {
                 unknownHistory(0, sequence - 1);
@@ -181,7 +187,7 @@ public final class EngineStream {
             restart(ResetReason.RESTART_BY_SEQUENCE);
             if (replay.canReplay()) {
                 pending.addFirst(new Pending(sequence, payload, false));
-                startReplay(0, Purpose.FIRST_CONTACT, nowMs);
+                startReplay(Purpose.FIRST_CONTACT, nowMs);
             } else {
                 acceptLive(sequence, payload, false, nowMs);
             }
@@ -189,7 +195,7 @@ public final class EngineStream {
             counters.increment(Counter.GAPS);
             if (replay.canReplay()) {
                 pending.addFirst(new Pending(sequence, payload, false));
-                startReplay(cursor + 1, Purpose.GAP, nowMs);
+                startReplay(Purpose.CONTINUE, nowMs);
             } else {
                 voidState(cursor + 1, sequence - 1);
                 apply(sequence, payload);
@@ -209,7 +215,7 @@ public final class EngineStream {
             endOfReplyStream(nowMs, false);
             return;
         }
-        if (followUpFrom != NONE) {
+        if (followUpPurpose != null) {
             // This stream is being discarded; the follow-up request goes out when it ends.
             return;
         }
@@ -217,23 +223,26 @@ public final class EngineStream {
         byte[] payload = message.payload();
         if (awaitingFirstReply) {
             awaitingFirstReply = false;
-            if (purpose == Purpose.VERIFY) {
-                if (sequence == cursor && Arrays.equals(payload, lastPayload)) {
+            if (verifyFirst && sequence == cursor) {
+                if (Arrays.equals(payload, lastPayload)) {
                     counters.increment(Counter.DUPLICATES);
                     return;
                 }
                 counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
                 restart(ResetReason.RESTART_BY_FINGERPRINT);
-                followUp(0, Purpose.FIRST_CONTACT);
+                followUp(Purpose.FIRST_CONTACT);
                 return;
             }
-            if (sequence > replayFrom) {
-                if (purpose == Purpose.FIRST_CONTACT && cursor == NONE) {
-                    unknownHistory(replayFrom, sequence - 1);
+            long firstMissing = verifyFirst ? cursor + 1 : replayFrom;
+            if (sequence > firstMissing) {
+                // The engine's buffer no longer holds what we need: unknown before first contact, void after it.
+                if (cursor == NONE) {
+                    unknownHistory(firstMissing, sequence - 1);
                 } else {
-                    voidState(replayFrom, sequence - 1);
+                    voidState(firstMissing, sequence - 1);
                 }
                 cursor = sequence - 1;
+                lastPayload = null;
             }
         }
         if (cursor != NONE && sequence <= cursor) {
@@ -243,7 +252,7 @@ public final class EngineStream {
             apply(sequence, payload);
         } else {
             // A hole in the middle of a reply stream: the ROUTER dropped at its high-water mark and went on.
-            followUp(cursor + 1, Purpose.GAP);
+            followUp(Purpose.CONTINUE);
         }
     }
 
@@ -278,10 +287,10 @@ public final class EngineStream {
      * silently at its high-water mark, end marker included). Decides whether to ask again, give up, or go live.
      */
     private void endOfReplyStream(long nowMs, boolean timedOut) {
-        if (followUpFrom != NONE) {
-            long from = followUpFrom;
-            followUpFrom = NONE;
-            startReplay(from, followUpPurpose, nowMs);
+        if (followUpPurpose != null) {
+            Purpose next = followUpPurpose;
+            followUpPurpose = null;
+            startReplay(next, nowMs);
             return;
         }
         boolean progressed = cursor != cursorAtRequest;
@@ -289,28 +298,26 @@ public final class EngineStream {
         boolean giveUp = attemptsWithoutProgress >= limits.replayMaxAttempts();
         if (timedOut && awaitingFirstReply && !giveUp) {
             // Nothing at all came back: the replay socket may not be up yet. Ask the same again.
-            startReplay(replayFrom, purpose, nowMs);
+            startReplay(purpose, nowMs);
             return;
         }
-        if (purpose == Purpose.VERIFY) {
-            if (awaitingFirstReply && !timedOut) {
-                // An empty buffer where our cursor's batch should be: a new process that has published nothing.
-                counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
-                restart(ResetReason.RESTART_BY_FINGERPRINT);
-            }
+        if (verifyFirst && awaitingFirstReply && !timedOut) {
+            // An empty buffer where our cursor's batch should be: a new process that has published nothing yet.
+            counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
+            restart(ResetReason.RESTART_BY_FINGERPRINT);
             finishReplay(nowMs);
             return;
         }
         long needed = pending.isEmpty() ? NONE : pending.peekFirst().sequence() - 1;
         boolean stoppedShort = needed != NONE && cursor < needed;
         if (stoppedShort && !giveUp) {
-            startReplay(cursor == NONE ? replayFrom : cursor + 1, cursor == NONE ? purpose : Purpose.GAP, nowMs);
+            startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
             return;
         }
         if (stoppedShort) {
             // The engine cannot give us what we need: unknown before the first contact, void after it.
             if (cursor == NONE) {
-                unknownHistory(replayFrom, needed);
+                unknownHistory(0, needed);
             } else {
                 voidState(cursor + 1, needed);
             }
@@ -335,23 +342,23 @@ public final class EngineStream {
         }
     }
 
-    private void startOrFollow(long from, Purpose why, long nowMs) {
+    private void startOrFollow(Purpose why, long nowMs) {
         if (replaying) {
-            followUp(from, why);
+            followUp(why);
         } else {
-            startReplay(from, why, nowMs);
+            startReplay(why, nowMs);
         }
     }
 
-    private void followUp(long from, Purpose why) {
-        followUpFrom = from;
+    private void followUp(Purpose why) {
         followUpPurpose = why;
     }
 
-    private void startReplay(long from, Purpose why, long nowMs) {
+    private void startReplay(Purpose why, long nowMs) {
         replaying = true;
         purpose = why;
-        replayFrom = from;
+        verifyFirst = why == Purpose.CONTINUE && lastPayload != null;
+        replayFrom = why == Purpose.FIRST_CONTACT ? 0 : verifyFirst ? cursor : cursor + 1;
         awaitingFirstReply = true;
         cursorAtRequest = cursor;
         replayDeadlineMs = nowMs + limits.replayTimeoutMs();
@@ -359,13 +366,15 @@ public final class EngineStream {
             state = EngineState.CATCHING_UP;
         }
         counters.increment(Counter.REPLAYS_REQUESTED);
-        replay.requestReplay(from);
+        replay.requestReplay(replayFrom);
     }
 
     private void apply(long sequence, byte[] payload) {
         cursor = sequence;
         lastPayload = payload;
-        state = EngineState.LIVE;
+        if (state != EngineState.LIVE) {
+            state = EngineState.LIVE;
+        }
         counters.increment(Counter.BATCHES);
         counters.add(Counter.BYTES, payload.length);
         KvEventBatch batch;

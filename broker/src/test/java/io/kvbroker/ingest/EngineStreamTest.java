@@ -141,14 +141,15 @@ class EngineStreamTest {
         engine.publish();
         engine.publish();
         live(stream, engine);
-        assertThat(engine.lastRequest()).isEqualTo(1);
+        // A continuation starts at the cursor (0) so the engine's batch there can be checked.
+        assertThat(engine.lastRequest()).isZero();
         live(stream, engine);
         answer(stream, engine);
         assertThat(sink.sequencesSinceLastReset(0)).as(sink.all(0).toString()).containsExactly(0L, 1L, 2L, 3L, 4L);
         assertThat(stream.counters().get(Counter.GAPS)).isOne();
         // The engine answered after publishing 3 and 4, so the replay carried them and the live copies are dropped.
         assertThat(stream.counters().get(Counter.REPLAYED_BATCHES)).isEqualTo(4);
-        assertThat(stream.counters().get(Counter.DUPLICATES)).isEqualTo(2);
+        assertThat(stream.counters().get(Counter.DUPLICATES)).isEqualTo(3);
     }
 
     @Test
@@ -168,7 +169,8 @@ class EngineStreamTest {
         stream.onReplay(replies.get(1), now);
         now += 150;
         stream.onTick(now);
-        assertThat(engine.requests).containsExactly(0L, 1L, 3L);
+        // Verified 0, applied 1, then cut: asked again from the new cursor.
+        assertThat(engine.requests).containsExactly(0L, 0L, 1L);
         answer(stream, engine);
         assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 8).boxed().toList());
         assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isOne();
@@ -233,7 +235,7 @@ class EngineStreamTest {
         engine.publish();
         engine.publish();
         stream.onConnected(now);
-        assertThat(engine.lastRequest()).isEqualTo(1);
+        assertThat(engine.lastRequest()).isOne();
         answer(stream, engine);
         assertThat(stream.incarnation()).isOne();
         assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L, 3L);
@@ -255,6 +257,29 @@ class EngineStreamTest {
         assertThat(sink.sequencesSinceLastReset(0)).containsExactly(8L, 9L, 10L, 11L);
         assertThat(stream.counters().get(Counter.VOIDS)).isOne();
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void restartFoundAtAGapWhenTheNewProcessPassedTheCursor() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        live(stream, engine);
+        // No reconnect is seen (as in listen mode): the new process's first live batch is past the cursor.
+        engine.restart();
+        for (int i = 0; i < 4; i++) {
+            engine.publish();
+        }
+        live(stream, engine);
+        assertThat(engine.lastRequest()).isOne();
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        answer(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.RESTART_BY_FINGERPRINT);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L, 3L, 4L);
+        assertThat(stream.counters().get(Counter.VOIDS)).isZero();
     }
 
     @Test

@@ -1,0 +1,42 @@
+package io.kvbroker.daemon;
+
+import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.sim.Simulator;
+import java.time.Duration;
+import java.util.List;
+
+/** Runs simulated engines beside the daemon ({@code simulate.engines}), started before ingest subscribes to them. */
+final class SimulationComponent implements Component {
+    private final int engines;
+    private final int basePort;
+    private final int stepsPerSecond;
+    private Simulator simulator;
+
+    SimulationComponent(int engines, int basePort, int stepsPerSecond) {
+        this.engines = engines;
+        this.basePort = basePort;
+        this.stepsPerSecond = stepsPerSecond;
+    }
+
+    @Override
+    public String name() {
+        return "simulator";
+    }
+
+    @Override
+    public void start() {
+        simulator = new Simulator(Simulator.fleet(engines, 1), basePort, stepsPerSecond).start();
+    }
+
+    /** The simulated engines, for the engine catalog; empty before start. */
+    List<EngineSpec> specs() {
+        return simulator == null ? List.of() : simulator.specs();
+    }
+
+    @Override
+    public void stop(Duration budget) {
+        if (simulator != null) {
+            simulator.close();
+        }
+    }
+}

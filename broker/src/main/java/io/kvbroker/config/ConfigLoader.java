@@ -80,6 +80,7 @@ public final class ConfigLoader {
             values.put(setting, node == null ? setting.defaultValue() : setting.parse(node));
             sources.putIfAbsent(setting, "default");
         }
+        Settings.checkTogether(values);
         return new BrokerConfig(values, sources, warnings);
     }
 

@@ -72,6 +72,25 @@ public final class Settings {
             "How soon a lost engine connection is tried again (ZeroMQ doubles it up to 5 s).", false,
             ValueParsers.intRange(10, 60_000));
 
+    public static final Setting<Integer> INGEST_LISTEN_PORT = new Setting<>("ingest.listen.port", "integer", 0, "0",
+            "Listen mode: engines whose endpoint has no '*' connect to kvbroker, rank r to this port + r, so kvbroker"
+                    + " binds port..port+maxRanks-1 and tells engines apart by (topic, rank). 0 turns listening off.",
+            false, ValueParsers.intRange(0, 65_535));
+
+    public static final Setting<String> INGEST_LISTEN_HOST = new Setting<>("ingest.listen.host", "string",
+            "0.0.0.0", "0.0.0.0", "Listen mode: the address kvbroker binds its listening SUB sockets to.", false,
+            ValueParsers.text(false));
+
+    public static final Setting<Integer> INGEST_LISTEN_MAX_RANKS = new Setting<>("ingest.listen.maxRanks",
+            "integer", 8, "8", "Listen mode: data-parallel ranks per pod, one listening port each.", false,
+            ValueParsers.intRange(1, 1_024));
+
+    public static final Setting<Integer> INGEST_LISTEN_REPLAY_PORT = new Setting<>("ingest.listen.replayPort",
+            "integer", 0, "0",
+            "Listen mode: the engines' replay base port; rank r of the pod named in topic kv@HOST@MODEL replays at"
+                    + " tcp://HOST:replayPort+r. 0: listening engines have no replay.", false,
+            ValueParsers.intRange(0, 65_535));
+
     public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
             "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"
                     + " none.", false, ValueParsers.intRange(0, 2_000));
@@ -88,10 +107,27 @@ public final class Settings {
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
             LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
+            INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
             SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));
+
+    /** Checks that need several keys at once; the message names the key to change. */
+    static void checkTogether(Map<Setting<?>, Object> values) throws ConfigException {
+        int listen = (Integer) values.get(INGEST_LISTEN_PORT);
+        int replay = (Integer) values.get(INGEST_LISTEN_REPLAY_PORT);
+        int ranks = (Integer) values.get(INGEST_LISTEN_MAX_RANKS);
+        if (listen > 0 && listen + ranks - 1 > 65_535) {
+            throw new ConfigException(INGEST_LISTEN_PORT.key(), "port " + listen + " + maxRanks " + ranks
+                    + " runs past 65535");
+        }
+        if (listen > 0 && replay > 0 && replay < listen + ranks && listen < replay + ranks) {
+            throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."
+                    + (replay + ranks - 1) + " overlap the listening ports " + listen + ".." + (listen + ranks - 1)
+                    + "; vLLM adds the rank to both, so keep them at least maxRanks apart");
+        }
+    }
 
     /** The configuration table as Markdown, as the README shows it. */
     public static String markdownTable() {

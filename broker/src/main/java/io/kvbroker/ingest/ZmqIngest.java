@@ -8,15 +8,25 @@ import io.kvbroker.codec.WireFrames.ReplayMessage;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.daemon.Component;
+import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.engine.Endpoint;
+import io.kvbroker.ingest.EngineCounters.Counter;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,14 +35,16 @@ import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
 
 /**
- * Subscribes to every engine's PUB socket and replay ROUTER, on one thread with one poller, and feeds each engine's
+ * Takes in every engine's PUB stream and replay ROUTER on one thread with one poller, and feeds each engine's
  * messages to its {@link EngineStream}.
  *
- * <p>Design note: connect mode: one SUB, one replay DEALER and one monitor PAIR socket per engine, all on a single
- * poller. JeroMQ sockets have no threads of their own, so the process runs the ingest thread plus the context's one
- * I/O thread and reaper whatever the number of engines. Messages are decoded on this thread straight from the
- * received frames (no hand-off, no copy). Engines are added and removed through a queue that the loop drains, so
- * sockets are only ever touched by the ingest thread.
+ * <p>Design note: connect mode gives each engine a SUB, a replay DEALER and a monitor PAIR (whose connection events
+ * start first-contact and reconnect replays); listen mode binds one SUB per data-parallel rank and tells engines
+ * apart by (topic, rank), each with its own replay DEALER. All sockets sit in one slot table on one poller: JeroMQ
+ * sockets have no threads of their own, so the process runs the ingest thread plus the context's one I/O thread and
+ * reaper whatever the number of engines. Messages are decoded on this thread straight from the received frames (no
+ * hand-off, no copy). Engines are added and removed through a queue the loop drains, so only this thread touches
+ * sockets.
  */
 public final class ZmqIngest implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(ZmqIngest.class);
@@ -41,46 +53,72 @@ public final class ZmqIngest implements Component {
     private static final int BURST = 256;
     private static final int MAX_FRAMES = 8;
     private static final byte[] EMPTY = new byte[0];
+    /** Listen mode: this many restarts by sequence within the window means two engines share a topic. */
+    private static final int SHARED_TOPIC_RESTARTS = 3;
+    private static final long SHARED_TOPIC_WINDOW_MS = 10_000;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
     private final EngineStream.Limits limits;
+    private final ListenSettings listen;
     private final int receiveHighWaterMark;
     private final int reconnectIntervalMs;
     private final LongSupplier clock;
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
     private final Map<Integer, EngineStream> streams = new ConcurrentHashMap<>();
     private final List<Connection> connections = new ArrayList<>();
+    private final List<ListenSocket> listenSockets = new ArrayList<>();
     private final KvEventDecoder decoder = new KvEventDecoder();
     private final byte[][] frames = new byte[MAX_FRAMES][];
+    private final AtomicLong refusedEmptyTopic = new AtomicLong();
+    private final AtomicLong refusedSharedTopic = new AtomicLong();
 
     private ZContext context;
     private ZMQ.Poller poller;
+    private final List<Slot> slots = new ArrayList<>();
     private boolean pollerStale = true;
     private Thread thread;
     private volatile boolean running;
 
-    /** One engine's sockets. */
+    /** One socket in the poller and what to do when it is readable. */
+    private record Slot(ZMQ.Socket socket, Handler handler) {
+    }
+
+    @FunctionalInterface
+    private interface Handler {
+        void readable(long nowMs);
+    }
+
+    /** One engine's replay socket and stream; in connect mode also its SUB and connection monitor. */
     private final class Connection implements EngineStream.ReplayRequester {
         final int engineId;
         final EngineStream stream;
         final ZMQ.Socket sub;
-        final ZMQ.Socket dealer;
         final ZMQ.Socket monitor;
+        final ZMQ.Socket dealer;
+        /** Listen mode: when this engine's recent restarts by sequence were noticed. */
+        final ArrayDeque<Long> restartTimes = new ArrayDeque<>();
+        long restartsNoticed;
 
-        Connection(EngineRegistry.Entry entry, long nowMs) {
+        Connection(EngineRegistry.Entry entry, boolean subscribe, long nowMs) {
             EngineSpec spec = entry.spec();
             this.engineId = entry.id();
-            String monitorAddress = "inproc://kvbroker-monitor-" + engineId + "-" + System.identityHashCode(this);
-            sub = context.createSocket(SocketType.SUB);
-            sub.setLinger(0);
-            sub.setRcvHWM(receiveHighWaterMark);
-            sub.setReconnectIVL(reconnectIntervalMs);
-            sub.setReconnectIVLMax(5000);
-            sub.subscribe(EMPTY);
-            sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
-            monitor = context.createSocket(SocketType.PAIR);
-            monitor.connect(monitorAddress);
+            if (subscribe) {
+                String monitorAddress = "inproc://kvbroker-monitor-" + engineId + "-" + System.identityHashCode(this);
+                sub = context.createSocket(SocketType.SUB);
+                sub.setLinger(0);
+                sub.setRcvHWM(receiveHighWaterMark);
+                sub.setReconnectIVL(reconnectIntervalMs);
+                sub.setReconnectIVLMax(5000);
+                sub.subscribe(EMPTY);
+                // The monitor is attached before connecting so the first connection event is not missed.
+                sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+                monitor = context.createSocket(SocketType.PAIR);
+                monitor.connect(monitorAddress);
+            } else {
+                sub = null;
+                monitor = null;
+            }
             if (spec.replayEndpoint().isPresent()) {
                 dealer = context.createSocket(SocketType.DEALER);
                 dealer.setLinger(0);
@@ -92,7 +130,19 @@ public final class ZmqIngest implements Component {
                 dealer = null;
             }
             stream = new EngineStream(engineId, spec.key().toString(), sink, decoder, this, limits, nowMs);
-            sub.connect(spec.endpoint().toString());
+            if (sub != null) {
+                sub.connect(spec.endpoint().toString());
+            }
+        }
+
+        void addSlots() {
+            if (sub != null) {
+                slots.add(new Slot(sub, now -> drainLive(this, now)));
+                slots.add(new Slot(monitor, now -> drainMonitor(this, now)));
+            }
+            if (dealer != null) {
+                slots.add(new Slot(dealer, now -> drainReplay(this, now)));
+            }
         }
 
         @Override
@@ -109,24 +159,47 @@ public final class ZmqIngest implements Component {
         }
 
         void close() {
-            sub.close();
-            monitor.close();
+            if (sub != null) {
+                sub.close();
+                monitor.close();
+            }
             if (dealer != null) {
                 dealer.close();
             }
         }
     }
 
-    public ZmqIngest(EngineRegistry registry, IngestSink sink, BrokerConfig config) {
-        this(registry, sink, limits(config), config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK),
-                config.get(Settings.INGEST_RECONNECT_INTERVAL_MS), System::currentTimeMillis);
+    /** Listen mode: the SUB bound for one rank, shared by every engine of that rank. */
+    private final class ListenSocket {
+        final int rank;
+        final ZMQ.Socket sub;
+        final Map<String, Connection> byTopic = new HashMap<>();
+        final Set<String> refused = new HashSet<>();
+        byte[] lastTopic = EMPTY;
+        String lastTopicText = "";
+
+        ListenSocket(int rank) {
+            this.rank = rank;
+            sub = context.createSocket(SocketType.SUB);
+            sub.setLinger(0);
+            sub.setRcvHWM(receiveHighWaterMark);
+            sub.subscribe(EMPTY);
+            sub.bind("tcp://" + listen.host() + ":" + (listen.port() + rank));
+        }
     }
 
-    ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, int receiveHighWaterMark,
-            int reconnectIntervalMs, LongSupplier clock) {
+    public ZmqIngest(EngineRegistry registry, IngestSink sink, BrokerConfig config) {
+        this(registry, sink, limits(config), ListenSettings.from(config),
+                config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
+                System::currentTimeMillis);
+    }
+
+    ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
+            int receiveHighWaterMark, int reconnectIntervalMs, LongSupplier clock) {
         this.registry = registry;
         this.sink = sink;
         this.limits = limits;
+        this.listen = listen;
         this.receiveHighWaterMark = receiveHighWaterMark;
         this.reconnectIntervalMs = reconnectIntervalMs;
         this.clock = clock;
@@ -147,6 +220,19 @@ public final class ZmqIngest implements Component {
     public void start() {
         context = new ZContext(1);
         context.setLinger(0);
+        try {
+            for (int rank = 0; listen.enabled() && rank < listen.maxRanks(); rank++) {
+                listenSockets.add(new ListenSocket(rank));
+            }
+        } catch (RuntimeException e) {
+            context.close();
+            throw new IllegalStateException("cannot listen on " + listen.host() + ":" + listen.port() + ".."
+                    + (listen.port() + listen.maxRanks() - 1) + ": " + e.getMessage(), e);
+        }
+        if (listen.enabled()) {
+            LOG.info("listening for engines on tcp://{}:{}..{}", listen.host(), listen.port(),
+                    listen.port() + listen.maxRanks() - 1);
+        }
         for (EngineRegistry.Entry entry : registry.live()) {
             add(entry.id());
         }
@@ -155,11 +241,11 @@ public final class ZmqIngest implements Component {
         thread.start();
     }
 
-    /** Starts ingesting a registered engine; takes effect on the ingest thread. */
+    /** Starts subscribing to a registered engine's PUB socket; takes effect on the ingest thread. */
     public void add(int engineId) {
         commands.add(() -> {
             if (connections.stream().noneMatch(c -> c.engineId == engineId)) {
-                Connection connection = new Connection(registry.entry(engineId), clock.getAsLong());
+                Connection connection = new Connection(registry.entry(engineId), true, clock.getAsLong());
                 connections.add(connection);
                 streams.put(engineId, connection.stream);
                 pollerStale = true;
@@ -170,13 +256,9 @@ public final class ZmqIngest implements Component {
     /** Stops ingesting an engine and clears its state; takes effect on the ingest thread. */
     public void remove(int engineId) {
         commands.add(() -> {
-            for (Connection connection : connections) {
+            for (Connection connection : List.copyOf(connections)) {
                 if (connection.engineId == engineId) {
-                    connection.stream.onRemoved();
-                    connection.close();
-                    connections.remove(connection);
-                    pollerStale = true;
-                    break;
+                    drop(connection);
                 }
             }
         });
@@ -189,6 +271,16 @@ public final class ZmqIngest implements Component {
 
     public EngineStream stream(int engineId) {
         return streams.get(engineId);
+    }
+
+    /** Listen mode: messages refused because their topic was empty (engines could not be told apart). */
+    public long refusedEmptyTopic() {
+        return refusedEmptyTopic.get();
+    }
+
+    /** Listen mode: (topic, rank) pairs refused because two engines interleaved their sequences under them. */
+    public long refusedSharedTopic() {
+        return refusedSharedTopic.get();
     }
 
     private void run() {
@@ -204,17 +296,10 @@ public final class ZmqIngest implements Component {
                 }
                 poller.poll(TICK_MS);
                 long now = clock.getAsLong();
-                for (int i = 0; i < connections.size(); i++) {
-                    Connection connection = connections.get(i);
-                    int base = 3 * i;
-                    if (poller.pollin(base)) {
-                        drainLive(connection, now);
-                    }
-                    if (poller.pollin(base + 1)) {
-                        drainMonitor(connection, now);
-                    }
-                    if (connection.dealer != null && poller.pollin(base + 2)) {
-                        drainReplay(connection, now);
+                // A handler that admits or drops an engine marks the poller stale: the slots after it may be closed.
+                for (int i = 0; i < slots.size() && !pollerStale; i++) {
+                    if (poller.pollin(i)) {
+                        slots.get(i).handler().readable(now);
                     }
                 }
                 if (now - lastTick >= TICK_MS) {
@@ -233,6 +318,9 @@ public final class ZmqIngest implements Component {
                 connection.close();
             }
             connections.clear();
+            for (ListenSocket socket : listenSockets) {
+                socket.sub.close();
+            }
             if (poller != null) {
                 poller.close();
             }
@@ -243,17 +331,17 @@ public final class ZmqIngest implements Component {
         if (poller != null) {
             poller.close();
         }
-        poller = context.createPoller(connections.size() * 3);
+        slots.clear();
+        for (ListenSocket socket : listenSockets) {
+            slots.add(new Slot(socket.sub, now -> drainListen(socket, now)));
+        }
         for (Connection connection : connections) {
-            // Three slots per engine, in a fixed order, so slot i*3+k is engine i's socket k.
-            poller.register(connection.sub, ZMQ.Poller.POLLIN);
-            poller.register(connection.monitor, ZMQ.Poller.POLLIN);
-            if (connection.dealer != null) {
-                poller.register(connection.dealer, ZMQ.Poller.POLLIN);
-            } else {
-                // A placeholder that never reports, to keep the slots aligned.
-                poller.register(connection.monitor, 0);
-            }
+            connection.addSlots();
+        }
+        poller = context.createPoller(Math.max(1, slots.size()));
+        for (Slot slot : slots) {
+            // Registered in slot order, so poller item i is slot i.
+            poller.register(slot.socket(), ZMQ.Poller.POLLIN);
         }
         pollerStale = false;
     }
@@ -316,6 +404,109 @@ public final class ZmqIngest implements Component {
                 LOG.debug("engine {} disconnected", connection.engineId);
             }
         }
+    }
+
+    private void drainListen(ListenSocket socket, long now) {
+        for (int n = 0; n < BURST && !pollerStale; n++) {
+            int count = receive(socket.sub);
+            if (count == 0) {
+                return;
+            }
+            LiveMessage message;
+            try {
+                message = WireFrames.live(frames, count);
+            } catch (MalformedMessageException e) {
+                // Without parsed frames the sender is unknown; counted against the listening socket only.
+                refusedEmptyTopic.incrementAndGet();
+                continue;
+            }
+            if (message.topic().length == 0) {
+                refusedEmptyTopic.incrementAndGet();
+                continue;
+            }
+            // Consecutive messages mostly come from the same engine: avoid decoding the topic again.
+            if (!java.util.Arrays.equals(message.topic(), socket.lastTopic)) {
+                socket.lastTopic = message.topic();
+                socket.lastTopicText = new String(message.topic(), StandardCharsets.UTF_8);
+            }
+            String topic = socket.lastTopicText;
+            if (socket.refused.contains(topic)) {
+                continue;
+            }
+            Connection connection = socket.byTopic.get(topic);
+            if (connection == null) {
+                connection = admit(socket, topic, now);
+            }
+            connection.stream.onLive(message.sequence(), message.payload(), now);
+            if (sharedTopic(connection, now)) {
+                LOG.warn("engines share topic '{}' at rank {}: their sequences interleave, so they cannot be told"
+                        + " apart; refused. Give each engine its own topic.", topic, socket.rank);
+                refusedSharedTopic.incrementAndGet();
+                socket.refused.add(topic);
+                socket.byTopic.remove(topic);
+                drop(connection);
+            }
+        }
+    }
+
+    /** A listening engine seen for the first time: registered (unless configured) with its replay address. */
+    private Connection admit(ListenSocket socket, String topic, long now) {
+        Optional<EngineRegistry.Entry> known = registry.findByTopic(topic, socket.rank);
+        EngineRegistry.Entry entry = known.orElseGet(() -> registry.entry(register(topic, socket.rank)));
+        Connection connection = new Connection(entry, false, now);
+        connections.add(connection);
+        streams.put(entry.id(), connection.stream);
+        socket.byTopic.put(topic, connection);
+        pollerStale = true;
+        LOG.info("engine {} (topic '{}', rank {}) connected to the listening port; replay {}", entry.spec().key(),
+                topic, socket.rank, entry.spec().replayEndpoint().map(Object::toString).orElse("none"));
+        return connection;
+    }
+
+    /** Registers a listening engine from its topic: llm-d's {@code kv@HOST@MODEL} names its pod and model. */
+    private int register(String topic, int rank) {
+        String[] parts = topic.split("@", 3);
+        boolean llmd = parts.length == 3 && parts[0].equals("kv") && !parts[1].isEmpty();
+        String pod = llmd ? parts[1] : topic;
+        String model = llmd ? parts[2] : "";
+        Optional<Endpoint> replay = Optional.empty();
+        if (llmd && listen.replayPort() > 0) {
+            replay = Optional.of(new Endpoint("tcp", parts[1], listen.replayPort() + rank));
+        }
+        Endpoint endpoint = new Endpoint("tcp", listen.host(), listen.port() + rank);
+        try {
+            return registry.register(new EngineSpec(new EngineKey(pod, rank), model, endpoint, replay, topic));
+        } catch (IllegalArgumentException e) {
+            // The host serves another topic at this rank already: name the engine by its whole topic.
+            return registry.register(new EngineSpec(new EngineKey(topic, rank), model, endpoint, replay, topic));
+        }
+    }
+
+    /**
+     * Whether the engine restarted by sequence {@link #SHARED_TOPIC_RESTARTS} times within the window: two engines
+     * interleaving under one topic look exactly like that. Restarts found while draining a replay count too.
+     */
+    private boolean sharedTopic(Connection connection, long now) {
+        long restarts = connection.stream.counters().get(Counter.RESTARTS_BY_SEQUENCE);
+        if (restarts == connection.restartsNoticed) {
+            return false;
+        }
+        for (; connection.restartsNoticed < restarts; connection.restartsNoticed++) {
+            connection.restartTimes.addLast(now);
+        }
+        while (!connection.restartTimes.isEmpty()
+                && now - connection.restartTimes.peekFirst() > SHARED_TOPIC_WINDOW_MS) {
+            connection.restartTimes.removeFirst();
+        }
+        return connection.restartTimes.size() >= SHARED_TOPIC_RESTARTS;
+    }
+
+    private void drop(Connection connection) {
+        connection.stream.onRemoved();
+        connection.close();
+        connections.remove(connection);
+        registry.remove(connection.engineId);
+        pollerStale = true;
     }
 
     @Override

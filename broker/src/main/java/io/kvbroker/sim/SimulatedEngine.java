@@ -39,6 +39,9 @@ public final class SimulatedEngine {
     private final byte[] topic;
     private final ArrayDeque<byte[]> buffer = new ArrayDeque<>();
     private final List<Double> published = new ArrayList<>();
+    /** Listen mode: the broker address the PUB connects to (vLLM connects when its endpoint has no '*'). */
+    private final String pubConnect;
+    private final String host;
     private ZMQ.Socket pub;
     private ZMQ.Socket router;
     private int pubPort;
@@ -57,7 +60,18 @@ public final class SimulatedEngine {
      * @param replayPort the ROUTER port, or 0 for any free port
      */
     public SimulatedEngine(ZContext context, Options options, int pubPort, int replayPort) {
+        this(context, options, null, "127.0.0.1", pubPort, replayPort);
+    }
+
+    /**
+     * An engine whose PUB connects to {@code pubConnect} (a broker in listen mode) instead of binding, and whose
+     * ROUTER binds on {@code host}; a null {@code pubConnect} binds the PUB on {@code host} at {@code pubPort}.
+     */
+    public SimulatedEngine(ZContext context, Options options, String pubConnect, String host, int pubPort,
+            int replayPort) {
         this.context = context;
+        this.pubConnect = pubConnect;
+        this.host = host;
         this.options = options;
         this.workload = new Workload(new SplittableRandom(options.seed()), options.shape());
         this.topic = options.topic().getBytes(StandardCharsets.UTF_8);
@@ -73,15 +87,18 @@ public final class SimulatedEngine {
         router = context.createSocket(SocketType.ROUTER);
         router.setLinger(0);
         router.setSndHWM(options.routerHighWaterMark());
-        if (pubPort == 0) {
-            pubPort = pub.bindToRandomPort("tcp://127.0.0.1");
+        if (pubConnect != null) {
+            pub.setReconnectIVL(50);
+            pub.connect(pubConnect);
+        } else if (pubPort == 0) {
+            pubPort = pub.bindToRandomPort("tcp://" + host);
         } else {
-            pub.bind("tcp://127.0.0.1:" + pubPort);
+            pub.bind("tcp://" + host + ":" + pubPort);
         }
         if (replayPort == 0) {
-            replayPort = router.bindToRandomPort("tcp://127.0.0.1");
+            replayPort = router.bindToRandomPort("tcp://" + host);
         } else {
-            router.bind("tcp://127.0.0.1:" + replayPort);
+            router.bind("tcp://" + host + ":" + replayPort);
         }
     }
 
@@ -90,11 +107,11 @@ public final class SimulatedEngine {
     }
 
     public String endpoint() {
-        return "tcp://127.0.0.1:" + pubPort;
+        return pubConnect != null ? pubConnect : "tcp://" + host + ":" + pubPort;
     }
 
     public String replayEndpoint() {
-        return "tcp://127.0.0.1:" + replayPort;
+        return "tcp://" + host + ":" + replayPort;
     }
 
     /** The next sequence to be published. */

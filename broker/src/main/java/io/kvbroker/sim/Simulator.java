@@ -40,14 +40,29 @@ public final class Simulator implements AutoCloseable {
      * @param stepsPerSecond batches each engine publishes per second
      */
     public Simulator(List<SimulatedEngine.Options> options, int basePort, int stepsPerSecond) {
+        this(stepsPerSecond, engineFactories(options, basePort));
+    }
+
+    /** Engines built by the given factories on the simulator's context: for listen mode and other layouts. */
+    public Simulator(int stepsPerSecond, List<Function<ZContext, SimulatedEngine>> factories) {
         context.setLinger(0);
-        for (int i = 0; i < options.size(); i++) {
-            int pub = basePort == 0 ? 0 : basePort + 2 * i;
-            engines.add(new SimulatedEngine(context, options.get(i), pub, basePort == 0 ? 0 : pub + 1));
+        for (Function<ZContext, SimulatedEngine> factory : factories) {
+            engines.add(factory.apply(context));
         }
         stepIntervalNanos = TimeUnit.SECONDS.toNanos(1) / stepsPerSecond;
         thread = new Thread(this::run, "kvbroker-simulator");
         thread.setDaemon(true);
+    }
+
+    private static List<Function<ZContext, SimulatedEngine>> engineFactories(List<SimulatedEngine.Options> options,
+            int basePort) {
+        List<Function<ZContext, SimulatedEngine>> factories = new ArrayList<>();
+        for (int i = 0; i < options.size(); i++) {
+            SimulatedEngine.Options o = options.get(i);
+            int pub = basePort == 0 ? 0 : basePort + 2 * i;
+            factories.add(context -> new SimulatedEngine(context, o, pub, basePort == 0 ? 0 : pub + 1));
+        }
+        return factories;
     }
 
     /** Engines of a typical mixed fleet: two models, both event forms, every fifth engine hybrid. */

@@ -2,6 +2,7 @@ package io.kvbroker.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvbroker.testing.Ports;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -66,6 +67,40 @@ class ServeProcessTest {
             synchronized (output) {
                 assertThat(output).contains("engine vllm-0/0 id=0", "kvbroker stopping", "kvbroker stopped");
             }
+        } finally {
+            process.destroyForcibly();
+        }
+    }
+
+    @Test
+    void serveWithSimulatedEnginesReportsThemLive() throws Exception {
+        int basePort = Ports.freeRange(6);
+        Process process = launch(true, "serve", "--simulate", "3", "--set", "simulate.basePort=" + basePort,
+                "--set", "log.statusIntervalMs=300");
+        CountDownLatch live = new CountDownLatch(1);
+        StringBuilder output = new StringBuilder();
+        CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
+            try (BufferedReader lines = new BufferedReader(
+                    new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = lines.readLine()) != null) {
+                    synchronized (output) {
+                        output.append(line).append('\n');
+                    }
+                    if (line.contains("engines 3 (3 live)")) {
+                        live.countDown();
+                    }
+                }
+            } catch (IOException ignored) {
+                // The process ended.
+            }
+        });
+        try {
+            assertThat(live.await(60, TimeUnit.SECONDS)).as("status line with 3 live engines: %s", output).isTrue();
+            assertThat(process.toHandle().destroy()).isTrue();
+            assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            reader.get(10, TimeUnit.SECONDS);
+            assertThat(process.exitValue()).as(output.toString()).isZero();
         } finally {
             process.destroyForcibly();
         }

@@ -155,6 +155,19 @@ class ConfigLoaderTest {
         assertThat(failureOfEngines("[{pod: a").key()).isEqualTo("engines.static");
     }
 
+    @Test
+    void listenPortRangesMustNotOverlap() throws Exception {
+        ConfigException overlap = failure(Optional.empty(), Map.of(), Map.of("ingest.listen.port", "5557",
+                "ingest.listen.maxRanks", "4", "ingest.listen.replayPort", "5558"));
+        assertThat(overlap.key()).isEqualTo("ingest.listen.replayPort");
+        assertThat(overlap.getMessage()).contains("overlap the listening ports 5557..5560");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("ingest.listen.port", "65534",
+                "ingest.listen.maxRanks", "4")).key()).isEqualTo("ingest.listen.port");
+        BrokerConfig apart = load(Optional.empty(), Map.of(), Map.of("ingest.listen.port", "5557",
+                "ingest.listen.maxRanks", "4", "ingest.listen.replayPort", "5561"));
+        assertThat(apart.get(Settings.INGEST_LISTEN_REPLAY_PORT)).isEqualTo(5561);
+    }
+
     private static ConfigException failureOfEngines(String yamlFlow) {
         return failure(Optional.empty(), Map.of(), Map.of("engines.static", yamlFlow));
     }

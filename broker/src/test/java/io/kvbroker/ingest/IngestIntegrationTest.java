@@ -47,7 +47,8 @@ class IngestIntegrationTest {
                 small.form(), 20, small.routerHighWaterMark(), small.shape(), small.seed()));
         RecordingSink sink = new RecordingSink();
         EngineRegistry registry = new EngineRegistry();
-        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, 100_000, 50, System::currentTimeMillis);
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, ListenSettings.OFF, 100_000, 50,
+                System::currentTimeMillis);
         try (Simulator simulator = new Simulator(fleet, 0, 25).start()) {
             List<EngineSpec> specs = simulator.specs();
             List<Integer> ids = new ArrayList<>();

@@ -1,0 +1,107 @@
+package io.kvbroker.ingest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.engine.EngineKey;
+import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.sim.SimulatedEngine;
+import io.kvbroker.sim.Simulator;
+import io.kvbroker.sim.Workload;
+import io.kvbroker.testing.Ports;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import java.util.stream.LongStream;
+import org.junit.jupiter.api.Test;
+import org.zeromq.ZContext;
+
+/**
+ * Listen mode: engines connect to kvbroker (vLLM does when its endpoint has no '*'), rank r to the listening port +
+ * r, and are told apart by (topic, rank). Two pods with two data-parallel ranks each, over real sockets.
+ */
+class ListenModeIngestTest {
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(300, 3, 60_000, 100_000);
+
+    private static SimulatedEngine.Options options(String host, int rank, String topic, long seed) {
+        return new SimulatedEngine.Options(host, rank, "sim/m", topic, rank == 0 ? KvEventEncoder.Form.MAP
+                : KvEventEncoder.Form.ARRAY, 10_000, 1_000, Workload.Shape.typical(false), seed);
+    }
+
+    @Test
+    void twoPodsWithTwoRanksEachAreToldApartByTopicAndRank() throws Exception {
+        int listenPort = Ports.freeRange(2);
+        int replayPort = Ports.freeRange(2);
+        int sharedReplay = Ports.freeRange(2);
+        List<Function<ZContext, SimulatedEngine>> engines = new ArrayList<>();
+        for (String host : List.of("127.0.0.1", "127.0.0.2")) {
+            for (int rank = 0; rank < 2; rank++) {
+                SimulatedEngine.Options o = options(host, rank, "kv@" + host + "@sim/m", 100 + engines.size());
+                int r = rank;
+                engines.add(c -> new SimulatedEngine(c, o, "tcp://127.0.0.1:" + (listenPort + r), o.pod(), 0,
+                        replayPort + r));
+            }
+        }
+        // An engine without a topic, and two engines sharing one topic at rank 0: neither can be told apart.
+        SimulatedEngine.Options untagged = options("127.0.0.3", 0, "", 7);
+        engines.add(c -> new SimulatedEngine(c, untagged, "tcp://127.0.0.1:" + listenPort, "127.0.0.3", 0, 0));
+        for (int twin = 0; twin < 2; twin++) {
+            SimulatedEngine.Options shared = options("127.0.0.4", 0, "kv@127.0.0.4@sim/m", 8 + twin);
+            int port = sharedReplay + twin;
+            engines.add(c -> new SimulatedEngine(c, shared, "tcp://127.0.0.1:" + listenPort, "127.0.0.4", 0, port));
+        }
+
+        EngineRegistry registry = new EngineRegistry();
+        RecordingSink sink = new RecordingSink();
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS,
+                new ListenSettings("127.0.0.1", listenPort, 2, replayPort), 100_000, 50, System::currentTimeMillis);
+        ingest.start();
+        try (Simulator simulator = new Simulator(40, engines).start()) {
+            List<EngineKey> keys = List.of(new EngineKey("127.0.0.1", 0), new EngineKey("127.0.0.1", 1),
+                    new EngineKey("127.0.0.2", 0), new EngineKey("127.0.0.2", 1));
+            await("four engines admitted and live", () -> keys.stream().allMatch(key -> registry.find(key)
+                    .map(e -> ingest.stream(e.id()) != null && ingest.stream(e.id()).cursor() > 20).orElse(false)));
+            await("the shared topic refused", () -> ingest.refusedSharedTopic() == 1);
+            simulator.setStepping(false);
+            await("caught up", () -> simulator.call(all -> {
+                for (int i = 0; i < keys.size(); i++) {
+                    int id = registry.find(keys.get(i)).orElseThrow().id();
+                    if (ingest.stream(id).cursor() != all.get(i).nextSequence() - 1) {
+                        return false;
+                    }
+                }
+                return true;
+            }));
+            for (int i = 0; i < keys.size(); i++) {
+                EngineRegistry.Entry entry = registry.find(keys.get(i)).orElseThrow();
+                int rank = keys.get(i).rank();
+                assertThat(entry.spec().topic()).isEqualTo("kv@" + keys.get(i).pod() + "@sim/m");
+                assertThat(entry.spec().model()).isEqualTo("sim/m");
+                assertThat(entry.spec().replayEndpoint().orElseThrow().toString())
+                        .isEqualTo("tcp://" + keys.get(i).pod() + ":" + (replayPort + rank));
+                int index = i;
+                long published = simulator.call(all -> all.get(index).nextSequence());
+                // What the engine published before its PUB connected came through the first-contact replay.
+                assertThat(sink.sequencesSinceLastReset(entry.id())).as(keys.get(i).toString())
+                        .containsExactlyElementsOf(LongStream.range(0, published).boxed().toList());
+                assertThat(ingest.stream(entry.id()).incarnation()).isOne();
+            }
+            assertThat(ingest.refusedEmptyTopic()).isPositive();
+            assertThat(registry.find(new EngineKey("127.0.0.4", 0))).isEmpty();
+            assertThat(registry.live()).hasSize(4);
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    private static void await(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+}

@@ -11,15 +11,69 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** The real daemon process: starts on embedded defaults, stops cleanly on SIGTERM, refuses bad configuration. */
 class ServeProcessTest {
 
-    private static Process launch(String... args) throws IOException {
-        return launch(false, args);
+    /** A kvbroker process whose merged output is collected line by line. */
+    private static final class Daemon implements AutoCloseable {
+        final Process process;
+        final List<String> lines = new ArrayList<>();
+        final CompletableFuture<Void> reader;
+
+        Daemon(String... args) throws IOException {
+            process = launch(true, args);
+            reader = CompletableFuture.runAsync(() -> {
+                try (BufferedReader in = new BufferedReader(
+                        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = in.readLine()) != null) {
+                        synchronized (lines) {
+                            lines.add(line);
+                            lines.notifyAll();
+                        }
+                    }
+                } catch (IOException ignored) {
+                    // The process ended.
+                }
+            });
+        }
+
+        /** Waits until a line containing {@code text} was printed; false after the timeout. */
+        boolean awaitLine(String text, long seconds) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+            synchronized (lines) {
+                while (lines.stream().noneMatch(l -> l.contains(text))) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        return false;
+                    }
+                    lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                }
+                return true;
+            }
+        }
+
+        /** Sends SIGTERM (through the handle: Process.destroy() would also close our end of the pipe). */
+        int terminate() throws Exception {
+            assertThat(process.toHandle().destroy()).isTrue();
+            assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("exited after SIGTERM").isTrue();
+            reader.get(10, TimeUnit.SECONDS);
+            return process.exitValue();
+        }
+
+        String output() {
+            synchronized (lines) {
+                return String.join("\n", lines);
+            }
+        }
+
+        @Override
+        public void close() {
+            process.destroyForcibly();
+        }
     }
 
     private static Process launch(boolean mergeStderr, String... args) throws IOException {
@@ -37,78 +91,27 @@ class ServeProcessTest {
 
     @Test
     void servesOnEmbeddedDefaultsAndStopsCleanlyOnSigterm() throws Exception {
-        Process process = launch(true, "serve", "--set", "shutdown.drainTimeoutMs=2000",
-                "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]");
-        CountDownLatch started = new CountDownLatch(1);
-        StringBuilder output = new StringBuilder();
-        CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
-            try (BufferedReader lines = new BufferedReader(
-                    new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = lines.readLine()) != null) {
-                    synchronized (output) {
-                        output.append(line).append('\n');
-                    }
-                    if (line.contains("started in")) {
-                        started.countDown();
-                    }
-                }
-            } catch (IOException ignored) {
-                // The process ended.
-            }
-        });
-        try {
-            assertThat(started.await(60, TimeUnit.SECONDS)).as("daemon logged its start").isTrue();
-            // SIGTERM through the handle: Process.destroy() would also close our end of the output pipe.
-            assertThat(process.toHandle().destroy()).isTrue();
-            assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("daemon exited after SIGTERM").isTrue();
-            reader.get(10, TimeUnit.SECONDS);
-            assertThat(process.exitValue()).as(output.toString()).isZero();
-            synchronized (output) {
-                assertThat(output).contains("engine vllm-0/0 id=0", "kvbroker stopping", "kvbroker stopped");
-            }
-        } finally {
-            process.destroyForcibly();
+        try (Daemon daemon = new Daemon("serve", "--set", "shutdown.drainTimeoutMs=2000",
+                "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]")) {
+            assertThat(daemon.awaitLine("started in", 60)).as("daemon logged its start").isTrue();
+            assertThat(daemon.terminate()).as(daemon.output()).isZero();
+            assertThat(daemon.output()).contains("engine vllm-0/0 id=0", "kvbroker stopping", "kvbroker stopped");
         }
     }
 
     @Test
     void serveWithSimulatedEnginesReportsThemLive() throws Exception {
         int basePort = Ports.freeRange(6);
-        Process process = launch(true, "serve", "--simulate", "3", "--set", "simulate.basePort=" + basePort,
-                "--set", "log.statusIntervalMs=300");
-        CountDownLatch live = new CountDownLatch(1);
-        StringBuilder output = new StringBuilder();
-        CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
-            try (BufferedReader lines = new BufferedReader(
-                    new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = lines.readLine()) != null) {
-                    synchronized (output) {
-                        output.append(line).append('\n');
-                    }
-                    if (line.contains("engines 3 (3 live)")) {
-                        live.countDown();
-                    }
-                }
-            } catch (IOException ignored) {
-                // The process ended.
-            }
-        });
-        try {
-            assertThat(live.await(60, TimeUnit.SECONDS)).as("status line with 3 live engines: %s", output).isTrue();
-            assertThat(process.toHandle().destroy()).isTrue();
-            assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-            reader.get(10, TimeUnit.SECONDS);
-            assertThat(process.exitValue()).as(output.toString()).isZero();
-        } finally {
-            process.destroyForcibly();
+        try (Daemon daemon = new Daemon("serve", "--simulate", "3", "--set", "simulate.basePort=" + basePort,
+                "--set", "log.statusIntervalMs=300")) {
+            assertThat(daemon.awaitLine("engines 3 (3 live)", 60)).as(daemon.output()).isTrue();
+            assertThat(daemon.terminate()).as(daemon.output()).isZero();
         }
     }
 
     @Test
     void badConfigurationStopsStartUpNamingTheKey() throws Exception {
-        Process process = launch("serve", "--set", "log.level=loud");
+        Process process = launch(false, "serve", "--set", "log.level=loud");
         assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
         String stderr = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.exitValue()).isEqualTo(2);

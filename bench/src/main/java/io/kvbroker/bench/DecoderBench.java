@@ -2,7 +2,6 @@ package io.kvbroker.bench;
 
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.MalformedMessageException;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
@@ -77,7 +76,7 @@ public final class DecoderBench {
         String command = "scripts/bench decoder" + (quick ? " --quick" : "");
         Files.createDirectories(out.resolve("bench/results"));
         Files.writeString(out.resolve("bench/results/decoder.json"), json(figures, command));
-        Files.writeString(out.resolve("BENCHMARKS.md"), markdown(figures, command, quick));
+        BenchReport.writeSection(out, "Decoder", markdown(figures, command, quick));
         for (Figures f : figures) {
             System.out.printf(Locale.ROOT, "%-7s decode %8.1f MB/s %12.0f block events/s | floor (skip) %8.1f MB/s |"
                     + " ratio %.2f%n", f.set(), f.decodeMbPerSec(), f.blockEventsPerSec(), f.skipMbPerSec(),
@@ -99,36 +98,12 @@ public final class DecoderBench {
         return new Figures(set, payloads.size(), bytes, events, decode[0], decode[1], skip[0]);
     }
 
-    static String machine() {
-        String cpu = "unknown CPU";
-        String memory = "";
-        try {
-            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).strip()).orElse(cpu);
-            memory = Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal"))
-                    .findFirst().map(l -> ", " + Long.parseLong(l.replaceAll("\\D", "")) / (1024 * 1024) + " GiB")
-                    .orElse("");
-        } catch (IOException | RuntimeException e) {
-            // Not Linux: the CPU stays unknown.
-        }
-        return Runtime.getRuntime().availableProcessors() + " cores, " + cpu + memory + ", "
-                + System.getProperty("os.name") + " " + System.getProperty("os.version");
-    }
-
-    static String jvm() {
-        return System.getProperty("java.vm.name") + " " + System.getProperty("java.version");
-    }
-
     private static String markdown(List<Figures> figures, String command, boolean quick) {
         StringBuilder md = new StringBuilder();
-        md.append("# Benchmarks\n\n");
-        md.append("Written by `").append(command).append("`; rerun it to refresh this file.\n\n");
-        md.append("- date: ").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME)).append('\n');
-        md.append("- machine: ").append(machine()).append('\n');
-        md.append("- JVM: ").append(jvm()).append(", heap 1 GiB, one benchmark thread\n");
-        md.append("- run: JMH, 1 fork, ").append(quick ? "2 x 1 s warm-up, 3 x 1 s measured (quick mode: wide error)"
-                : "4 x 2 s warm-up, 6 x 2 s measured").append("\n\n");
-        md.append("## Decoder (`io.kvbroker.codec.KvEventDecoder`)\n\n");
+        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
+                .append(BenchReport.jvm()).append(" (heap 1 GiB, one benchmark thread), ").append(BenchReport.now())
+                .append(". JMH, 1 fork, ").append(quick ? "2 x 1 s warm-up, 3 x 1 s measured (quick: wide error)"
+                        : "4 x 2 s warm-up, 6 x 2 s measured").append(".\n\n");
         md.append("One thread decoding payloads already in memory into event records. The floor is msgpack-core's\n");
         md.append("`skipValue()` over the same bytes: walking the msgpack without building anything.\n\n");
         md.append("| payload set | payloads | bytes | block events | decode MB/s | block events/s | floor (skip) MB/s "
@@ -149,8 +124,8 @@ public final class DecoderBench {
     private static String json(List<Figures> figures, String command) {
         StringBuilder json = new StringBuilder("{\n  \"command\": \"").append(command).append("\",\n");
         json.append("  \"date\": \"").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME))
-                .append("\",\n  \"machine\": \"").append(machine().replace("\"", "'")).append("\",\n");
-        json.append("  \"jvm\": \"").append(jvm()).append("\",\n  \"decoder\": [\n");
+                .append("\",\n  \"machine\": \"").append(BenchReport.machine().replace("\"", "'")).append("\",\n");
+        json.append("  \"jvm\": \"").append(BenchReport.jvm()).append("\",\n  \"decoder\": [\n");
         for (int i = 0; i < figures.size(); i++) {
             Figures f = figures.get(i);
             json.append(String.format(Locale.ROOT, "    {\"set\": \"%s\", \"payloads\": %d, \"bytes\": %d, "

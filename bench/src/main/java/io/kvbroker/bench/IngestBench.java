@@ -1,5 +1,6 @@
 package io.kvbroker.bench;
 
+import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.ConfigLoader;
@@ -23,24 +24,35 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
 
 /**
- * Ingest throughput over real ZeroMQ on loopback: N publishers replay pre-encoded realistic batches as fast as one
- * thread can send them, into kvbroker's ingest (decode and sequence checks on, no index yet), next to the floor of a
- * bare SUB loop receiving the same messages. Usage: {@code IngestBench [--quick] [--out DIR]}.
+ * Ingest throughput over real ZeroMQ on loopback: the highest rate kvbroker's ingest sustains without losing a
+ * batch, next to the same search against a bare SUB loop (the floor). Usage: {@code IngestBench [--quick] [--out
+ * DIR]}.
  *
- * <p>Design note: publisher and broker share this machine's cores, so the figures are what the broker keeps up with
- * while a sender takes one core; CPU-seconds per million block events is the number that travels to other machines.
+ * <p>Design note: publishers on one thread replay pre-encoded realistic batches at a paced total rate; each probe
+ * doubles the rate until the receiver falls behind (fewer than 97% of the batches arrive, or a gap is seen), so the
+ * reported rate is one that held. Sender and receiver share this machine's 2 cores, so CPU-seconds per million block
+ * events is the figure that carries to other machines.
  */
 public final class IngestBench {
+    private static final double HELD = 0.97;
+
     private IngestBench() {
     }
 
-    record Result(String what, int engines, double seconds, long batches, long bytes, long blockEvents,
-            double cpuSeconds, long gaps) {
+    /** One probe's figures: what was offered and what the receiving side took in, and its CPU. */
+    record Probe(String side, int engines, double offeredBatchesPerSec, double seconds, long batches, long bytes,
+            long blockEvents, double cpuSeconds, long gaps) {
+        boolean held() {
+            return gaps == 0 && batches >= HELD * offeredBatchesPerSec * seconds;
+        }
+
         double mbPerSec() {
             return bytes / seconds / 1e6;
         }
@@ -58,12 +70,25 @@ public final class IngestBench {
         }
     }
 
-    /** Publishers on one thread, each a bound PUB sending the payload set in a loop with growing sequences. */
+    /** The receiving side under test. */
+    interface Receiver extends AutoCloseable {
+        /** Cumulative batches, bytes, block events, gaps. */
+        long[] totals();
+
+        /** Cumulative CPU nanoseconds of the receiving threads. */
+        long cpuNanos();
+
+        @Override
+        void close() throws Exception;
+    }
+
+    /** Publishers on one thread, each a bound PUB sending the payload set in a loop at a paced total rate. */
     static final class Blaster implements AutoCloseable {
         final ZContext context = new ZContext(1);
         final List<ZMQ.Socket> pubs = new ArrayList<>();
         final List<byte[]> payloads;
         final Thread thread;
+        volatile double batchesPerSec;
         volatile boolean running = true;
 
         Blaster(int engines, List<byte[]> payloads) {
@@ -87,14 +112,30 @@ public final class IngestBench {
             long[] sequence = new long[pubs.size()];
             byte[] topic = "kv@bench@m".getBytes(StandardCharsets.UTF_8);
             int next = 0;
+            double rate = 0;
+            long start = 0;
+            long sent = 0;
             while (running) {
-                for (int i = 0; i < pubs.size(); i++) {
-                    ZMQ.Socket pub = pubs.get(i);
-                    byte[] payload = payloads.get(next++ % payloads.size());
-                    pub.send(topic, ZMQ.SNDMORE);
-                    pub.send(WireFrames.sequenceFrame(sequence[i]++), ZMQ.SNDMORE);
-                    pub.send(payload, 0);
+                if (batchesPerSec != rate) {
+                    rate = batchesPerSec;
+                    start = System.nanoTime();
+                    sent = 0;
                 }
+                if (rate <= 0) {
+                    LockSupport.parkNanos(1_000_000);
+                    continue;
+                }
+                long due = start + (long) (sent * 1e9 / rate);
+                long wait = due - System.nanoTime();
+                if (wait > 50_000) {
+                    LockSupport.parkNanos(wait);
+                }
+                int i = (int) (sent % pubs.size());
+                ZMQ.Socket pub = pubs.get(i);
+                pub.send(topic, ZMQ.SNDMORE);
+                pub.send(WireFrames.sequenceFrame(sequence[i]++), ZMQ.SNDMORE);
+                pub.send(payloads.get(next++ % payloads.size()), 0);
+                sent++;
             }
         }
 
@@ -114,17 +155,20 @@ public final class IngestBench {
                 out = Path.of(args[i + 1]);
             }
         }
-        double seconds = quick ? 3 : 10;
+        double seconds = quick ? 2 : 4;
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
-        List<Result> results = new ArrayList<>();
+        long eventsPerBatch = blockEventsPerBatch(payloads);
+        List<Probe[]> results = new ArrayList<>();
         for (int engines : quick ? new int[] {10} : new int[] {1, 10, 100}) {
-            results.add(floor(engines, payloads, seconds));
-            results.add(ingest(engines, payloads, seconds));
+            for (String side : List.of("floor", "ingest")) {
+                results.add(search(side, engines, payloads, eventsPerBatch, seconds));
+            }
         }
-        for (Result r : results) {
-            System.out.printf(Locale.ROOT, "%-6s %3d engines: %7.1f MB/s %9.0f batches/s %11.0f block events/s"
-                    + " | %.3f CPU-s per M events | gaps %d%n", r.what(), r.engines(), r.mbPerSec(),
-                    r.batchesPerSec(), r.blockEventsPerSec(), r.cpuSecondsPerMillionEvents(), r.gaps());
+        for (Probe[] r : results) {
+            print(r[0], "held");
+            if (r[1] != null) {
+                print(r[1], "fell behind");
+            }
         }
         String command = "scripts/bench ingest" + (quick ? " --quick" : "");
         BenchReport.writeSection(out, "Ingest", section(results, command, seconds));
@@ -132,106 +176,153 @@ public final class IngestBench {
         Files.writeString(out.resolve("bench/results/ingest.json"), json(results, command));
     }
 
-    /** The floor: a bare SUB per engine on one poller, counting bytes, no decoding. */
-    static Result floor(int engines, List<byte[]> payloads, double seconds) throws Exception {
-        try (Blaster blaster = new Blaster(engines, payloads); ZContext context = new ZContext(1)) {
+    private static void print(Probe p, String verdict) {
+        System.out.printf(Locale.ROOT, "%-6s %3d engines, offered %8.0f batches/s: %7.1f MB/s %9.0f batches/s"
+                + " %11.0f block events/s | %.3f CPU-s per M events | gaps %d | %s%n", p.side(), p.engines(),
+                p.offeredBatchesPerSec(), p.mbPerSec(), p.batchesPerSec(), p.blockEventsPerSec(),
+                p.cpuSecondsPerMillionEvents(), p.gaps(), verdict);
+    }
+
+    /** Doubles the offered rate from 10,000 batches/s until a probe does not hold; returns {last held, first not}. */
+    static Probe[] search(String side, int engines, List<byte[]> payloads, long eventsPerBatch, double seconds)
+            throws Exception {
+        try (Blaster blaster = new Blaster(engines, payloads);
+                Receiver receiver = side.equals("floor") ? new FloorReceiver(blaster.endpoints(), eventsPerBatch)
+                        : new IngestReceiver(blaster.endpoints())) {
+            blaster.thread.start();
+            Probe held = null;
+            for (double rate = 10_000; rate <= 2_000_000; rate *= 2) {
+                blaster.batchesPerSec = rate;
+                Thread.sleep(1_000);
+                long[] before = receiver.totals();
+                long cpuBefore = receiver.cpuNanos();
+                long start = System.nanoTime();
+                Thread.sleep((long) (seconds * 1000));
+                long[] after = receiver.totals();
+                double elapsed = (System.nanoTime() - start) / 1e9;
+                Probe probe = new Probe(side, engines, rate, elapsed, after[0] - before[0], after[1] - before[1],
+                        after[2] - before[2], (receiver.cpuNanos() - cpuBefore) / 1e9, after[3] - before[3]);
+                if (!probe.held()) {
+                    return new Probe[] {held, probe};
+                }
+                held = probe;
+            }
+            return new Probe[] {held, null};
+        }
+    }
+
+    /** The floor: a bare SUB per engine on one poller and one thread, counting messages and bytes, no decoding. */
+    static final class FloorReceiver implements Receiver {
+        final ZContext context = new ZContext(1);
+        final AtomicLong batches = new AtomicLong();
+        final AtomicLong bytes = new AtomicLong();
+        final long eventsPerBatch;
+        final Thread thread;
+        volatile boolean running = true;
+
+        FloorReceiver(List<String> endpoints, long eventsPerBatch) {
+            this.eventsPerBatch = eventsPerBatch;
             List<ZMQ.Socket> subs = new ArrayList<>();
-            ZMQ.Poller poller = context.createPoller(engines);
-            for (String endpoint : blaster.endpoints()) {
+            for (String endpoint : endpoints) {
                 ZMQ.Socket sub = context.createSocket(SocketType.SUB);
                 sub.setRcvHWM(100_000);
                 sub.subscribe(new byte[0]);
                 sub.connect(endpoint);
-                poller.register(sub, ZMQ.Poller.POLLIN);
                 subs.add(sub);
             }
-            blaster.thread.start();
-            long[] counts = new long[2];
-            long warmupEnd = System.nanoTime() + 2_000_000_000L;
-            long end = warmupEnd + (long) (seconds * 1e9);
-            ThreadMXBean threads = ManagementFactory.getThreadMXBean();
-            long cpuStart = 0;
-            boolean measuring = false;
-            while (System.nanoTime() < end) {
-                if (!measuring && System.nanoTime() >= warmupEnd) {
-                    measuring = true;
-                    counts[0] = 0;
-                    counts[1] = 0;
-                    cpuStart = threads.getCurrentThreadCpuTime() + ioThreadsCpu(threads) / 2;
-                }
-                poller.poll(10);
-                for (ZMQ.Socket sub : subs) {
-                    byte[] frame;
-                    while ((frame = sub.recv(ZMQ.DONTWAIT)) != null) {
-                        if (!sub.hasReceiveMore()) {
-                            counts[0]++;
-                            counts[1] += frame.length;
+            thread = new Thread(() -> {
+                ZMQ.Poller poller = context.createPoller(subs.size());
+                subs.forEach(s -> poller.register(s, ZMQ.Poller.POLLIN));
+                while (running) {
+                    poller.poll(10);
+                    for (ZMQ.Socket sub : subs) {
+                        byte[] frame;
+                        while ((frame = sub.recv(ZMQ.DONTWAIT)) != null) {
+                            if (!sub.hasReceiveMore()) {
+                                batches.lazySet(batches.get() + 1);
+                                bytes.lazySet(bytes.get() + frame.length);
+                            }
                         }
                     }
                 }
-            }
-            double cpu = (threads.getCurrentThreadCpuTime() + ioThreadsCpu(threads) / 2 - cpuStart) / 1e9;
-            long eventsPerBatch = blockEventsPerBatch(payloads);
-            return new Result("floor", engines, seconds, counts[0], counts[1], counts[0] * eventsPerBatch, cpu, 0);
+            }, "bench-floor");
+            thread.start();
+        }
+
+        @Override
+        public long[] totals() {
+            long b = batches.get();
+            return new long[] {b, bytes.get(), b * eventsPerBatch, 0};
+        }
+
+        @Override
+        public long cpuNanos() {
+            return threadCpu("bench-floor") + ioThreadsCpu() / 2;
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running = false;
+            thread.join(2_000);
+            context.close();
         }
     }
 
-    /** kvbroker's ingest: decode, sequences, per-engine streams; no replay endpoints, so a gap is a void. */
-    static Result ingest(int engines, List<byte[]> payloads, double seconds) throws Exception {
-        BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of("log.level", "warn"));
-        EngineRegistry registry = new EngineRegistry();
-        ZmqIngest ingest = new ZmqIngest(registry, IngestSink.NONE, config);
-        try (Blaster blaster = new Blaster(engines, payloads)) {
-            List<String> endpoints = blaster.endpoints();
+    /** kvbroker's ingest: frames, sequence checks and decoding per engine, no replay endpoints, no index yet. */
+    static final class IngestReceiver implements Receiver {
+        final ZmqIngest ingest;
+
+        IngestReceiver(List<String> endpoints) throws Exception {
+            BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of());
+            EngineRegistry registry = new EngineRegistry();
             for (int i = 0; i < endpoints.size(); i++) {
                 registry.register(new EngineSpec(new EngineKey("bench-" + i, 0), "m",
                         Endpoint.parse(endpoints.get(i)), Optional.empty(), ""));
             }
+            ingest = new ZmqIngest(registry, IngestSink.NONE, config);
             ingest.start();
-            blaster.thread.start();
-            Thread.sleep(2_000);
-            ThreadMXBean threads = ManagementFactory.getThreadMXBean();
-            long[] before = totals(ingest);
-            long cpuBefore = ingestCpu(threads);
-            long start = System.nanoTime();
-            Thread.sleep((long) (seconds * 1000));
-            long[] after = totals(ingest);
-            double elapsed = (System.nanoTime() - start) / 1e9;
-            double cpu = (ingestCpu(threads) - cpuBefore) / 1e9;
-            return new Result("ingest", engines, elapsed, after[0] - before[0], after[1] - before[1],
-                    after[2] - before[2], cpu, after[3] - before[3]);
-        } finally {
+        }
+
+        @Override
+        public long[] totals() {
+            long[] sums = new long[4];
+            for (EngineStream stream : ingest.streams()) {
+                sums[0] += stream.counters().get(Counter.BATCHES);
+                sums[1] += stream.counters().get(Counter.BYTES);
+                sums[2] += stream.counters().get(Counter.BLOCK_EVENTS);
+                sums[3] += stream.counters().get(Counter.GAPS);
+            }
+            return sums;
+        }
+
+        @Override
+        public long cpuNanos() {
+            return threadCpu("kvbroker-ingest") + ioThreadsCpu() / 2;
+        }
+
+        @Override
+        public void close() throws InterruptedException {
             ingest.stop(Duration.ofSeconds(5));
         }
     }
 
-    private static long[] totals(ZmqIngest ingest) {
-        long[] sums = new long[4];
-        for (EngineStream stream : ingest.streams()) {
-            sums[0] += stream.counters().get(Counter.BATCHES);
-            sums[1] += stream.counters().get(Counter.BYTES);
-            sums[2] += stream.counters().get(Counter.BLOCK_EVENTS);
-            sums[3] += stream.counters().get(Counter.GAPS);
-        }
-        return sums;
-    }
-
-    /** CPU of the broker side: the ingest thread and the JeroMQ I/O threads other than the publishers'. */
-    private static long ingestCpu(ThreadMXBean threads) {
+    private static long threadCpu(String name) {
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         long total = 0;
         for (ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
-            if (info != null && info.getThreadName().equals("kvbroker-ingest")) {
+            if (info != null && info.getThreadName().equals(name)) {
                 total += threads.getThreadCpuTime(info.getThreadId());
             }
         }
-        return total + ioThreadsCpu(threads) / 2;
+        return total;
     }
 
     /**
-     * CPU of JeroMQ's I/O threads ("iothread-..."). Publisher and subscriber contexts have one each; callers halve
-     * it where only the receiving side counts (an estimate: the two do similar work per message).
+     * CPU of JeroMQ's I/O threads ("iothread-..."): the sender's context and the receiver's have one each, doing
+     * similar work per message, so half is counted for the receiving side (an estimate, said so in the report).
      */
-    private static long ioThreadsCpu(ThreadMXBean threads) {
+    private static long ioThreadsCpu() {
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         long total = 0;
         for (ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
             if (info != null && info.getThreadName().startsWith("iothread")) {
@@ -242,7 +333,7 @@ public final class IngestBench {
     }
 
     private static long blockEventsPerBatch(List<byte[]> payloads) throws Exception {
-        io.kvbroker.codec.KvEventDecoder decoder = new io.kvbroker.codec.KvEventDecoder();
+        KvEventDecoder decoder = new KvEventDecoder();
         long events = 0;
         for (byte[] payload : payloads) {
             events += decoder.decode(payload).blockEventCount();
@@ -250,37 +341,50 @@ public final class IngestBench {
         return Math.round((double) events / payloads.size());
     }
 
-    private static String section(List<Result> results, String command, double seconds) {
+    private static String section(List<Probe[]> results, String command, double seconds) {
         StringBuilder md = new StringBuilder();
         md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
                 .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(".\n\n");
-        md.append("Publishers on one thread send pre-encoded realistic map-form batches (the decoder's mix) as fast as"
-                + " they can\nover loopback TCP; ").append((int) seconds).append(" s measured after 2 s of warm-up. "
-                + "`floor` is a bare JeroMQ SUB loop receiving the same\nmessages without decoding; `ingest` is"
-                + " kvbroker's ingest thread (frames, sequence checks, decoding) with no index\nor journal yet. "
-                + "Sender and receiver share the 2 cores, so rates are bounded by the sender too; CPU-s per million\n"
-                + "block events (receiving side: its thread plus half of the JeroMQ I/O threads' time) is the figure"
-                + " that\ncarries to other machines. Gaps are batches the receive high-water mark dropped.\n\n");
-        md.append("| side | engines | MB/s | batches/s | block events/s | CPU-s per M block events | gaps |\n");
+        md.append("The highest rate that held (at least 97% of the offered batches arrived and no gap was seen), found by"
+                + " doubling\nthe offered rate from 10,000 batches/s, each probe measured ").append((int) seconds)
+                .append(" s after 1 s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
+                        + " batches (the decoder's mix) over loopback TCP. `floor` is a bare JeroMQ SUB\nloop on one"
+                        + " thread, receiving without decoding; `ingest` is kvbroker's ingest thread (frames, sequence"
+                        + " checks,\ndecoding) with no index or journal yet. Sender and receiver share the 2 cores. CPU-s"
+                        + " per million block events\ncounts the receiving thread and half of the JeroMQ I/O threads'"
+                        + " time (sender and receiver have one each).\n\n");
+        md.append("| side | engines | held: batches/s | MB/s | block events/s | CPU-s per M block events | next probe "
+                + "(fell behind) |\n");
         md.append("|---|---|---|---|---|---|---|\n");
-        for (Result r : results) {
-            md.append(String.format(Locale.ROOT, "| %s | %d | %.1f | %,.0f | %,.0f | %.3f | %d |%n", r.what(),
-                    r.engines(), r.mbPerSec(), r.batchesPerSec(), r.blockEventsPerSec(),
-                    r.cpuSecondsPerMillionEvents(), r.gaps()));
+        for (Probe[] r : results) {
+            Probe p = r[0];
+            String next = r[1] == null ? "none: search ended" : String.format(Locale.ROOT,
+                    "%,.0f offered, %,.0f arrived, %d gaps", r[1].offeredBatchesPerSec(), r[1].batchesPerSec(),
+                    r[1].gaps());
+            if (p == null) {
+                md.append(String.format(Locale.ROOT, "| %s | %d | below 10,000 | | | | %s |%n", r[1].side(),
+                        r[1].engines(), next));
+                continue;
+            }
+            md.append(String.format(Locale.ROOT, "| %s | %d | %,.0f | %.1f | %,.0f | %.3f | %s |%n", p.side(),
+                    p.engines(), p.batchesPerSec(), p.mbPerSec(), p.blockEventsPerSec(),
+                    p.cpuSecondsPerMillionEvents(), next));
         }
         return md.toString();
     }
 
-    private static String json(List<Result> results, String command) {
-        StringBuilder json = new StringBuilder("{\n  \"command\": \"").append(command).append("\",\n  \"ingest\": [\n");
-        for (int i = 0; i < results.size(); i++) {
-            Result r = results.get(i);
-            json.append(String.format(Locale.ROOT, "    {\"side\": \"%s\", \"engines\": %d, \"MBps\": %.1f, "
-                    + "\"batchesPerSec\": %.0f, \"blockEventsPerSec\": %.0f, \"cpuSecondsPerMillionEvents\": %.4f,"
-                    + " \"gaps\": %d}%s%n", r.what(), r.engines(), r.mbPerSec(), r.batchesPerSec(),
-                    r.blockEventsPerSec(), r.cpuSecondsPerMillionEvents(), r.gaps(),
-                    i + 1 < results.size() ? "," : ""));
+    private static String json(List<Probe[]> results, String command) {
+        List<String> entries = new ArrayList<>();
+        for (Probe[] result : results) {
+            Probe p = result[0];
+            if (p != null) {
+                entries.add(String.format(Locale.ROOT, "    {\"side\": \"%s\", \"engines\": %d, "
+                        + "\"heldBatchesPerSec\": %.0f, \"MBps\": %.1f, \"blockEventsPerSec\": %.0f, "
+                        + "\"cpuSecondsPerMillionEvents\": %.4f}", p.side(), p.engines(), p.batchesPerSec(),
+                        p.mbPerSec(), p.blockEventsPerSec(), p.cpuSecondsPerMillionEvents()));
+            }
         }
-        return json.append("  ]\n}\n").toString();
+        return "{\n  \"command\": \"" + command + "\",\n  \"ingest\": [\n" + String.join(",\n", entries)
+                + "\n  ]\n}\n";
     }
 }

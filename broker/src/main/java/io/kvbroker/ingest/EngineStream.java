@@ -410,8 +410,8 @@ public final class EngineStream {
         counters.increment(Counter.VOIDS);
         counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
         state = EngineState.VOID;
-        LOG.warn("engine {} lost batches {}..{} beyond its replay buffer: its state is cleared and starts again",
-                name, fromSequence, toSequence);
+        logRateLimited("engine {} lost batches {}{}: beyond its replay buffer, so its state is cleared and starts"
+                + " again", fromSequence, ".." + toSequence + " (voids so far: " + counters.get(Counter.VOIDS) + ")");
         sink.onReset(engineId, incarnation, ResetReason.VOID);
         sink.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
     }
@@ -428,6 +428,7 @@ public final class EngineStream {
         }
     }
 
+    /** Warns at most once a minute per engine, so a flood of bad input or losses cannot flood the log. */
     private void logRateLimited(String format, long sequence, String detail) {
         long now = System.currentTimeMillis();
         if (now - lastErrorLogMs >= LOG_INTERVAL_MS) {

@@ -144,7 +144,6 @@ public final class Workload {
                 }
                 runHashes.add(hash);
                 gpu.put(hash, new Block(hash, parent, b, blockTokens(conversation, b)));
-                cpu.remove(hash);
             } else if (runStart >= 0) {
                 emitRun(conversation, runStart, runHashes, runParent, events);
                 runStart = -1;
@@ -194,13 +193,13 @@ public final class Workload {
         while (gpu.size() > shape.gpuCapacityBlocks() && lru.hasNext()) {
             Block victim = lru.next();
             lru.remove();
-            // vLLM evicts one block at a time.
-            events.add(new BlockRemoved(new long[] {victim.hash()}, Medium.GPU, 0, GroupKind.UNKNOWN, null, null));
+            // The connector copies the block out before the GPU evicts it; vLLM evicts one block at a time.
             if (shape.cpuCapacityBlocks() > 0) {
                 cpu.put(victim.hash(), victim);
                 events.add(new BlockStored(new long[] {victim.hash()}, false, 0, new int[0], 0, KvEvent.ABSENT,
                         Medium.CPU, null, null, 0, GroupKind.UNSPECIFIED, KvEvent.ABSENT, "local", null, null));
             }
+            events.add(new BlockRemoved(new long[] {victim.hash()}, Medium.GPU, 0, GroupKind.UNKNOWN, null, null));
         }
         Iterator<Block> cpuLru = cpu.values().iterator();
         while (cpu.size() > shape.cpuCapacityBlocks() && cpuLru.hasNext()) {

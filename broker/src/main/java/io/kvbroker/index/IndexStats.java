@@ -1,0 +1,38 @@
+package io.kvbroker.index;
+
+/**
+ * A consistent snapshot of the index's size and counters.
+ *
+ * @param engines engines with state in the index
+ * @param residencies blocks held, summed over engines (a block on two media counts once)
+ * @param keys distinct content keys with at least one holder
+ * @param memoryBytes estimated heap of the index structures
+ * @param counts what the writer did
+ */
+public record IndexStats(int engines, long residencies, long keys, long memoryBytes, Counts counts) {
+
+    /** Counters kept by the writer under the write lock. */
+    public static final class Counts {
+        public long storedBlocks;
+        public long removedBlocks;
+        public long orphanBlocks;
+        public long rerootedBlocks;
+        public long unkeyableBlocks;
+        public long skippedOtherGroups;
+        public long unknownRemovals;
+        public long clears;
+
+        Counts copy() {
+            Counts copy = new Counts();
+            copy.storedBlocks = storedBlocks;
+            copy.removedBlocks = removedBlocks;
+            copy.orphanBlocks = orphanBlocks;
+            copy.rerootedBlocks = rerootedBlocks;
+            copy.unkeyableBlocks = unkeyableBlocks;
+            copy.skippedOtherGroups = skippedOtherGroups;
+            copy.unknownRemovals = unknownRemovals;
+            copy.clears = clears;
+            return copy;
+        }
+    }
+}

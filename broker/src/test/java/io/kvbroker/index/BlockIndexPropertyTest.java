@@ -1,0 +1,186 @@
+package io.kvbroker.index;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvbroker.client.ContentKeys;
+import io.kvbroker.client.PrefixScore;
+import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.event.AllBlocksCleared;
+import io.kvbroker.event.BlockRemoved;
+import io.kvbroker.event.BlockStored;
+import io.kvbroker.event.GroupKind;
+import io.kvbroker.event.KvEvent;
+import io.kvbroker.event.KvEventBatch;
+import io.kvbroker.event.Medium;
+import io.kvbroker.ingest.IngestSink.ResetReason;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Seeded random engine histories (stores, removals, clears, restarts, LoRA, several media, offload stores, hybrid
+ * groups, duplicates, orphans, two block sizes, two models) applied to the index and to a plain reference model;
+ * every Score and Lookup must agree.
+ */
+class BlockIndexPropertyTest {
+    private static final int G = 16;
+    private static final int ENGINES = 6;
+    private static final Medium[] MEDIA = {Medium.GPU, Medium.GPU, Medium.CPU, Medium.STORAGE, Medium.UNSPECIFIED};
+
+    /** Engine 4 serves another model; engine 5 uses 32-token blocks. */
+    private static String modelOf(int engine) {
+        return engine == 4 ? "m2" : "m";
+    }
+
+    private static int blockSize(int engine) {
+        return engine == 5 ? 2 * G : G;
+    }
+
+    private record Prompt(String lora, int[] tokens) {
+    }
+
+    @Test
+    void indexAgreesWithTheReferenceModel() {
+        for (long seed = 1; seed <= 6; seed++) {
+            run(seed);
+        }
+    }
+
+    private void run(long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        BlockIndex index = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT);
+        ReferenceIndex reference = new ReferenceIndex(G, BlockIndexPropertyTest::modelOf);
+        ContentKeys keys = new ContentKeys(G);
+        List<Prompt> prompts = prompts(random);
+        long[] incarnationSeed = new long[ENGINES];
+        for (int e = 0; e < ENGINES; e++) {
+            incarnationSeed[e] = random.nextLong();
+        }
+        for (int step = 0; step < 3_000; step++) {
+            int engine = random.nextInt(ENGINES);
+            List<KvEvent> events = new ArrayList<>();
+            int op = random.nextInt(100);
+            Prompt prompt = prompts.get(random.nextInt(prompts.size()));
+            int size = blockSize(engine);
+            int blocks = prompt.tokens().length / size;
+            long[] chain = chainHashes(keys, engine, incarnationSeed[engine], prompt, size);
+            if (op < 50) {
+                // Store a run of the prompt's blocks; a run not starting at 0 may have a parent the engine lacks.
+                int from = random.nextInt(100) < 60 ? 0 : random.nextInt(blocks);
+                int count = 1 + random.nextInt(blocks - from);
+                long[] hashes = java.util.Arrays.copyOfRange(chain, from, from + count);
+                int[] tokens = java.util.Arrays.copyOfRange(prompt.tokens(), from * size, (from + count) * size);
+                List<Object> extra = null;
+                if (prompt.lora() != null) {
+                    extra = new ArrayList<>();
+                    for (int b = 0; b < count; b++) {
+                        extra.add(List.of(prompt.lora()));
+                    }
+                }
+                GroupKind kind = random.nextInt(10) == 0 ? GroupKind.SLIDING_WINDOW : GroupKind.FULL_ATTENTION;
+                events.add(new BlockStored(hashes, from > 0, from > 0 ? chain[from - 1] : 0, tokens, size,
+                        prompt.lora() == null ? -1 : 7, MEDIA[random.nextInt(2)], prompt.lora(), extra,
+                        kind == GroupKind.SLIDING_WINDOW ? 1 : 0, kind, -1, null, null, null));
+            } else if (op < 75) {
+                long hash = chain[random.nextInt(blocks)];
+                GroupKind kind = random.nextInt(8) == 0 ? GroupKind.UNKNOWN : GroupKind.FULL_ATTENTION;
+                events.add(new BlockRemoved(new long[] {hash}, MEDIA[random.nextInt(MEDIA.length)], 0, kind, null,
+                        null));
+            } else if (op < 90) {
+                // The offload tier announces a block without tokens; unresolvable if the engine does not hold it.
+                long hash = chain[random.nextInt(blocks)];
+                events.add(new BlockStored(new long[] {hash}, false, 0, new int[0], 0, -1,
+                        random.nextBoolean() ? Medium.CPU : Medium.STORAGE, null, null, 0, GroupKind.UNSPECIFIED, -1,
+                        "local", null, null));
+            } else if (op < 94) {
+                events.add(random.nextBoolean() ? AllBlocksCleared.ALL : new AllBlocksCleared(Medium.GPU));
+            } else if (op < 96) {
+                // A restart: state forgotten, and the new process hashes with a new seed.
+                index.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
+                reference.reset(engine);
+                incarnationSeed[engine] = random.nextLong();
+                continue;
+            } else {
+                // A repeat of a whole chain from its root, re-rooting any orphans of it.
+                events.add(new BlockStored(chain, false, 0, java.util.Arrays.copyOf(prompt.tokens(), blocks * size),
+                        size, -1, Medium.GPU, prompt.lora(), null, 0, GroupKind.FULL_ATTENTION, -1, null, null,
+                        null));
+            }
+            index.onBatch(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
+            for (KvEvent event : events) {
+                reference.apply(engine, event);
+            }
+            if (step % 25 == 0) {
+                compare(seed, step, index, reference, prompts, keys);
+            }
+        }
+        compare(seed, -1, index, reference, prompts, keys);
+        assertThat(index.stats().counts().orphanBlocks).as("the campaign makes orphans").isPositive();
+        assertThat(index.stats().counts().rerootedBlocks).as("and re-roots some").isPositive();
+    }
+
+    private static void compare(long seed, int step, BlockIndex index, ReferenceIndex reference, List<Prompt> prompts,
+            ContentKeys keys) {
+        for (Prompt prompt : prompts) {
+            for (String model : List.of("m", "m2")) {
+                List<ReferenceIndex.Score> expected = reference.score(model, prompt.lora(), prompt.tokens());
+                List<ReferenceIndex.Score> actual = new ArrayList<>();
+                for (PrefixScore s : index.score(model, prompt.lora(), prompt.tokens(), null, null, 0, 0)) {
+                    actual.add(new ReferenceIndex.Score(s.engineId(), s.gpuBlocks(), s.offloadBlocks(), s.score()));
+                }
+                actual.sort(Comparator.comparingInt(ReferenceIndex.Score::engineId));
+                assertThat(actual).as("seed %d step %d score %s", seed, step, model).isEqualTo(expected);
+                long[] chain = keys.promptKeys(model, prompt.lora(), prompt.tokens());
+                List<List<BlockIndex.Holder>> lookup = index.lookupKeys(chain);
+                for (int i = 0; i < chain.length; i++) {
+                    List<List<Integer>> got = new ArrayList<>();
+                    lookup.get(i).forEach(h -> got.add(List.of(h.engineId(), h.media())));
+                    got.sort((a, b) -> a.get(0) != b.get(0).intValue() ? a.get(0) - b.get(0) : a.get(1) - b.get(1));
+                    assertThat(got).as("seed %d step %d lookup", seed, step).isEqualTo(reference.holdersOfKey(chain[i]));
+                }
+            }
+        }
+        long residencies = 0;
+        for (Map<Long, ReferenceIndex.Entry> held : reference.engines.values()) {
+            residencies += held.size();
+        }
+        assertThat(index.stats().residencies()).as("seed %d step %d residencies", seed, step).isEqualTo(residencies);
+    }
+
+    /** Prompts sharing system prefixes, some under an adapter; each 6 chunks plus one token. */
+    private static List<Prompt> prompts(SplittableRandom random) {
+        int[][] systems = {tokens(random, 2 * G), tokens(random, 4 * G)};
+        List<Prompt> prompts = new ArrayList<>();
+        for (int p = 0; p < 8; p++) {
+            int[] system = systems[p % 2];
+            int[] tokens = java.util.Arrays.copyOf(system, 6 * G + 1);
+            int[] tail = tokens(random, tokens.length - system.length);
+            System.arraycopy(tail, 0, tokens, system.length, tail.length);
+            prompts.add(new Prompt(p % 4 == 3 ? "adapter" : null, tokens));
+        }
+        return prompts;
+    }
+
+    private static int[] tokens(SplittableRandom random, int count) {
+        int[] tokens = new int[count];
+        for (int i = 0; i < count; i++) {
+            tokens[i] = random.nextInt(1000);
+        }
+        return tokens;
+    }
+
+    /** The engine's hashes for a prompt's blocks: a function of its content and the incarnation's seed. */
+    private static long[] chainHashes(ContentKeys keys, int engine, long seed, Prompt prompt, int size) {
+        int blocks = prompt.tokens().length / size;
+        long[] hashes = new long[blocks];
+        long parent = keys.root(modelOf(engine), prompt.lora());
+        for (int b = 0; b < blocks; b++) {
+            parent = keys.block(parent, prompt.tokens(), b * size, size / G, null);
+            hashes[b] = (parent ^ seed) * 0x9E3779B97F4A7C15L | 1;
+        }
+        return hashes;
+    }
+}

@@ -91,6 +91,21 @@ public final class Settings {
                     + " tcp://HOST:replayPort+r. 0: listening engines have no replay.", false,
             ValueParsers.intRange(0, 65_535));
 
+    public static final Setting<Integer> INDEX_GRANULARITY = new Setting<>("index.granularity", "integer, tokens",
+            16, "16", "Tokens per content-key chunk (vLLM's hash block size); engine blocks of k times this span k"
+                    + " chunks. Gateways must compute keys with the same value.", false,
+            ValueParsers.intRange(1, 4096));
+
+    public static final Setting<Double> INDEX_WEIGHT_GPU = new Setting<>("index.weights.gpu", "number", 1.0, "1.0",
+            "Score weight of a matched token held on GPU.", false, ValueParsers.decimal(0, 1000));
+
+    public static final Setting<Double> INDEX_WEIGHT_CPU = new Setting<>("index.weights.cpu", "number", 0.8, "0.8",
+            "Score weight of a matched token offloaded to CPU memory.", false, ValueParsers.decimal(0, 1000));
+
+    public static final Setting<Double> INDEX_WEIGHT_STORAGE = new Setting<>("index.weights.storage", "number", 0.5,
+            "0.5", "Score weight of a matched token on a storage tier (unknown tiers get 0.8 of this).", false,
+            ValueParsers.decimal(0, 1000));
+
     public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
             "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"
                     + " none.", false, ValueParsers.intRange(0, 2_000));
@@ -108,7 +123,7 @@ public final class Settings {
             LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
-            SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
+            INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));
@@ -121,6 +136,13 @@ public final class Settings {
         if (listen > 0 && listen + ranks - 1 > 65_535) {
             throw new ConfigException(INGEST_LISTEN_PORT.key(), "port " + listen + " + maxRanks " + ranks
                     + " runs past 65535");
+        }
+        double gpu = (Double) values.get(INDEX_WEIGHT_GPU);
+        double cpu = (Double) values.get(INDEX_WEIGHT_CPU);
+        double storage = (Double) values.get(INDEX_WEIGHT_STORAGE);
+        if (!(gpu >= cpu && cpu >= storage)) {
+            throw new ConfigException(INDEX_WEIGHT_CPU.key(), "weights must keep GPU >= CPU >= storage, were " + gpu
+                    + ", " + cpu + ", " + storage);
         }
         if (listen > 0 && replay > 0 && replay < listen + ranks && listen < replay + ranks) {
             throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."

@@ -35,6 +35,29 @@ final class ValueParsers {
         };
     }
 
+    static Setting.Parser<Double> decimal(double min, double max) {
+        return (key, node) -> {
+            double value;
+            if (node.isNumber()) {
+                value = node.asDouble();
+            } else if (node.isTextual()) {
+                try {
+                    value = Double.parseDouble(node.asText().strip());
+                } catch (NumberFormatException e) {
+                    throw new ConfigException(key, "must be a number from " + min + " to " + max + ", was '"
+                            + node.asText() + "'");
+                }
+            } else {
+                throw new ConfigException(key, "must be a number from " + min + " to " + max + ", was "
+                        + describe(node));
+            }
+            if (!(value >= min && value <= max)) {
+                throw new ConfigException(key, "must be from " + min + " to " + max + ", was " + value);
+            }
+            return value;
+        };
+    }
+
     static Setting.Parser<String> text(boolean allowEmpty) {
         return (key, node) -> {
             if (node.isNull() && allowEmpty) {

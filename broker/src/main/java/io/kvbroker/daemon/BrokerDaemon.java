@@ -3,11 +3,13 @@ package io.kvbroker.daemon;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.engine.EngineRegistry;
-import io.kvbroker.ingest.IngestSink;
+import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,6 +29,7 @@ public final class BrokerDaemon {
     private final EngineRegistry registry = new EngineRegistry();
     private final Lifecycle lifecycle;
     private final ZmqIngest ingest;
+    private final BlockIndex index;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
 
@@ -52,10 +55,15 @@ public final class BrokerDaemon {
             }
             return all;
         }));
-        // The index and journal arrive next; until then ingest keeps each engine's exact stream and its counters.
-        this.ingest = new ZmqIngest(registry, IngestSink.NONE, config);
+        double storage = config.get(Settings.INDEX_WEIGHT_STORAGE);
+        this.index = new BlockIndex(id -> registry.entry(id).spec().model(), config.get(Settings.INDEX_GRANULARITY),
+                new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU), config.get(Settings.INDEX_WEIGHT_CPU),
+                        storage, storage * 0.8));
+        // The journal slots in between ingest and the index with the persistence issue.
+        this.ingest = new ZmqIngest(registry, index, config);
         components.add(ingest);
-        components.add(new StatusReporter(ingest, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
+        components.add(new StatusReporter(ingest, index, registry,
+                simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
         components.addAll(extra);
         this.lifecycle = new Lifecycle(components);
     }
@@ -66,6 +74,10 @@ public final class BrokerDaemon {
 
     public ZmqIngest ingest() {
         return ingest;
+    }
+
+    public BlockIndex index() {
+        return index;
     }
 
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */

@@ -4,6 +4,7 @@ import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.sim.Simulator;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /** Runs simulated engines beside the daemon ({@code simulate.engines}), started before ingest subscribes to them. */
 final class SimulationComponent implements Component {
@@ -31,6 +32,18 @@ final class SimulationComponent implements Component {
     /** The simulated engines, for the engine catalog; empty before start. */
     List<EngineSpec> specs() {
         return simulator == null ? List.of() : simulator.specs();
+    }
+
+    /** A prompt to show a sample Score for: the first engine's model and a system prompt, plus one token. */
+    Optional<StatusReporter.Sample> sample() {
+        if (simulator == null) {
+            return Optional.empty();
+        }
+        return Optional.of(simulator.call(engines -> {
+            int[] system = engines.get(0).systemPrompt(0);
+            int[] prompt = java.util.Arrays.copyOf(system, system.length + 1);
+            return new StatusReporter.Sample(engines.get(0).options().model(), prompt);
+        }));
     }
 
     @Override

@@ -1,11 +1,18 @@
 package io.kvbroker.daemon;
 
+import io.kvbroker.client.PrefixScore;
+import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.index.BlockIndex;
+import io.kvbroker.index.IndexStats;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineState;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.ZmqIngest;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Supplier;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Executors;
@@ -14,11 +21,21 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Logs one status line at a fixed interval: engines by state, ingest rates, and the fault counters. */
+/**
+ * Logs one status line at a fixed interval: engines by state, ingest rates, fault counters, the index's size, and a
+ * sample Score when there is a prompt to sample (the simulator's).
+ */
 final class StatusReporter implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(StatusReporter.class);
 
+    /** A prompt to score in the status line. */
+    record Sample(String model, int[] tokens) {
+    }
+
     private final ZmqIngest ingest;
+    private final BlockIndex index;
+    private final EngineRegistry registry;
+    private final Supplier<Optional<Sample>> sample;
     private final long intervalMs;
     private ScheduledExecutorService timer;
     private long lastBatches;
@@ -26,8 +43,12 @@ final class StatusReporter implements Component {
     private long lastBytes;
     private long lastNanos;
 
-    StatusReporter(ZmqIngest ingest, long intervalMs) {
+    StatusReporter(ZmqIngest ingest, BlockIndex index, EngineRegistry registry, Supplier<Optional<Sample>> sample,
+            long intervalMs) {
         this.ingest = ingest;
+        this.index = index;
+        this.registry = registry;
+        this.sample = sample;
         this.intervalMs = intervalMs;
     }
 
@@ -89,7 +110,28 @@ final class StatusReporter implements Component {
         lastEvents = events;
         lastBytes = bytes;
         lastNanos = now;
-        return line;
+        IndexStats stats = index.stats();
+        line += String.format(Locale.ROOT, " | index: %d residencies, %d keys, %.1f MB, %d orphans", stats.residencies(),
+                stats.keys(), stats.memoryBytes() / 1e6, stats.counts().orphanBlocks);
+        return line + sample.get().map(this::sampleScore).orElse("");
+    }
+
+    private String sampleScore(Sample prompt) {
+        List<PrefixScore> scores = index.score(prompt.model(), null, prompt.tokens(), null, null, 3, 1);
+        StringBuilder text = new StringBuilder(" | sample Score (").append(prompt.model()).append(", ")
+                .append(prompt.tokens().length).append(" tokens): ");
+        if (scores.isEmpty()) {
+            return text.append("no engine holds it").toString();
+        }
+        for (int i = 0; i < scores.size(); i++) {
+            PrefixScore s = scores.get(i);
+            text.append(i == 0 ? "" : ", ").append(registry.entry(s.engineId()).spec().key()).append(' ')
+                    .append(s.gpuTokens()).append(" GPU");
+            if (s.offloadTokens() > 0) {
+                text.append(" + ").append(s.offloadTokens()).append(" offloaded");
+            }
+        }
+        return text.toString();
     }
 
     private void report() {

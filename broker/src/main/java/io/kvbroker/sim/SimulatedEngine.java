@@ -73,7 +73,8 @@ public final class SimulatedEngine {
         this.pubConnect = pubConnect;
         this.host = host;
         this.options = options;
-        this.workload = new Workload(new SplittableRandom(options.seed()), options.shape());
+        this.workload = new Workload(new SplittableRandom(options.seed()), options.model().hashCode(),
+                options.shape());
         this.topic = options.topic().getBytes(StandardCharsets.UTF_8);
         this.pubPort = pubPort;
         this.replayPort = replayPort;
@@ -122,6 +123,11 @@ public final class SimulatedEngine {
     /** Timestamps of every batch of the current incarnation, by sequence. */
     public List<Double> publishedTimestamps() {
         return published;
+    }
+
+    /** One of the system prompts this engine's conversations start with (shared by engines of its model). */
+    public int[] systemPrompt(int index) {
+        return workload.systemPrompt(index);
     }
 
     public int restarts() {

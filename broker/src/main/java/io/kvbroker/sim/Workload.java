@@ -58,17 +58,28 @@ public final class Workload {
     private final LinkedHashMap<Long, Block> cpu = new LinkedHashMap<>(1024, 0.75f, true);
     private long seed;
 
-    public Workload(SplittableRandom random, Shape shape) {
+    /**
+     * @param random this engine's randomness (conversations, evictions, hash seeds)
+     * @param promptSeed seeds the system prompts: engines of one model share them, as a fleet serving one
+     *     application does, so prefixes are found on several engines
+     */
+    public Workload(SplittableRandom random, long promptSeed, Shape shape) {
         this.random = random;
         this.shape = shape;
+        SplittableRandom prompts = new SplittableRandom(promptSeed);
         for (int p = 0; p < shape.systemPrompts(); p++) {
-            int[] prompt = new int[BLOCK_SIZE * (2 + random.nextInt(6))];
+            int[] prompt = new int[BLOCK_SIZE * (2 + prompts.nextInt(6))];
             for (int t = 0; t < prompt.length; t++) {
-                prompt[t] = random.nextInt(VOCABULARY);
+                prompt[t] = prompts.nextInt(VOCABULARY);
             }
             systemPrompts.add(prompt);
         }
         restart();
+    }
+
+    /** A shared system prompt, for sample queries. */
+    public int[] systemPrompt(int index) {
+        return systemPrompts.get(index % systemPrompts.size()).clone();
     }
 
     /** A new engine process: empty caches, a new hash seed, no conversations in flight. */

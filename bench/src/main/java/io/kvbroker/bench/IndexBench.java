@@ -1,0 +1,223 @@
+package io.kvbroker.bench;
+
+import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.event.BlockRemoved;
+import io.kvbroker.event.BlockStored;
+import io.kvbroker.event.GroupKind;
+import io.kvbroker.event.KvEvent;
+import io.kvbroker.event.KvEventBatch;
+import io.kvbroker.event.Medium;
+import io.kvbroker.index.BlockIndex;
+import io.kvbroker.index.IndexStats;
+import io.kvbroker.sim.Workload;
+import it.unimi.dsi.fastutil.longs.Long2LongOpenHashMap;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import org.HdrHistogram.Histogram;
+
+/**
+ * The block index on one thread: apply rate against a floor of two bare primitive maps doing the same puts and
+ * removes, Score latency for a 2,048-token prompt over 1,000 engines, and heap per residency at scale.
+ * Usage: {@code IndexBench [--quick] [--out DIR]} (the memory figures want a large heap: scripts/bench gives 16 GiB).
+ */
+public final class IndexBench {
+    private static final int G = 16;
+    private static final ThreadLocal<io.kvbroker.client.ContentKeys> CHAIN_KEYS =
+            ThreadLocal.withInitial(() -> new io.kvbroker.client.ContentKeys(G));
+
+    private IndexBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        boolean quick = List.of(args).contains("--quick");
+        Path out = Path.of(".");
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals("--out")) {
+                out = Path.of(args[i + 1]);
+            }
+        }
+        StringBuilder md = new StringBuilder();
+        String command = "scripts/bench index" + (quick ? " --quick" : "");
+        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
+                .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(". One thread.\n\n");
+
+        // Apply: a simulated fleet's decoded batches, applied to a fresh index, three rounds (the first warms up).
+        List<KvEventBatch> batches = new ArrayList<>();
+        List<Integer> engineOf = new ArrayList<>();
+        long blockEvents = generate(quick ? 100 : 200, quick ? 300 : 1_000, batches, engineOf);
+        double[] apply = new double[3];
+        double[] floor = new double[3];
+        for (int round = 0; round < 3; round++) {
+            BlockIndex index = new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT);
+            long start = System.nanoTime();
+            for (int i = 0; i < batches.size(); i++) {
+                index.onBatch(engineOf.get(i), 1, i, batches.get(i));
+            }
+            apply[round] = blockEvents / ((System.nanoTime() - start) / 1e9);
+            floor[round] = floorRate(batches, engineOf, blockEvents);
+        }
+        md.append("### Apply\n\nDecoded batches of a simulated fleet (").append(batches.size()).append(" batches, ")
+                .append(String.format(Locale.ROOT, "%,d", blockEvents)).append(" block events: stores with tokens,"
+                + " LRU evictions, offload stores,\nLoRA, hybrid groups) applied to a fresh index; best of rounds 2-3. "
+                + "Floor: the same stores and removals as puts and\nremoves on two bare fastutil long maps (engine"
+                + " hash to key, key to holder), without computing keys.\n\n");
+        double applyBest = Math.max(apply[1], apply[2]);
+        double floorBest = Math.max(floor[1], floor[2]);
+        md.append("| figure | value | floor | ratio | target |\n|---|---|---|---|---|\n");
+        md.append(String.format(Locale.ROOT, "| apply, block events/s | %,.0f | %,.0f | %.2f | >= 2,000,000 |%n",
+                applyBest, floorBest, applyBest / floorBest));
+
+        // Score: 1,000 engines holding chains of shared system prompts and their own conversations.
+        int engines = 1_000;
+        BlockIndex index = new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT);
+        int[][] systems = new int[16][];
+        SplittableRandom random = new SplittableRandom(5);
+        for (int s = 0; s < systems.length; s++) {
+            systems[s] = tokens(random, 64 * G);
+        }
+        for (int e = 0; e < engines; e++) {
+            for (int c = 0; c < (quick ? 10 : 40); c++) {
+                int[] system = systems[random.nextInt(systems.length)];
+                int[] prompt = new int[128 * G];
+                int shared = G * (8 + random.nextInt(56));
+                System.arraycopy(system, 0, prompt, 0, shared);
+                System.arraycopy(tokens(random, prompt.length - shared), 0, prompt, shared, prompt.length - shared);
+                index.onBatch(e, 1, c, new KvEventBatch(0, 0, List.of(chain(e, c, prompt)), 0, 0));
+            }
+        }
+        int[] query = new int[128 * G + 1];
+        System.arraycopy(systems[0], 0, query, 0, systems[0].length);
+        System.arraycopy(tokens(random, query.length - systems[0].length), 0, query, systems[0].length,
+                query.length - systems[0].length);
+        Histogram latency = new Histogram(3_600_000_000L, 3);
+        int holders = index.score("m", null, query, null, null, 32, 0).size();
+        for (int i = 0; i < (quick ? 20_000 : 200_000); i++) {
+            long start = System.nanoTime();
+            index.score("m", null, query, null, null, 32, 0);
+            if (i >= (quick ? 5_000 : 50_000)) {
+                latency.recordValue((System.nanoTime() - start) / 1_000);
+            }
+        }
+        md.append(String.format(Locale.ROOT, "%n### Score%n%nA 2,049-token prompt (128 chunks; its first 64 chunks a"
+                + " shared system prompt) over %d engines holding\n%,d residencies, top_k 32; %d engines match."
+                + " Keys computed from the tokens on every call. Latency in µs over\n%,d calls after warm-up.%n%n",
+                engines, index.stats().residencies(), holders, latency.getTotalCount()));
+        md.append("| p50 | p99 | p99.9 | max | target p99 |\n|---|---|---|---|---|\n");
+        md.append(String.format(Locale.ROOT, "| %d | %d | %d | %d | <= 20 |%n", latency.getValueAtPercentile(50),
+                latency.getValueAtPercentile(99), latency.getValueAtPercentile(99.9), latency.getMaxValue()));
+
+        // Memory per residency.
+        md.append("\n### Memory\n\nHeap after a full GC, with the index built from distinct chains over 1,000 "
+                + "engines, divided by residencies;\nthe index's own estimate beside it.\n\n");
+        md.append("| residencies | heap bytes per residency | estimated bytes per residency | target |\n|---|---|---|---|\n");
+        for (long target : quick ? new long[] {1_000_000} : new long[] {10_000_000, 50_000_000}) {
+            index = null;
+            long before = usedHeapAfterGc();
+            BlockIndex big = new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT);
+            fill(big, 1_000, target);
+            long after = usedHeapAfterGc();
+            IndexStats stats = big.stats();
+            md.append(String.format(Locale.ROOT, "| %,d | %.1f | %.1f | <= 64 (aim 40) |%n", stats.residencies(),
+                    (after - before) / (double) stats.residencies(),
+                    stats.memoryBytes() / (double) stats.residencies()));
+            big = null;
+        }
+        System.out.print(md);
+        BenchReport.writeSection(out, "Index", md.toString());
+    }
+
+    /** Runs a fleet of workloads and keeps their decoded batches; returns the number of block events. */
+    private static long generate(int engines, int steps, List<KvEventBatch> batches, List<Integer> engineOf) {
+        List<Workload> fleet = new ArrayList<>();
+        for (int e = 0; e < engines; e++) {
+            fleet.add(new Workload(new SplittableRandom(e), 7, new Workload.Shape(500, 1_000, 8, 2, e % 5 == 4, 8,
+                    0.0005, 0.02)));
+        }
+        long events = 0;
+        for (int s = 0; s < steps; s++) {
+            for (int e = 0; e < engines; e++) {
+                KvEventBatch batch = new KvEventBatch(s, 0, fleet.get(e).step(), 0, 0);
+                batches.add(batch);
+                engineOf.add(e);
+                events += batch.blockEventCount();
+            }
+        }
+        return events;
+    }
+
+    /** The same stores and removals as bare map operations: engine hash to key, and key to holder. */
+    private static double floorRate(List<KvEventBatch> batches, List<Integer> engineOf, long blockEvents) {
+        Long2LongOpenHashMap byHash = new Long2LongOpenHashMap();
+        Long2LongOpenHashMap byKey = new Long2LongOpenHashMap();
+        long start = System.nanoTime();
+        for (int i = 0; i < batches.size(); i++) {
+            long engine = (long) engineOf.get(i) << 48;
+            for (KvEvent event : batches.get(i).events()) {
+                if (event instanceof BlockStored s) {
+                    for (long h : s.blockHashes()) {
+                        long key = h * 0x9E3779B97F4A7C15L;
+                        byHash.put(h ^ engine, key);
+                        byKey.put(key, engine);
+                    }
+                } else if (event instanceof BlockRemoved r) {
+                    for (long h : r.blockHashes()) {
+                        long key = byHash.remove(h ^ engine);
+                        byKey.remove(key);
+                    }
+                }
+            }
+        }
+        return blockEvents / ((System.nanoTime() - start) / 1e9);
+    }
+
+    /** Distinct 8-block chains, round-robin over engines, until the index holds {@code target} residencies. */
+    private static void fill(BlockIndex index, int engines, long target) {
+        SplittableRandom random = new SplittableRandom(9);
+        int[] tokens = new int[8 * G];
+        long hash = 1;
+        for (long held = 0; held < target; held += 8) {
+            for (int t = 0; t < tokens.length; t++) {
+                tokens[t] = random.nextInt(150_000);
+            }
+            long[] hashes = new long[8];
+            for (int b = 0; b < 8; b++) {
+                hashes[b] = hash++;
+            }
+            index.onBatch((int) ((held / 8) % engines), 1, held, new KvEventBatch(0, 0, List.of(
+                    new BlockStored(hashes, false, 0, tokens.clone(), G, -1, Medium.GPU, null, null, 0,
+                            GroupKind.FULL_ATTENTION, -1, null, null, null)), 0, 0));
+        }
+    }
+
+    /** A conversation's chain as the engine stores it: equal content has equal hashes within one engine. */
+    private static BlockStored chain(int engine, int conversation, int[] prompt) {
+        long[] hashes = new long[prompt.length / G];
+        long[] keys = CHAIN_KEYS.get().promptKeys("m", null, prompt);
+        for (int b = 0; b < hashes.length; b++) {
+            hashes[b] = (keys[b] ^ engine * 0x9E3779B97F4A7C15L) | 1;
+        }
+        return new BlockStored(hashes, false, 0, prompt, G, -1, Medium.GPU, null, null, 0, GroupKind.FULL_ATTENTION,
+                -1, null, null, null);
+    }
+
+    private static int[] tokens(SplittableRandom random, int count) {
+        int[] tokens = new int[count];
+        for (int i = 0; i < count; i++) {
+            tokens[i] = random.nextInt(150_000);
+        }
+        return tokens;
+    }
+
+    private static long usedHeapAfterGc() throws InterruptedException {
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(200);
+        }
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+}

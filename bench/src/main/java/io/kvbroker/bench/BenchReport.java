@@ -19,6 +19,16 @@ final class BenchReport {
     private BenchReport() {
     }
 
+    /** The {@code --out DIR} argument, or the current folder. */
+    static Path outDir(String[] args) {
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals("--out")) {
+                return Path.of(args[i + 1]);
+            }
+        }
+        return Path.of(".");
+    }
+
     /** Replaces (or appends) section {@code ## title} of {@code document}. */
     static String replaceSection(String document, String title, String body) {
         String doc = document.startsWith("# Benchmarks") ? document : HEADER;

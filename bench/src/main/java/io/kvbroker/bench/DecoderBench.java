@@ -47,12 +47,7 @@ public final class DecoderBench {
 
     public static void main(String[] args) throws Exception {
         boolean quick = List.of(args).contains("--quick");
-        Path out = Path.of(".");
-        for (int i = 0; i < args.length - 1; i++) {
-            if (args[i].equals("--out")) {
-                out = Path.of(args[i + 1]);
-            }
-        }
+        Path out = BenchReport.outDir(args);
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(DecoderBenchmark.class.getName())
                 .forks(1)

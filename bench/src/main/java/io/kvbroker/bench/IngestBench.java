@@ -149,12 +149,7 @@ public final class IngestBench {
 
     public static void main(String[] args) throws Exception {
         boolean quick = List.of(args).contains("--quick");
-        Path out = Path.of(".");
-        for (int i = 0; i < args.length - 1; i++) {
-            if (args[i].equals("--out")) {
-                out = Path.of(args[i + 1]);
-            }
-        }
+        Path out = BenchReport.outDir(args);
         double seconds = quick ? 2 : 4;
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
         long eventsPerBatch = blockEventsPerBatch(payloads);

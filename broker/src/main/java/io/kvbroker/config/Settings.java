@@ -33,7 +33,8 @@ public final class Settings {
 
     public static final Setting<Integer> LOG_STATUS_INTERVAL_MS = new Setting<>("log.statusIntervalMs",
             "integer, ms", 10_000, "10000",
-            "How often one status line (engines by state, ingest rates, fault counters) is logged.", false,
+            "How often one status line (engines by state, ingest rates, fault counters, index size, a sample"
+                    + " Score when simulating) is logged.", false,
             ValueParsers.intRange(100, 3_600_000));
 
     public static final Setting<List<EngineSpec>> ENGINES_STATIC = new Setting<>("engines.static",

@@ -1,10 +1,10 @@
 package io.kvbroker.index;
 
 import io.kvbroker.client.ContentKeys;
+import io.kvbroker.client.HolderTable;
 import io.kvbroker.client.Media;
 import io.kvbroker.client.PrefixScore;
 import io.kvbroker.client.PrefixScorer;
-import io.kvbroker.client.ResidencyView;
 import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.BlockRemoved;
 import io.kvbroker.event.BlockStored;
@@ -12,7 +12,6 @@ import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.event.Medium;
 import io.kvbroker.ingest.IngestSink;
-import it.unimi.dsi.fastutil.longs.Long2LongOpenHashMap;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -26,8 +25,9 @@ import java.util.function.IntFunction;
  * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup.
  *
  * <p>Design note: keys come from {@link ContentKeys} (the same code gateways run), so queries never depend on an
- * engine's own hash. Each key's holders form a doubly linked list threaded through the engines' slot arrays
- * ({@link EngineBlocks}), so adding or removing a residency is O(1) and nothing is allocated per block. Only
+ * engine's own hash. Each engine's blocks are primitive slot arrays
+ * ({@link EngineBlocks}); the holders of each key live in client-stub's {@link HolderTable}, laid out for Score
+ * (engine sets as bitsets where many engines share a key), and nothing is allocated per block. Only
  * full-attention groups enter: stores and removals of other (or unknown) groups are counted and skipped, so a
  * sliding-window eviction can never delete the full-attention entry of the same hash. Repeated stores are
  * idempotent, and a removal removes its hash from that medium however many stores preceded it (vLLM's "full" report
@@ -37,20 +37,17 @@ import java.util.function.IntFunction;
  * <p>Concurrency, interim: one writer (the ingest thread) takes the write lock per batch; queries take the read lock.
  * Both hold it for microseconds. A lock-free read path is the index issue's next step.
  */
-public final class BlockIndex implements IngestSink, ResidencyView {
-    private static final long NONE = -1L;
-
+public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
     private final int granularity;
     private final PrefixScorer.Weights weights;
     private final ContentKeys writerKeys;
     private final Map<String, Long> roots = new HashMap<>();
-    private final Long2LongOpenHashMap head = new Long2LongOpenHashMap();
+    private final HolderTable holders = new HolderTable();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final ThreadLocal<ContentKeys> readerKeys;
     private final ThreadLocal<PrefixScorer> scorers;
     private EngineBlocks[] engines = new EngineBlocks[16];
-    private int maxSpan = 1;
     private final IndexStats.Counts counts = new IndexStats.Counts();
 
     /**
@@ -64,7 +61,6 @@ public final class BlockIndex implements IngestSink, ResidencyView {
         this.writerKeys = new ContentKeys(granularity);
         this.readerKeys = ThreadLocal.withInitial(() -> new ContentKeys(granularity));
         this.scorers = ThreadLocal.withInitial(() -> new PrefixScorer(weights));
-        head.defaultReturnValue(NONE);
     }
 
     public int granularity() {
@@ -128,7 +124,7 @@ public final class BlockIndex implements IngestSink, ResidencyView {
                     slot = blocks.allocate(hash);
                     counts.orphanBlocks++;
                 }
-                blocks.media[slot] |= (byte) medium;
+                addMedium(blocks, slot, medium);
                 counts.storedBlocks++;
             }
             return;
@@ -159,7 +155,7 @@ public final class BlockIndex implements IngestSink, ResidencyView {
             if (fresh) {
                 slot = blocks.allocate(hashes[b]);
             }
-            blocks.media[slot] |= (byte) medium;
+            addMedium(blocks, slot, medium);
             counts.storedBlocks++;
             if (keyable && chainKnown) {
                 List<Object> extra = stored.extraKeys() == null || b >= stored.extraKeys().size() ? null
@@ -172,8 +168,13 @@ public final class BlockIndex implements IngestSink, ResidencyView {
                     blocks.key[slot] = key;
                     blocks.span[slot] = (byte) span;
                     blocks.flags[slot] |= EngineBlocks.KEYED;
-                    link(blocks, slot);
-                    maxSpan = Math.max(maxSpan, span);
+                    if (holders.holds(key, blocks.engineId)) {
+                        // A second block of this engine with the same content: kept for removals, not scored twice.
+                        counts.duplicateKeys++;
+                    } else {
+                        holders.add(key, blocks.engineId, span, blocks.media[slot]);
+                        blocks.flags[slot] |= EngineBlocks.LINKED;
+                    }
                 }
                 parentKey = key;
             } else {
@@ -210,41 +211,30 @@ public final class BlockIndex implements IngestSink, ResidencyView {
     }
 
     private void drop(EngineBlocks blocks, int slot, int media) {
-        blocks.media[slot] &= (byte) ~media;
-        if (blocks.media[slot] == 0) {
-            if (blocks.keyed(slot)) {
-                unlink(blocks, slot);
+        int before = blocks.media[slot];
+        int after = before & ~media;
+        if (after == before) {
+            return;
+        }
+        blocks.media[slot] = (byte) after;
+        if (after == 0) {
+            if (blocks.linked(slot)) {
+                holders.remove(blocks.key[slot], blocks.engineId);
             }
             blocks.free(slot);
+        } else if (blocks.linked(slot)) {
+            holders.update(blocks.key[slot], blocks.engineId, blocks.span[slot], after);
         }
     }
 
-    private void link(EngineBlocks blocks, int slot) {
-        long key = blocks.key[slot];
-        long first = head.get(key);
-        long self = ref(blocks.engineId, slot);
-        blocks.next[slot] = first;
-        blocks.prev[slot] = NONE;
-        if (first != NONE) {
-            engines[engineOf(first)].prev[slotOf(first)] = self;
-        }
-        head.put(key, self);
-    }
-
-    private void unlink(EngineBlocks blocks, int slot) {
-        long before = blocks.prev[slot];
-        long after = blocks.next[slot];
-        if (before == NONE) {
-            if (after == NONE) {
-                head.remove(blocks.key[slot]);
-            } else {
-                head.put(blocks.key[slot], after);
+    private void addMedium(EngineBlocks blocks, int slot, int medium) {
+        int before = blocks.media[slot];
+        int after = before | medium;
+        if (after != before) {
+            blocks.media[slot] = (byte) after;
+            if (blocks.linked(slot)) {
+                holders.update(blocks.key[slot], blocks.engineId, blocks.span[slot], after);
             }
-        } else {
-            engines[engineOf(before)].next[slotOf(before)] = after;
-        }
-        if (after != NONE) {
-            engines[engineOf(after)].prev[slotOf(after)] = before;
         }
     }
 
@@ -274,41 +264,7 @@ public final class BlockIndex implements IngestSink, ResidencyView {
         };
     }
 
-    private static long ref(int engineId, int slot) {
-        return ((long) engineId << 32) | (slot & 0xFFFFFFFFL);
-    }
-
-    private static int engineOf(long ref) {
-        return (int) (ref >>> 32);
-    }
-
-    private static int slotOf(long ref) {
-        return (int) ref;
-    }
-
     // ---- reads (any thread) ----
-
-    /** The view Score walks; callers hold the read lock (see {@link #score}). */
-    @Override
-    public void forEachHolder(long key, HolderVisitor visitor) {
-        long ref = head.get(key);
-        while (ref != NONE) {
-            EngineBlocks blocks = engines[engineOf(ref)];
-            int slot = slotOf(ref);
-            visitor.holder(blocks.engineId, blocks.span[slot], blocks.media[slot]);
-            ref = blocks.next[slot];
-        }
-    }
-
-    @Override
-    public int maxSpan() {
-        return maxSpan;
-    }
-
-    @Override
-    public int engineIdBound() {
-        return engines.length;
-    }
 
     /**
      * Scores a prompt given as token ids (capped at {@code floor((n - 1) / g)} chunks, as the engine recomputes the
@@ -324,7 +280,7 @@ public final class BlockIndex implements IngestSink, ResidencyView {
         }
         lock.readLock().lock();
         try {
-            return scorers.get().score(chain, chunks, granularity, this, engineFilter, topK, minTokens);
+            return scorers.get().score(chain, chunks, granularity, holders, engineFilter, topK, minTokens);
         } finally {
             lock.readLock().unlock();
         }
@@ -340,9 +296,9 @@ public final class BlockIndex implements IngestSink, ResidencyView {
         try {
             List<List<Holder>> result = new ArrayList<>(keys.length);
             for (long key : keys) {
-                List<Holder> holders = new ArrayList<>();
-                forEachHolder(key, (engineId, span, media) -> holders.add(new Holder(engineId, media)));
-                result.add(holders);
+                List<Holder> found = new ArrayList<>();
+                holders.forEachHolder(key, (engineId, span, media) -> found.add(new Holder(engineId, media)));
+                result.add(found);
             }
             return result;
         } finally {
@@ -376,7 +332,7 @@ public final class BlockIndex implements IngestSink, ResidencyView {
         lock.readLock().lock();
         try {
             long residencies = 0;
-            long memory = (long) head.size() * 16 * 4 / 3;
+            long memory = holders.memoryBytes();
             int engineCount = 0;
             for (EngineBlocks blocks : engines) {
                 if (blocks != null) {
@@ -385,7 +341,7 @@ public final class BlockIndex implements IngestSink, ResidencyView {
                     memory += blocks.memoryBytes();
                 }
             }
-            return new IndexStats(engineCount, residencies, head.size(), memory, counts.copy());
+            return new IndexStats(engineCount, residencies, holders.keys(), memory, counts.copy());
         } finally {
             lock.readLock().unlock();
         }

@@ -10,13 +10,15 @@ import java.util.Arrays;
  *
  * <p>Design note: no object per block. A slot lives while any medium holds its hash, so removals (hashes only),
  * token-less offload stores and children stored in later events all resolve through {@link #slotOf}. A slot without
- * a key is an orphan: its parent was unknown to this engine, so it is kept for removals but never scored. The
- * {@code next}/{@code prev} arrays thread keyed slots into {@link BlockIndex}'s per-key holder lists. Written by the
- * index's writer only.
+ * a key is an orphan: its parent was unknown to this engine, so it is kept for removals but never scored. Keyed slots
+ * are registered as holders in the index's {@link io.kvbroker.client.HolderTable}. Written by the index's writer only.
  */
 final class EngineBlocks {
     static final int NONE = -1;
+    /** The slot's content key is known (its chain resolved), so children can chain on it. */
     static final byte KEYED = 1;
+    /** The slot is registered as a holder of its key (not a second block of this engine with the same content). */
+    static final byte LINKED = 2;
 
     final int engineId;
     final String model;
@@ -24,8 +26,6 @@ final class EngineBlocks {
     private final IntArrayList free = new IntArrayList();
     long[] hash = new long[16];
     long[] key = new long[16];
-    long[] next = new long[16];
-    long[] prev = new long[16];
     byte[] media = new byte[16];
     byte[] span = new byte[16];
     byte[] flags = new byte[16];
@@ -50,6 +50,10 @@ final class EngineBlocks {
         return (flags[slot] & KEYED) != 0;
     }
 
+    boolean linked(int slot) {
+        return (flags[slot] & LINKED) != 0;
+    }
+
     /** A new slot for a hash not yet held, on no medium and without a key. */
     int allocate(long engineHash) {
         int slot;
@@ -63,8 +67,6 @@ final class EngineBlocks {
         }
         hash[slot] = engineHash;
         key[slot] = 0;
-        next[slot] = NONE;
-        prev[slot] = NONE;
         media[slot] = 0;
         span[slot] = 0;
         flags[slot] = 0;
@@ -86,15 +88,13 @@ final class EngineBlocks {
 
     /** Approximate heap bytes: the per-slot arrays and the hash map. */
     long memoryBytes() {
-        return (long) hash.length * (8 * 4 + 3) + (long) slotByHash.size() * 12 * 4 / 3 + free.size() * 4L;
+        return (long) hash.length * (8 * 2 + 3) + (long) slotByHash.size() * 12 * 4 / 3 + free.size() * 4L;
     }
 
     private void grow() {
         int size = hash.length * 2;
         hash = Arrays.copyOf(hash, size);
         key = Arrays.copyOf(key, size);
-        next = Arrays.copyOf(next, size);
-        prev = Arrays.copyOf(prev, size);
         media = Arrays.copyOf(media, size);
         span = Arrays.copyOf(span, size);
         flags = Arrays.copyOf(flags, size);

@@ -21,6 +21,7 @@ public record IndexStats(int engines, long residencies, long keys, long memoryBy
         public long skippedOtherGroups;
         public long unknownRemovals;
         public long clears;
+        public long duplicateKeys;
 
         Counts copy() {
             Counts copy = new Counts();
@@ -32,6 +33,7 @@ public record IndexStats(int engines, long residencies, long keys, long memoryBy
             copy.skippedOtherGroups = skippedOtherGroups;
             copy.unknownRemovals = unknownRemovals;
             copy.clears = clears;
+            copy.duplicateKeys = duplicateKeys;
             return copy;
         }
     }

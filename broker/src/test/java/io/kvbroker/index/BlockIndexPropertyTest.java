@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Test;
  */
 class BlockIndexPropertyTest {
     private static final int G = 16;
-    private static final int ENGINES = 6;
+    /** Engines per campaign: few (every path of one engine often), or many (keys shared past the bitset size). */
+    private int engines = 6;
     private static final Medium[] MEDIA = {Medium.GPU, Medium.GPU, Medium.CPU, Medium.STORAGE, Medium.UNSPECIFIED};
 
     /** Engine 4 serves another model; engine 5 uses 32-token blocks. */
@@ -45,22 +46,30 @@ class BlockIndexPropertyTest {
     @Test
     void indexAgreesWithTheReferenceModel() {
         for (long seed = 1; seed <= 6; seed++) {
-            run(seed);
+            run(seed, 3_000);
         }
     }
 
-    private void run(long seed) {
+    @Test
+    void indexAgreesWithTheReferenceModelWhenManyEnginesShareKeys() {
+        engines = 90;
+        for (long seed = 11; seed <= 12; seed++) {
+            run(seed, 12_000);
+        }
+    }
+
+    private void run(long seed, int steps) {
         SplittableRandom random = new SplittableRandom(seed);
         BlockIndex index = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT);
         ReferenceIndex reference = new ReferenceIndex(G, BlockIndexPropertyTest::modelOf);
         ContentKeys keys = new ContentKeys(G);
         List<Prompt> prompts = prompts(random);
-        long[] incarnationSeed = new long[ENGINES];
-        for (int e = 0; e < ENGINES; e++) {
+        long[] incarnationSeed = new long[engines];
+        for (int e = 0; e < engines; e++) {
             incarnationSeed[e] = random.nextLong();
         }
-        for (int step = 0; step < 3_000; step++) {
-            int engine = random.nextInt(ENGINES);
+        for (int step = 0; step < steps; step++) {
+            int engine = random.nextInt(engines);
             List<KvEvent> events = new ArrayList<>();
             int op = random.nextInt(100);
             Prompt prompt = prompts.get(random.nextInt(prompts.size()));
@@ -113,11 +122,22 @@ class BlockIndexPropertyTest {
             for (KvEvent event : events) {
                 reference.apply(engine, event);
             }
-            if (step % 25 == 0) {
+            if (step % (engines > 10 ? 100 : 25) == 0) {
                 compare(seed, step, index, reference, prompts, keys);
             }
         }
         compare(seed, -1, index, reference, prompts, keys);
+        if (engines > 10) {
+            int most = 0;
+            for (Prompt prompt : prompts) {
+                for (List<BlockIndex.Holder> holders : index.lookupKeys(keys.promptKeys("m", prompt.lora(),
+                        prompt.tokens()))) {
+                    most = Math.max(most, holders.size());
+                }
+            }
+            // Past 32 holders a key's engine set is a bitset: the campaign must have reached that layout.
+            assertThat(most).as("holders of the most shared key").isGreaterThan(32);
+        }
         assertThat(index.stats().counts().orphanBlocks).as("the campaign makes orphans").isPositive();
         assertThat(index.stats().counts().rerootedBlocks).as("and re-roots some").isPositive();
     }

@@ -53,6 +53,10 @@ public final class ContentKeys {
      * @param extra the block's normalized extra keys ({@link #normalizeExtra}), or null
      */
     public long chunk(long parent, int[] tokens, int from, List<?> extra) {
+        if (extra == null && (granularity & 1) == 0) {
+            // The common case: whole 8-byte lanes, hashed without serializing (same bytes, same hash).
+            return Xxh64.hashChunk(parent, tokens, from, granularity);
+        }
         length = 0;
         putLong(parent);
         for (int i = from; i < from + granularity; i++) {

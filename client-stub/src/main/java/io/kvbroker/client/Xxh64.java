@@ -70,6 +70,58 @@ public final class Xxh64 {
         return h;
     }
 
+    /**
+     * XXH64 of a chunk's bytes without writing them out: {@code le64(parent)} followed by {@code count} tokens as
+     * {@code le32}, for an even {@code count}. Two consecutive little-endian ints are one little-endian long, so the
+     * input is whole 8-byte lanes and equals {@link #hash(byte[], int, int, long)} over the serialized bytes.
+     */
+    public static long hashChunk(long parent, int[] tokens, int from, int count) {
+        int lanes = 1 + count / 2;
+        long length = 8L * lanes;
+        long h;
+        int lane = 0;
+        if (length >= 32) {
+            long v1 = P1 + P2;
+            long v2 = P2;
+            long v3 = 0;
+            long v4 = -P1;
+            while (lanes - lane >= 4) {
+                v1 = round(v1, lane(parent, tokens, from, lane));
+                v2 = round(v2, lane(parent, tokens, from, lane + 1));
+                v3 = round(v3, lane(parent, tokens, from, lane + 2));
+                v4 = round(v4, lane(parent, tokens, from, lane + 3));
+                lane += 4;
+            }
+            h = Long.rotateLeft(v1, 1) + Long.rotateLeft(v2, 7) + Long.rotateLeft(v3, 12) + Long.rotateLeft(v4, 18);
+            h = merge(h, v1);
+            h = merge(h, v2);
+            h = merge(h, v3);
+            h = merge(h, v4);
+        } else {
+            h = P5;
+        }
+        h += length;
+        for (; lane < lanes; lane++) {
+            h ^= round(0, lane(parent, tokens, from, lane));
+            h = Long.rotateLeft(h, 27) * P1 + P4;
+        }
+        h ^= h >>> 33;
+        h *= P2;
+        h ^= h >>> 29;
+        h *= P3;
+        h ^= h >>> 32;
+        return h;
+    }
+
+    /** Lane i of a chunk: the parent key, then tokens two by two. */
+    private static long lane(long parent, int[] tokens, int from, int i) {
+        if (i == 0) {
+            return parent;
+        }
+        int t = from + 2 * (i - 1);
+        return (tokens[t] & 0xFFFFFFFFL) | (long) tokens[t + 1] << 32;
+    }
+
     private static long round(long acc, long input) {
         acc += input * P2;
         acc = Long.rotateLeft(acc, 31);

@@ -127,6 +127,27 @@ class ContentKeysTest {
     }
 
     @Test
+    void laneHashingEqualsHashingTheSerializedBytes() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        for (int count : new int[] {2, 6, 16, 32, 64}) {
+            for (int i = 0; i < 200; i++) {
+                int[] tokens = new int[count + 3];
+                for (int t = 0; t < tokens.length; t++) {
+                    tokens[t] = random.nextInt();
+                }
+                long parent = random.nextLong();
+                java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(8 + 4 * count)
+                        .order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(parent);
+                for (int t = 3; t < 3 + count; t++) {
+                    bytes.putInt(tokens[t]);
+                }
+                assertThat(Xxh64.hashChunk(parent, tokens, 3, count)).isEqualTo(Xxh64.hash(bytes.array(), 0,
+                        bytes.capacity(), 0));
+            }
+        }
+    }
+
+    @Test
     void granularityIsBounded() {
         assertThatThrownBy(() -> new ContentKeys(0)).isInstanceOf(IllegalArgumentException.class);
     }

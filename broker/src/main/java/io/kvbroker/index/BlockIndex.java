@@ -143,7 +143,7 @@ public final class BlockIndex implements IngestSink {
             int parentSlot = blocks.slotOf(stored.parentHash());
             chainKnown = parentSlot != EngineBlocks.NONE && blocks.keyed(parentSlot);
             if (chainKnown) {
-                parentKey = blocks.key[parentSlot];
+                parentKey = blocks.key(parentSlot);
             }
         }
         if (!keyable) {
@@ -165,15 +165,15 @@ public final class BlockIndex implements IngestSink {
                     if (!fresh) {
                         counts.rerootedBlocks++;
                     }
-                    blocks.key[slot] = key;
-                    blocks.span[slot] = (byte) span;
-                    blocks.flags[slot] |= EngineBlocks.KEYED;
+                    blocks.setKey(slot, key);
+                    blocks.setSpan(slot, span);
+                    blocks.addFlags(slot, EngineBlocks.KEYED);
                     if (holders.holds(key, blocks.engineId)) {
                         // A second block of this engine with the same content: kept for removals, not scored twice.
                         counts.duplicateKeys++;
                     } else {
-                        holders.add(key, blocks.engineId, span, blocks.media[slot]);
-                        blocks.flags[slot] |= EngineBlocks.LINKED;
+                        holders.add(key, blocks.engineId, span, blocks.media(slot));
+                        blocks.addFlags(slot, EngineBlocks.LINKED);
                     }
                 }
                 parentKey = key;
@@ -204,36 +204,36 @@ public final class BlockIndex implements IngestSink {
     }
 
     private void clear(EngineBlocks blocks, int media) {
-        for (int slot : blocks.liveSlots()) {
-            drop(blocks, slot, media);
+        for (long hash : blocks.liveHashes()) {
+            drop(blocks, blocks.slotOf(hash), media);
         }
         counts.clears++;
     }
 
     private void drop(EngineBlocks blocks, int slot, int media) {
-        int before = blocks.media[slot];
+        int before = blocks.media(slot);
         int after = before & ~media;
         if (after == before) {
             return;
         }
-        blocks.media[slot] = (byte) after;
+        blocks.setMedia(slot, after);
         if (after == 0) {
             if (blocks.linked(slot)) {
-                holders.remove(blocks.key[slot], blocks.engineId);
+                holders.remove(blocks.key(slot), blocks.engineId);
             }
             blocks.free(slot);
         } else if (blocks.linked(slot)) {
-            holders.update(blocks.key[slot], blocks.engineId, blocks.span[slot], after);
+            holders.update(blocks.key(slot), blocks.engineId, blocks.span(slot), after);
         }
     }
 
     private void addMedium(EngineBlocks blocks, int slot, int medium) {
-        int before = blocks.media[slot];
+        int before = blocks.media(slot);
         int after = before | medium;
         if (after != before) {
-            blocks.media[slot] = (byte) after;
+            blocks.setMedia(slot, after);
             if (blocks.linked(slot)) {
-                holders.update(blocks.key[slot], blocks.engineId, blocks.span[slot], after);
+                holders.update(blocks.key(slot), blocks.engineId, blocks.span(slot), after);
             }
         }
     }
@@ -316,7 +316,7 @@ public final class BlockIndex implements IngestSink {
                 for (EngineBlocks blocks : engines) {
                     int slot = blocks == null ? EngineBlocks.NONE : blocks.slotOf(hash);
                     if (slot != EngineBlocks.NONE) {
-                        holders.add(new Holder(blocks.engineId, blocks.media[slot]));
+                        holders.add(new Holder(blocks.engineId, blocks.media(slot)));
                     }
                 }
                 result.add(holders);

@@ -223,20 +223,31 @@ public final class PrefixScorer {
      */
     private List<PrefixScore> results(int topK, int minTokens) {
         int limit = topK > 0 ? Math.min(topK, touchedCount) : touchedCount;
+        int minChunks = Math.max(1, (minTokens + granularity - 1) / granularity);
+        double gpuWeight = granularity * weights.gpu();
         int heapSize = 0;
+        double worst = Double.NEGATIVE_INFINITY;
+        int worstId = -1;
         for (int i = 0; i < touchedCount; i++) {
             int e = touched[i];
-            if ((end[e]) * granularity < Math.max(1, minTokens)) {
+            if (end[e] < minChunks) {
                 continue;
             }
-            double score = gpuEnd[e] * granularity * weights.gpu() + offloadScore[e];
-            finalScore[e] = score;
+            double score = gpuEnd[e] * gpuWeight + offloadScore[e];
             if (heapSize < limit) {
+                finalScore[e] = score;
                 heap[heapSize] = e;
                 siftUp(heapSize++);
-            } else if (better(e, heap[0])) {
+            } else if (score > worst || (score == worst && e < worstId)) {
+                finalScore[e] = score;
                 heap[0] = e;
                 siftDown(0, heapSize);
+            } else {
+                continue;
+            }
+            if (heapSize == limit) {
+                worstId = heap[0];
+                worst = finalScore[worstId];
             }
         }
         PrefixScore[] ordered = new PrefixScore[heapSize];

@@ -146,13 +146,15 @@ class BlockIndexPropertyTest {
             ContentKeys keys) {
         for (Prompt prompt : prompts) {
             for (String model : List.of("m", "m2")) {
-                List<ReferenceIndex.Score> expected = reference.score(model, prompt.lora(), prompt.tokens());
-                List<ReferenceIndex.Score> actual = new ArrayList<>();
-                for (PrefixScore s : index.score(model, prompt.lora(), prompt.tokens(), null, null, 0, 0)) {
-                    actual.add(new ReferenceIndex.Score(s.engineId(), s.gpuBlocks(), s.offloadBlocks(), s.score()));
-                }
-                actual.sort(Comparator.comparingInt(ReferenceIndex.Score::engineId));
-                assertThat(actual).as("seed %d step %d score %s", seed, step, model).isEqualTo(expected);
+                // Best score first, then lower engine id: the order Score promises.
+                List<ReferenceIndex.Score> expected = new ArrayList<>(reference.score(model, prompt.lora(),
+                        prompt.tokens()));
+                expected.sort(Comparator.comparingDouble(ReferenceIndex.Score::score).reversed()
+                        .thenComparingInt(ReferenceIndex.Score::engineId));
+                assertThat(scores(index, model, prompt, 0)).as("seed %d step %d score %s", seed, step, model)
+                        .isEqualTo(expected);
+                assertThat(scores(index, model, prompt, 3)).as("seed %d step %d top 3 %s", seed, step, model)
+                        .isEqualTo(expected.subList(0, Math.min(3, expected.size())));
                 long[] chain = keys.promptKeys(model, prompt.lora(), prompt.tokens());
                 List<List<BlockIndex.Holder>> lookup = index.lookupKeys(chain);
                 for (int i = 0; i < chain.length; i++) {
@@ -168,6 +170,14 @@ class BlockIndexPropertyTest {
             residencies += held.size();
         }
         assertThat(index.stats().residencies()).as("seed %d step %d residencies", seed, step).isEqualTo(residencies);
+    }
+
+    private static List<ReferenceIndex.Score> scores(BlockIndex index, String model, Prompt prompt, int topK) {
+        List<ReferenceIndex.Score> scores = new ArrayList<>();
+        for (PrefixScore s : index.score(model, prompt.lora(), prompt.tokens(), null, null, topK, 0)) {
+            scores.add(new ReferenceIndex.Score(s.engineId(), s.gpuBlocks(), s.offloadBlocks(), s.score()));
+        }
+        return scores;
     }
 
     /** Prompts sharing system prefixes, some under an adapter; each 6 chunks plus one token. */

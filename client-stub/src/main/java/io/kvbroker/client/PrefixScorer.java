@@ -53,6 +53,8 @@ public final class PrefixScorer {
     private int[] newFrontier = new int[0];
     private int newFrontierCount;
     private int lastExtended;
+    /** Engines extended outside the bitset phase in this call; none means the touched list is in score order. */
+    private int frontierExtensions;
 
     public PrefixScorer(Weights weights) {
         this.weights = weights;
@@ -178,6 +180,7 @@ public final class PrefixScorer {
         extendedAt[e] = j;
         newFrontier[newFrontierCount++] = e;
         lastExtended = j;
+        frontierExtensions++;
     }
 
     private void touch(int e) {
@@ -222,6 +225,9 @@ public final class PrefixScorer {
      * engine ids by score picks them, so a prefix matched by a thousand engines does not sort a thousand objects.
      */
     private List<PrefixScore> results(int topK, int minTokens) {
+        if (frontierExtensions == 0 && weights.gpu() > 0) {
+            return pureGpuResults(topK, minTokens);
+        }
         int limit = topK > 0 ? Math.min(topK, touchedCount) : touchedCount;
         int minChunks = Math.max(1, (minTokens + granularity - 1) / granularity);
         double gpuWeight = granularity * weights.gpu();
@@ -259,6 +265,35 @@ public final class PrefixScorer {
                     (end[e] - gpuEnd[e]) * granularity, finalScore[e]);
         }
         return Arrays.asList(ordered);
+    }
+
+    /**
+     * The fast path when every match is a pure GPU run followed in the bitset: engines were touched as they dropped
+     * out, chunk by chunk, and the survivors last, each group in ascending engine id; a run's score grows with its
+     * length. So the best are the touched list's last groups, read backwards group by group, each group in order.
+     */
+    private List<PrefixScore> pureGpuResults(int topK, int minTokens) {
+        int minChunks = Math.max(1, (minTokens + granularity - 1) / granularity);
+        int limit = topK > 0 ? topK : touchedCount;
+        List<PrefixScore> results = new java.util.ArrayList<>(Math.min(limit, touchedCount));
+        int groupEnd = touchedCount;
+        while (groupEnd > 0 && results.size() < limit) {
+            int chunks = end[touched[groupEnd - 1]];
+            if (chunks < minChunks) {
+                break;
+            }
+            int groupStart = groupEnd - 1;
+            while (groupStart > 0 && end[touched[groupStart - 1]] == chunks) {
+                groupStart--;
+            }
+            for (int i = groupStart; i < groupEnd && results.size() < limit; i++) {
+                int e = touched[i];
+                results.add(new PrefixScore(e, chunks, 0, chunks * granularity, 0,
+                        chunks * granularity * weights.gpu()));
+            }
+            groupEnd = groupStart;
+        }
+        return results;
     }
 
     /** Higher score first, then lower engine id. */
@@ -338,6 +373,7 @@ public final class PrefixScorer {
         touchedCount = 0;
         frontierCount = 0;
         lastExtended = 0;
+        frontierExtensions = 0;
         Arrays.fill(alive, 0);
         if (engines == null) {
             allowed = null;

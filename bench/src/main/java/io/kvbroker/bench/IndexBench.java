@@ -90,7 +90,7 @@ public final class IndexBench {
         System.arraycopy(tokens(random, query.length - systems[0].length), 0, query, systems[0].length,
                 query.length - systems[0].length);
         Histogram latency = new Histogram(3_600_000_000L, 3);
-        int holders = index.score("m", null, query, null, null, 32, 0).size();
+        int holders = index.score("m", null, query, null, null, 0, 0).size();
         // Enough warm-up calls for the JIT to compile the whole Score path before measuring.
         for (int i = 0; i < (quick ? 30_000 : 150_000); i++) {
             long start = System.nanoTime();

@@ -45,8 +45,7 @@ public final class BlockIndex implements IngestSink {
     private final Map<String, Long> roots = new HashMap<>();
     private final HolderTable holders = new HolderTable();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-    private final ThreadLocal<ContentKeys> readerKeys;
-    private final ThreadLocal<PrefixScorer> scorers;
+    private final ThreadLocal<Reader> readers;
     private EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
 
@@ -59,8 +58,8 @@ public final class BlockIndex implements IngestSink {
         this.granularity = granularity;
         this.weights = weights;
         this.writerKeys = new ContentKeys(granularity);
-        this.readerKeys = ThreadLocal.withInitial(() -> new ContentKeys(granularity));
-        this.scorers = ThreadLocal.withInitial(() -> new PrefixScorer(weights));
+        this.readers = ThreadLocal.withInitial(() -> new Reader(new ContentKeys(granularity),
+                new PrefixScorer(weights)));
     }
 
     public int granularity() {
@@ -272,17 +271,50 @@ public final class BlockIndex implements IngestSink {
      */
     public List<PrefixScore> score(String model, String loraName, int[] tokens, long[] keys, int[] engineFilter,
             int topK, int minTokens) {
+        Reader reader = readers.get();
         long[] chain = keys;
         int chunks = keys == null ? 0 : keys.length;
         if (tokens != null) {
-            chain = readerKeys.get().promptKeys(model, loraName, tokens);
-            chunks = Math.min(chain.length, PrefixScorer.chunksToScore(tokens.length, granularity));
+            chunks = PrefixScorer.chunksToScore(tokens.length, granularity);
+            chain = reader.chain(chunks);
+            reader.keys.promptKeys(reader.root(model, loraName), tokens, chain, chunks);
         }
         lock.readLock().lock();
         try {
-            return scorers.get().score(chain, chunks, granularity, holders, engineFilter, topK, minTokens);
+            return reader.scorer.score(chain, chunks, granularity, holders, engineFilter, topK, minTokens);
         } finally {
             lock.readLock().unlock();
+        }
+    }
+
+    /** A query thread's reusable state: key computer, scorer, key buffer, and the last root it computed. */
+    private static final class Reader {
+        final ContentKeys keys;
+        final PrefixScorer scorer;
+        long[] buffer = new long[256];
+        String rootModel;
+        String rootLora;
+        long root;
+
+        Reader(ContentKeys keys, PrefixScorer scorer) {
+            this.keys = keys;
+            this.scorer = scorer;
+        }
+
+        long[] chain(int chunks) {
+            if (buffer.length < chunks) {
+                buffer = new long[Math.max(chunks, buffer.length * 2)];
+            }
+            return buffer;
+        }
+
+        long root(String model, String lora) {
+            if (!model.equals(rootModel) || !java.util.Objects.equals(lora, rootLora)) {
+                root = keys.root(model, lora);
+                rootModel = model;
+                rootLora = lora;
+            }
+            return root;
         }
     }
 

@@ -5,7 +5,7 @@ package io.kvbroker.index;
  * and packed fields (media, span, flags), in three parallel arrays.
  *
  * <p>Design note: no object per block, and one table instead of a hash → slot map beside per-slot arrays: about 20
- * bytes per block at most 3/4 full. An entry lives while any medium holds its hash, so removals (hashes only),
+ * bytes per block at most 4/5 full. An entry lives while any medium holds its hash, so removals (hashes only),
  * token-less offload stores and children stored in later events all resolve through {@link #slotOf}. A block
  * without a key is an orphan: its parent was unknown to this engine, so it is kept for removals but never scored.
  * Keyed blocks are registered as holders in the index's {@link io.kvbroker.client.HolderTable}. A slot number is a
@@ -51,7 +51,8 @@ final class EngineBlocks {
 
     /** A new slot for a hash not yet held: on no medium, without a key. */
     int allocate(long engineHash) {
-        if ((size + 1) * 4L > hashes.length * 3L) {
+        // At most 4/5 full: linear probing stays short, and doubling (which halves the fill) comes later.
+        if ((size + 1) * 5L > hashes.length * 4L) {
             resize(hashes.length * 2);
         }
         int mask = hashes.length - 1;

@@ -37,7 +37,8 @@ final class LongIntTable {
     }
 
     void put(long key, int value) {
-        if ((size + 1) * 4L > keys.length * 3L) {
+        // At most 4/5 full: linear probing stays short, and doubling (which halves the fill) comes later.
+        if ((size + 1) * 5L > keys.length * 4L) {
             resize(keys.length * 2);
         }
         int mask = keys.length - 1;

@@ -38,11 +38,7 @@ public final class Xxh64 {
                 v4 = round(v4, readLong(input, p + 24));
                 p += 32;
             } while (p <= limit);
-            h = Long.rotateLeft(v1, 1) + Long.rotateLeft(v2, 7) + Long.rotateLeft(v3, 12) + Long.rotateLeft(v4, 18);
-            h = merge(h, v1);
-            h = merge(h, v2);
-            h = merge(h, v3);
-            h = merge(h, v4);
+            h = converge(v1, v2, v3, v4);
         } else {
             h = seed + P5;
         }
@@ -62,12 +58,7 @@ public final class Xxh64 {
             h = Long.rotateLeft(h, 11) * P1;
             p++;
         }
-        h ^= h >>> 33;
-        h *= P2;
-        h ^= h >>> 29;
-        h *= P3;
-        h ^= h >>> 32;
-        return h;
+        return avalanche(h);
     }
 
     /**
@@ -92,11 +83,7 @@ public final class Xxh64 {
                 v4 = round(v4, lane(parent, tokens, from, lane + 3));
                 lane += 4;
             }
-            h = Long.rotateLeft(v1, 1) + Long.rotateLeft(v2, 7) + Long.rotateLeft(v3, 12) + Long.rotateLeft(v4, 18);
-            h = merge(h, v1);
-            h = merge(h, v2);
-            h = merge(h, v3);
-            h = merge(h, v4);
+            h = converge(v1, v2, v3, v4);
         } else {
             h = P5;
         }
@@ -105,12 +92,7 @@ public final class Xxh64 {
             h ^= round(0, lane(parent, tokens, from, lane));
             h = Long.rotateLeft(h, 27) * P1 + P4;
         }
-        h ^= h >>> 33;
-        h *= P2;
-        h ^= h >>> 29;
-        h *= P3;
-        h ^= h >>> 32;
-        return h;
+        return avalanche(h);
     }
 
     /** Lane i of a chunk: the parent key, then tokens two by two. */
@@ -120,6 +102,23 @@ public final class Xxh64 {
         }
         int t = from + 2 * (i - 1);
         return (tokens[t] & 0xFFFFFFFFL) | (long) tokens[t + 1] << 32;
+    }
+
+    /** Folds the four stripe accumulators into one. */
+    private static long converge(long v1, long v2, long v3, long v4) {
+        long h = Long.rotateLeft(v1, 1) + Long.rotateLeft(v2, 7) + Long.rotateLeft(v3, 12) + Long.rotateLeft(v4, 18);
+        h = merge(h, v1);
+        h = merge(h, v2);
+        h = merge(h, v3);
+        return merge(h, v4);
+    }
+
+    private static long avalanche(long h) {
+        h ^= h >>> 33;
+        h *= P2;
+        h ^= h >>> 29;
+        h *= P3;
+        return h ^ (h >>> 32);
     }
 
     private static long round(long acc, long input) {

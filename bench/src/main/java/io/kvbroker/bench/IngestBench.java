@@ -345,7 +345,8 @@ public final class IngestBench {
                 .append(" s after 1 s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
                         + " batches (the decoder's mix) over loopback TCP. `floor` is a bare JeroMQ SUB\nloop on one"
                         + " thread, receiving without decoding; `ingest` is kvbroker's ingest thread (frames, sequence"
-                        + " checks,\ndecoding) with no index or journal yet. Sender and receiver share the 2 cores. CPU-s"
+                        + " checks,\ndecoding) with nothing behind it (the index's apply rate is measured apart)."
+                        + " Sender and receiver share the 2 cores. CPU-s"
                         + " per million block events\ncounts the receiving thread and half of the JeroMQ I/O threads'"
                         + " time (sender and receiver have one each).\n\n");
         md.append("| side | engines | held: batches/s | MB/s | block events/s | CPU-s per M block events | next probe "

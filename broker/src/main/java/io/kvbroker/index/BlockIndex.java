@@ -272,26 +272,23 @@ public final class BlockIndex implements IngestSink {
     public List<PrefixScore> score(String model, String loraName, int[] tokens, long[] keys, int[] engineFilter,
             int topK, int minTokens) {
         Reader reader = readers.get();
-        long[] chain = keys;
-        int chunks = keys == null ? 0 : keys.length;
-        if (tokens != null) {
-            chunks = PrefixScorer.chunksToScore(tokens.length, granularity);
-            chain = reader.chain(chunks);
-            reader.keys.promptKeys(reader.root(model, loraName), tokens, chain, chunks);
-        }
         lock.readLock().lock();
         try {
-            return reader.scorer.score(chain, chunks, granularity, holders, engineFilter, topK, minTokens);
+            if (tokens != null) {
+                return reader.scorer.score(reader.keys, reader.root(model, loraName), tokens,
+                        PrefixScorer.chunksToScore(tokens.length, granularity), holders, engineFilter, topK,
+                        minTokens);
+            }
+            return reader.scorer.score(keys, keys.length, granularity, holders, engineFilter, topK, minTokens);
         } finally {
             lock.readLock().unlock();
         }
     }
 
-    /** A query thread's reusable state: key computer, scorer, key buffer, and the last root it computed. */
+    /** A query thread's reusable state: key computer, scorer, and the last root it computed. */
     private static final class Reader {
         final ContentKeys keys;
         final PrefixScorer scorer;
-        long[] buffer = new long[256];
         String rootModel;
         String rootLora;
         long root;
@@ -299,13 +296,6 @@ public final class BlockIndex implements IngestSink {
         Reader(ContentKeys keys, PrefixScorer scorer) {
             this.keys = keys;
             this.scorer = scorer;
-        }
-
-        long[] chain(int chunks) {
-            if (buffer.length < chunks) {
-                buffer = new long[Math.max(chunks, buffer.length * 2)];
-            }
-            return buffer;
         }
 
         long root(String model, String lora) {

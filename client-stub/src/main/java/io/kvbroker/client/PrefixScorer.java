@@ -70,13 +70,39 @@ public final class PrefixScorer {
      */
     public List<PrefixScore> score(long[] keys, int chunks, int granularity, HolderTable table, int[] engines,
             int topK, int minTokens) {
+        return walk(keys, null, 0, null, chunks, granularity, table, engines, topK, minTokens);
+    }
+
+    /**
+     * Scores a prompt given as tokens, computing each chunk's key only when the walk reaches it: a prompt whose tail
+     * no engine holds never has that tail hashed.
+     *
+     * @param root the key before the first chunk ({@link ContentKeys#root})
+     * @param chunks chunks to score, at most {@link #chunksToScore}
+     */
+    public List<PrefixScore> score(ContentKeys contentKeys, long root, int[] tokens, int chunks, HolderTable table,
+            int[] engines, int topK, int minTokens) {
+        return walk(null, contentKeys, root, tokens, chunks, contentKeys.granularity(), table, engines, topK,
+                minTokens);
+    }
+
+    private List<PrefixScore> walk(long[] keys, ContentKeys contentKeys, long root, int[] tokens, int chunks,
+            int granularity, HolderTable table, int[] engines, int topK, int minTokens) {
         this.granularity = granularity;
+        long chain = root;
         int words = prepare(table.engineIdBound(), engines);
         int maxSpan = Math.max(1, table.maxSpan());
         boolean aliveAny = false;
         int processed = 0;
         for (int j = 1; j <= chunks; j++) {
-            int value = table.lookup(keys[j - 1]);
+            long key;
+            if (keys != null) {
+                key = keys[j - 1];
+            } else {
+                chain = contentKeys.chunk(chain, tokens, (j - 1) * granularity, null);
+                key = chain;
+            }
+            int value = table.lookup(key);
             HolderTable.Multi m = value <= -2 ? table.multiAt(value) : null;
             int single = value >= 0 ? value : HolderTable.NONE;
             boolean singleGpu1 = single != HolderTable.NONE

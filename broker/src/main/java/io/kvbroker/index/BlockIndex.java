@@ -25,22 +25,22 @@ import java.util.function.IntFunction;
  * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup.
  *
  * <p>Design note: keys come from {@link ContentKeys} (the same code gateways run), so queries never depend on an
- * engine's own hash. Each engine's blocks are primitive slot arrays
- * ({@link EngineBlocks}); the holders of each key live in client-stub's {@link HolderTable}, laid out for Score
- * (engine sets as bitsets where many engines share a key), and nothing is allocated per block. Only
+ * engine's own hash. Each engine's blocks are one open-addressing table ({@link EngineBlocks}); the holders of each
+ * key live in client-stub's {@link HolderTable}, laid out for Score (engine sets as bitsets where many engines share
+ * a key), and nothing is allocated per block. Only
  * full-attention groups enter: stores and removals of other (or unknown) groups are counted and skipped, so a
  * sliding-window eviction can never delete the full-attention entry of the same hash. Repeated stores are
  * idempotent, and a removal removes its hash from that medium however many stores preceded it (vLLM's "full" report
  * mode re-announces blocks that are not new copies; counting copies would leave stale entries, while this rule can
  * only drop a block early when two physical copies exist and one is evicted).
  *
- * <p>Concurrency, interim: one writer (the ingest thread) takes the write lock per batch; queries take the read lock.
- * Both hold it for microseconds. A lock-free read path is the index issue's next step.
+ * <p>Concurrency, interim: one writer (the ingest thread) takes the write lock per batch; queries take the read lock
+ * (Score computes its keys under it, as far as its walk goes). Both hold it for microseconds. A read path that never
+ * blocks the writer is the index issue's next step (docs/index.md).
  */
 public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
     private final int granularity;
-    private final PrefixScorer.Weights weights;
     private final ContentKeys writerKeys;
     private final Map<String, Long> roots = new HashMap<>();
     private final HolderTable holders = new HolderTable();
@@ -56,7 +56,6 @@ public final class BlockIndex implements IngestSink {
     public BlockIndex(IntFunction<String> modelOf, int granularity, PrefixScorer.Weights weights) {
         this.modelOf = modelOf;
         this.granularity = granularity;
-        this.weights = weights;
         this.writerKeys = new ContentKeys(granularity);
         this.readers = ThreadLocal.withInitial(() -> new Reader(new ContentKeys(granularity),
                 new PrefixScorer(weights)));

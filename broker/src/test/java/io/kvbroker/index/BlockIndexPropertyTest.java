@@ -165,6 +165,23 @@ class BlockIndexPropertyTest {
                 }
             }
         }
+        // Lookup by engine hash: every hash the reference holds (orphans included), on every engine holding it.
+        java.util.Set<Long> hashes = new java.util.TreeSet<>();
+        reference.engines.values().forEach(held -> hashes.addAll(held.keySet()));
+        long[] probe = hashes.stream().mapToLong(Long::longValue).limit(200).toArray();
+        List<List<BlockIndex.Holder>> byHash = index.lookupHashes(probe);
+        for (int i = 0; i < probe.length; i++) {
+            List<List<Integer>> expected = new ArrayList<>();
+            for (Map.Entry<Integer, Map<Long, ReferenceIndex.Entry>> engine : reference.engines.entrySet()) {
+                ReferenceIndex.Entry entry = engine.getValue().get(probe[i]);
+                if (entry != null) {
+                    expected.add(List.of(engine.getKey(), entry.media()));
+                }
+            }
+            List<List<Integer>> got = new ArrayList<>();
+            byHash.get(i).forEach(h -> got.add(List.of(h.engineId(), h.media())));
+            assertThat(got).as("seed %d step %d lookup of hash %d", seed, step, probe[i]).isEqualTo(expected);
+        }
         long residencies = 0;
         for (Map<Long, ReferenceIndex.Entry> held : reference.engines.values()) {
             residencies += held.size();

@@ -53,6 +53,12 @@ public final class Settings {
             "Replay requests in a row that bring nothing new before the missing batches count as lost (the engine is"
                     + " voided).", false, ValueParsers.intRange(1, 100));
 
+    public static final Setting<Integer> INGEST_REPLAY_CONNECT_WAIT_MS = new Setting<>(
+            "ingest.replayConnectWaitMs", "integer, ms", 10_000, "10000",
+            "How long a replay waits for its socket to reconnect (an engine coming back) before silence counts as"
+                    + " tries; longer than ZeroMQ's 5 s reconnect backoff.", false,
+            ValueParsers.intRange(0, 600_000));
+
     public static final Setting<Integer> INGEST_SILENT_AFTER_MS = new Setting<>("ingest.silentAfterMs",
             "integer, ms", 30_000, "30000",
             "An engine that sends nothing for this long is reported silent (its blocks are kept).", false,
@@ -121,7 +127,8 @@ public final class Settings {
 
     /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
-            LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS, INGEST_SILENT_AFTER_MS,
+            LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS,
+            INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);

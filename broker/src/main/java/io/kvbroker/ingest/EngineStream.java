@@ -20,8 +20,9 @@ import org.slf4j.LoggerFactory;
  * thread and sends the replay requests it asks for. While a replay is in progress, live batches wait in a bounded
  * queue and are applied after the replayed ones, so a batch is never applied before the gap it revealed is filled.
  * Only one replay request is outstanding at a time: a follow-up request (a reply stream cut short by the engine's
- * high-water mark, or a restart found while verifying) is sent when the current stream ends or times out, so replies
- * of two requests never interleave on the DEALER socket.
+ * high-water mark, or a restart found while verifying) is sent when the current stream ends or times out, and a
+ * request after one that never saw its end marker goes out on a fresh connection, so replies of two requests never
+ * interleave.
  */
 public final class EngineStream {
     private static final Logger LOG = LoggerFactory.getLogger(EngineStream.class);
@@ -33,11 +34,18 @@ public final class EngineStream {
         /** Whether the engine has a replay endpoint at all. */
         boolean canReplay();
 
-        void requestReplay(long fromSequence);
+        /**
+         * Asks for every buffered batch from {@code fromSequence} on.
+         *
+         * @param fresh the previous request may still be answered (it ended without its end marker): ask on a new
+         *     connection, so its late replies cannot be taken for this request's
+         */
+        void requestReplay(long fromSequence, boolean fresh);
     }
 
     /** Timings and bounds, from the {@code ingest.*} settings. */
-    public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches) {
+    public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
+            long replayConnectWaitMs) {
     }
 
     /**
@@ -67,6 +75,15 @@ public final class EngineStream {
     private long cursor = NONE;
     private byte[] lastPayload;
     private long lastHeardMs;
+    /**
+     * Whether the replay socket is connected, as far as anyone told us (true until a transport says otherwise).
+     * Silence from a socket that is not connected is no evidence that history is lost: it does not count as a try.
+     */
+    private boolean replayConnected = true;
+    /** When the replay socket was last seen going down. */
+    private long replayDownSinceMs;
+    /** A request was sent and its end marker has not come back. */
+    private boolean requestOpen;
     /** Whether this incarnation's first-contact replay (from 0) has been asked and has ended. */
     private boolean firstContactDone;
     /** The sequence of the previous live message on the current connection, in arrival order. */
@@ -115,19 +132,6 @@ public final class EngineStream {
 
     public EngineCounters counters() {
         return counters;
-    }
-
-    /** A 64-bit fingerprint of the last applied payload (FNV-1a), or 0 before the first; persisted with the cursor. */
-    public long fingerprint() {
-        return lastPayload == null ? 0 : fingerprint(lastPayload);
-    }
-
-    static long fingerprint(byte[] payload) {
-        long hash = 0xcbf29ce484222325L;
-        for (byte b : payload) {
-            hash = (hash ^ (b & 0xff)) * 0x100000001b3L;
-        }
-        return hash;
     }
 
     /** The SUB socket (re)connected to the engine's PUB. */
@@ -212,6 +216,7 @@ public final class EngineStream {
         heard(nowMs);
         replayDeadlineMs = nowMs + limits.replayTimeoutMs();
         if (message.isEnd()) {
+            requestOpen = false;
             endOfReplyStream(nowMs, false);
             return;
         }
@@ -268,6 +273,25 @@ public final class EngineStream {
         }
     }
 
+    /** The replay socket lost its connection (the engine went away, or restarted). */
+    public void onReplayDisconnected(long nowMs) {
+        if (replayConnected) {
+            replayConnected = false;
+            replayDownSinceMs = nowMs;
+        }
+    }
+
+    /**
+     * The replay socket (re)connected. A request sent while it was down was queued on it and goes out now, so the
+     * replay timeout starts over rather than sending it twice (two answers would interleave).
+     */
+    public void onReplayConnected(long nowMs) {
+        replayConnected = true;
+        if (replaying) {
+            replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        }
+    }
+
     /** A message from this engine whose frames could not be parsed: counted and skipped. */
     public void onMalformedFrames(MalformedMessageException e) {
         counters.decodeError(e.reason());
@@ -291,6 +315,13 @@ public final class EngineStream {
             Purpose next = followUpPurpose;
             followUpPurpose = null;
             startReplay(next, nowMs);
+            return;
+        }
+        if (timedOut && awaitingFirstReply && !replayConnected
+                && nowMs - replayDownSinceMs < limits.replayConnectWaitMs()) {
+            // Nothing came back because nothing is connected: wait (a while) for the socket to come back; the
+            // request queued on it goes out then. An endpoint that never answers is given up on as before.
+            replayDeadlineMs = nowMs + limits.replayTimeoutMs();
             return;
         }
         boolean progressed = cursor != cursorAtRequest;
@@ -366,7 +397,8 @@ public final class EngineStream {
             state = EngineState.CATCHING_UP;
         }
         counters.increment(Counter.REPLAYS_REQUESTED);
-        replay.requestReplay(replayFrom);
+        replay.requestReplay(replayFrom, requestOpen);
+        requestOpen = true;
     }
 
     private void apply(long sequence, byte[] payload) {

@@ -38,8 +38,9 @@ import org.zeromq.ZMQ;
  * Takes in every engine's PUB stream and replay ROUTER on one thread with one poller, and feeds each engine's
  * messages to its {@link EngineStream}.
  *
- * <p>Design note: connect mode gives each engine a SUB, a replay DEALER and a monitor PAIR (whose connection events
- * start first-contact and reconnect replays); listen mode binds one SUB per data-parallel rank and tells engines
+ * <p>Design note: connect mode gives each engine a SUB, a replay DEALER and a monitor PAIR for each of them (the
+ * SUB's connection events start first-contact and reconnect replays; the DEALER's keep a replay from giving up while
+ * its socket reconnects); listen mode binds one SUB per data-parallel rank and tells engines
  * apart by (topic, rank), each with its own replay DEALER. All sockets sit in one slot table on one poller: JeroMQ
  * sockets have no threads of their own, so the process runs the ingest thread plus the context's one I/O thread and
  * reaper whatever the number of engines. Messages are decoded on this thread straight from the received frames (no
@@ -95,7 +96,12 @@ public final class ZmqIngest implements Component {
         final EngineStream stream;
         final ZMQ.Socket sub;
         final ZMQ.Socket monitor;
-        final ZMQ.Socket dealer;
+        /** The replay DEALER; replaced by a fresh one when a request must not share a connection with the last. */
+        ZMQ.Socket dealer;
+        /** The replay DEALER's connection events: replays wait for it rather than give up while it reconnects. */
+        ZMQ.Socket dealerMonitor;
+        private final String replayEndpoint;
+        private int dealerGeneration;
         /** Listen mode: when this engine's recent restarts by sequence were noticed. */
         final ArrayDeque<Long> restartTimes = new ArrayDeque<>();
         long restartsNoticed;
@@ -119,17 +125,11 @@ public final class ZmqIngest implements Component {
                 sub = null;
                 monitor = null;
             }
-            if (spec.replayEndpoint().isPresent()) {
-                dealer = context.createSocket(SocketType.DEALER);
-                dealer.setLinger(0);
-                dealer.setRcvHWM(0);
-                dealer.setReconnectIVL(reconnectIntervalMs);
-                dealer.setReconnectIVLMax(5000);
-                dealer.connect(spec.replayEndpoint().get().toString());
-            } else {
-                dealer = null;
-            }
+            replayEndpoint = spec.replayEndpoint().map(Object::toString).orElse(null);
             stream = new EngineStream(engineId, spec.key().toString(), sink, decoder, this, limits, nowMs);
+            if (replayEndpoint != null) {
+                openDealer();
+            }
             if (sub != null) {
                 sub.connect(spec.endpoint().toString());
             }
@@ -142,16 +142,41 @@ public final class ZmqIngest implements Component {
             }
             if (dealer != null) {
                 slots.add(new Slot(dealer, now -> drainReplay(this, now)));
+                slots.add(new Slot(dealerMonitor, now -> drainReplayMonitor(this, now)));
             }
+        }
+
+        /** A new DEALER to the replay endpoint, monitored from before it connects. */
+        private void openDealer() {
+            dealer = context.createSocket(SocketType.DEALER);
+            dealer.setLinger(0);
+            dealer.setRcvHWM(0);
+            dealer.setReconnectIVL(reconnectIntervalMs);
+            dealer.setReconnectIVLMax(5000);
+            String monitorAddress = "inproc://kvbroker-replay-monitor-" + engineId + "-"
+                    + System.identityHashCode(this) + "-" + dealerGeneration++;
+            dealer.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+            dealerMonitor = context.createSocket(SocketType.PAIR);
+            dealerMonitor.connect(monitorAddress);
+            // Until its monitor reports a connection, silence from the replay socket is not a lost history.
+            stream.onReplayDisconnected(clock.getAsLong());
+            dealer.connect(replayEndpoint);
+            pollerStale = true;
         }
 
         @Override
         public boolean canReplay() {
-            return dealer != null;
+            return replayEndpoint != null;
         }
 
         @Override
-        public void requestReplay(long fromSequence) {
+        public void requestReplay(long fromSequence, boolean fresh) {
+            if (fresh) {
+                // The ROUTER answers on the connection that asked: replies to the abandoned request die with it.
+                dealer.close();
+                dealerMonitor.close();
+                openDealer();
+            }
             // Non-blocking: if the request cannot be queued, the replay times out and is asked again.
             if (dealer.send(EMPTY, ZMQ.SNDMORE | ZMQ.DONTWAIT)) {
                 dealer.send(WireFrames.sequenceFrame(fromSequence), ZMQ.DONTWAIT);
@@ -165,6 +190,7 @@ public final class ZmqIngest implements Component {
             }
             if (dealer != null) {
                 dealer.close();
+                dealerMonitor.close();
             }
         }
     }
@@ -208,7 +234,7 @@ public final class ZmqIngest implements Component {
     static EngineStream.Limits limits(BrokerConfig config) {
         return new EngineStream.Limits(config.get(Settings.INGEST_REPLAY_TIMEOUT_MS),
                 config.get(Settings.INGEST_REPLAY_MAX_ATTEMPTS), config.get(Settings.INGEST_SILENT_AFTER_MS),
-                config.get(Settings.INGEST_MAX_PENDING_BATCHES));
+                config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS));
     }
 
     @Override
@@ -402,6 +428,17 @@ public final class ZmqIngest implements Component {
                 connection.stream.onConnected(now);
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                 LOG.debug("engine {} disconnected", connection.engineId);
+            }
+        }
+    }
+
+    private void drainReplayMonitor(Connection connection, long now) {
+        ZMQ.Event event;
+        while ((event = ZMQ.Event.recv(connection.dealerMonitor, ZMQ.DONTWAIT)) != null) {
+            if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
+                connection.stream.onReplayConnected(now);
+            } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
+                connection.stream.onReplayDisconnected(now);
             }
         }
     }

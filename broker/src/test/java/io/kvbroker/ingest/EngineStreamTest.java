@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /** The sequence, replay and incarnation logic driven step by step, with an in-memory engine and a manual clock. */
 class EngineStreamTest {
-    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(100, 3, 1000, 1000);
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(100, 3, 1000, 1000, 5_000);
     private static final byte[] EMPTY = new byte[0];
 
     /** An engine's publisher: a sequence, a bounded replay buffer, and replay requests that a test answers. */
@@ -25,6 +25,8 @@ class EngineStreamTest {
         final KvEventEncoder encoder = new KvEventEncoder();
         final List<byte[]> buffer = new ArrayList<>();
         final List<Long> requests = new ArrayList<>();
+        /** For each request, whether it asked for a fresh connection. */
+        final List<Boolean> fresh = new ArrayList<>();
         final int bufferSteps;
         final boolean replayable;
         long firstBuffered;
@@ -76,8 +78,9 @@ class EngineStreamTest {
         }
 
         @Override
-        public void requestReplay(long fromSequence) {
+        public void requestReplay(long fromSequence, boolean freshConnection) {
             requests.add(fromSequence);
+            fresh.add(freshConnection);
         }
     }
 
@@ -308,8 +311,53 @@ class EngineStreamTest {
             stream.onTick(now);
         }
         assertThat(engine.requests).containsExactly(0L, 0L, 0L);
+        // A retry after a request that never ended goes out on a fresh connection: late replies cannot mix in.
+        assertThat(engine.fresh).containsExactly(false, true, true);
         assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L);
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void aReplaySocketStillReconnectingIsWaitedForNotGivenUpOn() {
+        FakeEngine engine = new FakeEngine(100, true);
+        for (int i = 0; i < 5; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onReplayDisconnected(now);
+        stream.onConnected(now);
+        live(stream, engine);
+        // Far longer than the attempts allow, but the replay socket is not connected: no try is spent.
+        for (int i = 0; i < 10; i++) {
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(engine.requests).containsExactly(0L);
+        assertThat(stream.state()).isEqualTo(EngineState.CATCHING_UP);
+        // The request was queued on the reconnecting socket and goes out now: it is not sent twice.
+        stream.onReplayConnected(now);
+        assertThat(engine.requests).containsExactly(0L);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L, 3L, 4L, 5L);
+        assertThat(sink.all(0)).noneMatch(event -> event instanceof String);
+    }
+
+    @Test
+    void aReplaySocketThatNeverConnectsIsGivenUpOnAfterTheConnectWait() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onReplayDisconnected(now);
+        stream.onConnected(now);
+        live(stream, engine);
+        live(stream, engine);
+        // The connect wait (5 s here) passes, then the usual three tries, then the waiting batches are applied without
+        // replay; with nothing heard since, the engine then reads as silent, no longer catching up.
+        for (int i = 0; i < 40; i++) {
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(stream.state()).isEqualTo(EngineState.SILENT);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L);
     }
 
     @Test

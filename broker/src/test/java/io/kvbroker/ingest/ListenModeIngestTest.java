@@ -22,7 +22,7 @@ import org.zeromq.ZContext;
  * r, and are told apart by (topic, rank). Two pods with two data-parallel ranks each, over real sockets.
  */
 class ListenModeIngestTest {
-    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(300, 3, 60_000, 100_000);
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(300, 3, 60_000, 100_000, 1_000);
 
     private static SimulatedEngine.Options options(String host, int rank, String topic, long seed) {
         return new SimulatedEngine.Options(host, rank, "sim/m", topic, rank == 0 ? KvEventEncoder.Form.MAP

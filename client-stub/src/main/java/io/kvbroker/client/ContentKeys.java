@@ -71,20 +71,12 @@ public final class ContentKeys {
     /** The keys of a prompt's full chunks, in order ({@code tokens.length / granularity} of them). */
     public long[] promptKeys(String model, String loraName, int[] tokens) {
         long[] keys = new long[tokens.length / granularity];
-        promptKeys(root(model, loraName), tokens, keys, keys.length);
-        return keys;
-    }
-
-    /**
-     * Writes the keys of a prompt's first {@code count} full chunks, chained on {@code root}, into a reused array:
-     * for hot query paths that keep a buffer and cache the root.
-     */
-    public void promptKeys(long root, int[] tokens, long[] into, int count) {
-        long parent = root;
-        for (int c = 0; c < count; c++) {
+        long parent = root(model, loraName);
+        for (int c = 0; c < keys.length; c++) {
             parent = chunk(parent, tokens, c * granularity, null);
-            into[c] = parent;
+            keys[c] = parent;
         }
+        return keys;
     }
 
     /**

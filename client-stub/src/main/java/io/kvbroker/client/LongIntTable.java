@@ -3,7 +3,7 @@ package io.kvbroker.client;
 import java.util.Arrays;
 
 /**
- * An open-addressing map from long keys to non-negative int values (-1 means absent), with linear probing and
+ * An open-addressing map from long keys to int values other than -1 (which means absent), with linear probing and
  * backward-shift deletion: two parallel arrays, no object per entry.
  */
 final class LongIntTable {

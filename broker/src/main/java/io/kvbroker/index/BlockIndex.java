@@ -46,7 +46,7 @@ public final class BlockIndex implements IngestSink {
     private final HolderTable holders = new HolderTable();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final ThreadLocal<Reader> readers;
-    private EngineBlocks[] engines = new EngineBlocks[16];
+    private volatile EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
 
     /**
@@ -72,6 +72,7 @@ public final class BlockIndex implements IngestSink {
         lock.writeLock().lock();
         try {
             EngineBlocks blocks = engine(engineId);
+            blocks.incarnation = incarnation;
             for (KvEvent event : batch.events()) {
                 if (event instanceof BlockStored stored) {
                     store(blocks, stored);
@@ -82,6 +83,7 @@ public final class BlockIndex implements IngestSink {
                             : bit(cleared.medium()));
                 }
             }
+            blocks.appliedSequence = sequence;
         } finally {
             lock.writeLock().unlock();
         }
@@ -93,6 +95,8 @@ public final class BlockIndex implements IngestSink {
         try {
             if (engineId < engines.length && engines[engineId] != null) {
                 clear(engines[engineId], Media.ALL);
+                engines[engineId].appliedSequence = -1;
+                engines[engineId].incarnation = incarnation;
                 if (reason == ResetReason.REMOVED) {
                     engines[engineId] = null;
                 }
@@ -366,6 +370,47 @@ public final class BlockIndex implements IngestSink {
         } finally {
             lock.readLock().unlock();
         }
+    }
+
+    /**
+     * One engine's part of the index.
+     *
+     * @param appliedSequence the last sequence applied (-1: none since the engine's state was created or reset)
+     * @param incarnation the incarnation that sequence belongs to
+     * @param blocks blocks held on any medium
+     * @param gpuBlocks blocks held on GPU (a block on two media counts in both)
+     * @param cpuBlocks blocks held on CPU
+     * @param storageBlocks blocks held on storage
+     * @param otherBlocks blocks held on a tier this release does not know
+     */
+    public record EngineSummary(long appliedSequence, long incarnation, long blocks, long gpuBlocks, long cpuBlocks,
+            long storageBlocks, long otherBlocks) {
+        static final EngineSummary EMPTY = new EngineSummary(-1, 0, 0, 0, 0, 0, 0);
+    }
+
+    /** One engine's summary, or an empty one if the index has no state for it. */
+    public EngineSummary engineSummary(int engineId) {
+        lock.readLock().lock();
+        try {
+            EngineBlocks b = engineId < engines.length ? engines[engineId] : null;
+            if (b == null) {
+                return EngineSummary.EMPTY;
+            }
+            return new EngineSummary(b.appliedSequence, b.incarnation, b.size(), b.blocksOn(Media.GPU),
+                    b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE), b.blocksOn(Media.OTHER));
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /**
+     * The last applied sequence of an engine (-1 if none). Read it before a query: the query's answer for that engine
+     * reflects the engine at or after this sequence.
+     */
+    public long appliedSequence(int engineId) {
+        EngineBlocks[] all = engines;
+        EngineBlocks b = engineId < all.length ? all[engineId] : null;
+        return b == null ? -1 : b.appliedSequence;
     }
 
     /** Blocks one engine holds (any medium), for status and tests. */

@@ -30,6 +30,11 @@ final class EngineBlocks {
     private long[] keys = new long[16];
     private int[] meta = new int[16];
     private int size;
+    /** Blocks held per medium bit (GPU, CPU, storage, other), kept as media change. */
+    private final long[] perMedium = new long[4];
+    /** The last sequence and incarnation applied for this engine (written by the writer, read by anyone). */
+    volatile long appliedSequence = -1;
+    volatile long incarnation;
 
     EngineBlocks(int engineId, String model) {
         this.engineId = engineId;
@@ -98,7 +103,22 @@ final class EngineBlocks {
     }
 
     void setMedia(int slot, int media) {
+        count(meta[slot] & MEDIA_MASK, -1);
+        count(media, 1);
         meta[slot] = (meta[slot] & ~MEDIA_MASK) | (media & MEDIA_MASK);
+    }
+
+    private void count(int media, int delta) {
+        for (int m = 0; m < perMedium.length; m++) {
+            if ((media & 1 << m) != 0) {
+                perMedium[m] += delta;
+            }
+        }
+    }
+
+    /** Blocks held on one medium ({@code medium} is one bit of {@link io.kvbroker.client.Media}). */
+    long blocksOn(int medium) {
+        return perMedium[Integer.numberOfTrailingZeros(medium)];
     }
 
     int span(int slot) {

@@ -186,4 +186,17 @@ class BlockIndexTest {
         apply(0, removed(11, Medium.GPU, GroupKind.FULL_ATTENTION));
         assertThat(index.blocksOf(0)).isZero();
     }
+
+    @Test
+    void engineSummaryCountsBlocksPerMediumAndTheAppliedSequence() {
+        assertThat(index.appliedSequence(0)).isEqualTo(-1);
+        index.onBatch(0, 3, 41, batch(gpu(new long[] {11, 12, 13}, null, tokens(100, 3 * G))));
+        index.onBatch(0, 3, 42, batch(offloaded(12, Medium.CPU), offloaded(13, Medium.CPU),
+                removed(13, Medium.GPU, GroupKind.FULL_ATTENTION)));
+        BlockIndex.EngineSummary summary = index.engineSummary(0);
+        assertThat(summary).isEqualTo(new BlockIndex.EngineSummary(42, 3, 3, 2, 2, 0, 0));
+        assertThat(index.appliedSequence(0)).isEqualTo(42);
+        index.onReset(0, 4, ResetReason.RESTART_BY_SEQUENCE);
+        assertThat(index.engineSummary(0)).isEqualTo(new BlockIndex.EngineSummary(-1, 4, 0, 0, 0, 0, 0));
+    }
 }

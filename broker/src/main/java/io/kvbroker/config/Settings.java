@@ -1,6 +1,7 @@
 package io.kvbroker.config;
 
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.index.IndexBudget;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -113,6 +114,17 @@ public final class Settings {
             "0.5", "Score weight of a matched token on a storage tier (unknown tiers get 0.8 of this).", false,
             ValueParsers.decimal(0, 1000));
 
+    public static final Setting<Integer> INDEX_BUDGET_MB = new Setting<>("index.budgetMb", "integer, MiB", 0, "0",
+            "Heap the index may use for blocks, split in index.budgetShares equal per-engine quotas (64 bytes an"
+                    + " indexed block). An engine over its quota loses chain tails: storage-only first, then CPU,"
+                    + " then GPU; it is reported truncated. 0: no budget.", false,
+            ValueParsers.intRange(0, 4_194_304));
+
+    public static final Setting<Integer> INDEX_BUDGET_SHARES = new Setting<>("index.budgetShares", "integer", 1000,
+            "1000", "Engines the budget is planned for: each engine's quota is budgetMb / budgetShares, fixed, so"
+                    + " evictions depend only on each engine's own stream and replicas agree.", false,
+            ValueParsers.intRange(1, 1_000_000));
+
     public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
             "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"
                     + " none.", false, ValueParsers.intRange(0, 2_000));
@@ -131,7 +143,8 @@ public final class Settings {
             INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
-            INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
+            INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
+            INDEX_BUDGET_SHARES, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));
@@ -151,6 +164,14 @@ public final class Settings {
         if (!(gpu >= cpu && cpu >= storage)) {
             throw new ConfigException(INDEX_WEIGHT_CPU.key(), "weights must keep GPU >= CPU >= storage, were " + gpu
                     + ", " + cpu + ", " + storage);
+        }
+        int budgetMb = (Integer) values.get(INDEX_BUDGET_MB);
+        int shares = (Integer) values.get(INDEX_BUDGET_SHARES);
+        if (budgetMb > 0 && IndexBudget.of(budgetMb, shares).quotaBlocks() < IndexBudget.MIN_QUOTA_BLOCKS) {
+            throw new ConfigException(INDEX_BUDGET_MB.key(), budgetMb + " MiB over " + shares + " shares gives each"
+                    + " engine fewer than " + IndexBudget.MIN_QUOTA_BLOCKS + " blocks; raise it to at least "
+                    + (IndexBudget.MIN_QUOTA_BLOCKS * IndexBudget.BYTES_PER_BLOCK * shares + (1 << 20) - 1 >> 20)
+                    + " or lower index.budgetShares");
         }
         if (listen > 0 && replay > 0 && replay < listen + ranks && listen < replay + ranks) {
             throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."

@@ -5,6 +5,7 @@ import io.kvbroker.config.Settings;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.index.BlockIndex;
+import io.kvbroker.index.IndexBudget;
 import io.kvbroker.ingest.ZmqIngest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -58,7 +59,8 @@ public final class BrokerDaemon {
         double storage = config.get(Settings.INDEX_WEIGHT_STORAGE);
         this.index = new BlockIndex(id -> registry.entry(id).spec().model(), config.get(Settings.INDEX_GRANULARITY),
                 new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU), config.get(Settings.INDEX_WEIGHT_CPU),
-                        storage, storage * 0.8));
+                        storage, storage * 0.8),
+                IndexBudget.of(config.get(Settings.INDEX_BUDGET_MB), config.get(Settings.INDEX_BUDGET_SHARES)));
         // The journal slots in between ingest and the index with the persistence issue.
         this.ingest = new ZmqIngest(registry, index, config);
         components.add(ingest);

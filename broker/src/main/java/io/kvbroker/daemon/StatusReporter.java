@@ -113,6 +113,9 @@ final class StatusReporter implements Component {
         IndexStats stats = index.stats();
         line += String.format(Locale.ROOT, " | index: %d residencies, %d keys, %.1f MB, %d orphans", stats.residencies(),
                 stats.keys(), stats.memoryBytes() / 1e6, stats.counts().orphanBlocks);
+        if (stats.counts().evictedBlocks > 0) {
+            line += String.format(Locale.ROOT, ", %d evicted over quota", stats.counts().evictedBlocks);
+        }
         return line + sample.get().map(this::sampleScore).orElse("");
     }
 

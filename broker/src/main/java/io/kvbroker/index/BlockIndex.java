@@ -48,12 +48,24 @@ public final class BlockIndex implements IngestSink {
     private final ThreadLocal<Reader> readers;
     private volatile EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
+    private final IndexBudget budget;
+    /** Chunks a block may span (7 bits in {@link EngineBlocks}); larger blocks are kept for removals, never keyed. */
+    static final int MAX_SPAN = 127;
 
     /**
      * @param modelOf the model an engine serves, by engine id
      * @param granularity tokens per chunk (vLLM's hash block size, 16, by default)
      */
     public BlockIndex(IntFunction<String> modelOf, int granularity, PrefixScorer.Weights weights) {
+        this(modelOf, granularity, weights, IndexBudget.NONE);
+    }
+
+    /**
+     * @param budget each engine's quota of indexed blocks
+     */
+    public BlockIndex(IntFunction<String> modelOf, int granularity, PrefixScorer.Weights weights,
+            IndexBudget budget) {
+        this.budget = budget;
         this.modelOf = modelOf;
         this.granularity = granularity;
         this.writerKeys = new ContentKeys(granularity);
@@ -72,7 +84,6 @@ public final class BlockIndex implements IngestSink {
         lock.writeLock().lock();
         try {
             EngineBlocks blocks = engine(engineId);
-            blocks.incarnation = incarnation;
             for (KvEvent event : batch.events()) {
                 if (event instanceof BlockStored stored) {
                     store(blocks, stored);
@@ -81,8 +92,14 @@ public final class BlockIndex implements IngestSink {
                 } else if (event instanceof AllBlocksCleared cleared) {
                     clear(blocks, cleared.medium() == Medium.UNSPECIFIED ? Media.ALL
                             : bit(cleared.medium()));
+                    // A full clear starts the engine's table afresh.
+                    blocks = engine(engineId);
                 }
             }
+            if (blocks.indexedCount() > budget.quotaBlocks()) {
+                evict(blocks);
+            }
+            blocks.incarnation = incarnation;
             blocks.appliedSequence = sequence;
         } finally {
             lock.writeLock().unlock();
@@ -94,7 +111,8 @@ public final class BlockIndex implements IngestSink {
         lock.writeLock().lock();
         try {
             if (engineId < engines.length && engines[engineId] != null) {
-                clear(engines[engineId], Media.ALL);
+                reset(engines[engineId]);
+                counts.clears++;
                 engines[engineId].appliedSequence = -1;
                 engines[engineId].incarnation = incarnation;
                 if (reason == ResetReason.REMOVED) {
@@ -121,12 +139,18 @@ public final class BlockIndex implements IngestSink {
         if (stored.tokenless()) {
             // The offloading connector's announcement: resolvable only through this engine's earlier store of the hash.
             for (long hash : hashes) {
-                int slot = blocks.slotOf(hash);
-                if (slot == EngineBlocks.NONE) {
-                    slot = blocks.allocate(hash);
+                int id = blocks.idOf(hash);
+                if (id == EngineBlocks.NONE) {
+                    id = blocks.allocate(hash);
+                    counts.orphanBlocks++;
+                } else if (blocks.media(id) == 0) {
                     counts.orphanBlocks++;
                 }
-                addMedium(blocks, slot, medium);
+                addMedium(blocks, id, medium);
+                if (blocks.indexed(id)) {
+                    // A ghost held again: its chain above must be indexed too.
+                    restoreFrom(blocks, blocks.parent(id));
+                }
                 counts.storedBlocks++;
             }
             return;
@@ -134,49 +158,55 @@ public final class BlockIndex implements IngestSink {
         int blockSize = stored.blockSize();
         int[] tokens = stored.tokenIds();
         boolean keyable = blockSize > 0 && blockSize % granularity == 0 && tokens.length == hashes.length * blockSize
-                && blockSize / granularity <= Byte.MAX_VALUE;
+                && blockSize / granularity <= MAX_SPAN;
         int span = keyable ? blockSize / granularity : 0;
         long parentKey = 0;
         boolean chainKnown;
+        int parent = EngineBlocks.NONE;
         if (!stored.hasParent()) {
             parentKey = root(blocks.model, stored.loraName());
             chainKnown = true;
         } else {
-            int parentSlot = blocks.slotOf(stored.parentHash());
-            chainKnown = parentSlot != EngineBlocks.NONE && blocks.keyed(parentSlot);
+            parent = blocks.idOf(stored.parentHash());
+            chainKnown = parent != EngineBlocks.NONE && blocks.keyed(parent);
             if (chainKnown) {
-                parentKey = blocks.key(parentSlot);
+                parentKey = blocks.key(parent);
             }
         }
         if (!keyable) {
             counts.unkeyableBlocks += hashes.length;
         }
+        restoreFrom(blocks, parent);
         for (int b = 0; b < hashes.length; b++) {
-            int slot = blocks.slotOf(hashes[b]);
-            boolean fresh = slot == EngineBlocks.NONE;
+            int id = blocks.idOf(hashes[b]);
+            boolean fresh = id == EngineBlocks.NONE;
             if (fresh) {
-                slot = blocks.allocate(hashes[b]);
+                id = blocks.allocate(hashes[b]);
+            } else {
+                blocks.addFlags(id, EngineBlocks.REFERENCED);
             }
-            addMedium(blocks, slot, medium);
+            if (parent != EngineBlocks.NONE && parent != id && blocks.parent(id) != parent) {
+                blocks.setParent(id, parent);
+            }
+            if (blocks.evicted(id)) {
+                restore(blocks, id);
+            }
+            addMedium(blocks, id, medium);
             counts.storedBlocks++;
             if (keyable && chainKnown) {
                 List<Object> extra = stored.extraKeys() == null || b >= stored.extraKeys().size() ? null
                         : ContentKeys.normalizeExtra(stored.extraKeys().get(b), stored.loraName());
                 long key = writerKeys.block(parentKey, tokens, b * blockSize, span, extra);
-                if (!blocks.keyed(slot)) {
+                if (!blocks.keyed(id)) {
                     if (!fresh) {
                         counts.rerootedBlocks++;
                     }
-                    blocks.setKey(slot, key);
-                    blocks.setSpan(slot, span);
-                    blocks.addFlags(slot, EngineBlocks.KEYED);
-                    if (holders.holds(key, blocks.engineId)) {
-                        // A second block of this engine with the same content: kept for removals, not scored twice.
-                        counts.duplicateKeys++;
-                    } else {
-                        holders.add(key, blocks.engineId, span, blocks.media(slot));
-                        blocks.addFlags(slot, EngineBlocks.LINKED);
-                    }
+                    blocks.setKey(id, key);
+                    blocks.setSpan(id, span);
+                    blocks.addFlags(id, EngineBlocks.KEYED);
+                }
+                if (!blocks.linked(id)) {
+                    link(blocks, id);
                 }
                 parentKey = key;
             } else {
@@ -185,6 +215,46 @@ public final class BlockIndex implements IngestSink {
                     counts.orphanBlocks++;
                 }
             }
+            parent = id;
+        }
+    }
+
+    private void link(EngineBlocks blocks, int id) {
+        long key = blocks.key(id);
+        if (holders.holds(key, blocks.engineId)) {
+            // A second block of this engine with the same content: kept for removals, not scored twice.
+            counts.duplicateKeys++;
+        } else {
+            holders.add(key, blocks.engineId, blocks.span(id), blocks.media(id));
+            blocks.addFlags(id, EngineBlocks.LINKED);
+        }
+    }
+
+    /**
+     * Restores {@code id} and its ancestors while they are evicted. A store under an evicted block shows its prefix is
+     * in use: the ancestors come back, so no indexed block ever sits below an evicted one, and eviction takes colder
+     * tails instead.
+     */
+    private void restoreFrom(EngineBlocks blocks, int id) {
+        for (int up = id; up != EngineBlocks.NONE && blocks.evicted(up); up = blocks.parent(up)) {
+            restore(blocks, up);
+        }
+    }
+
+    /** Brings an evicted block back into the index (announced again, or a prefix of a block stored now). */
+    private void restore(EngineBlocks blocks, int id) {
+        blocks.setEvicted(id, false);
+        blocks.addFlags(id, EngineBlocks.REFERENCED);
+        if (blocks.keyed(id) && !blocks.linked(id)) {
+            link(blocks, id);
+        }
+        counts.restoredBlocks++;
+    }
+
+    private void unlink(EngineBlocks blocks, int id) {
+        if (blocks.linked(id)) {
+            holders.remove(blocks.key(id), blocks.engineId);
+            blocks.clearFlags(id, EngineBlocks.LINKED);
         }
     }
 
@@ -195,49 +265,134 @@ public final class BlockIndex implements IngestSink {
         }
         int medium = bit(removed.medium());
         for (long hash : removed.blockHashes()) {
-            int slot = blocks.slotOf(hash);
-            if (slot == EngineBlocks.NONE) {
+            int id = blocks.idOf(hash);
+            if (id == EngineBlocks.NONE || blocks.media(id) == 0) {
                 counts.unknownRemovals++;
                 continue;
             }
-            drop(blocks, slot, medium);
+            drop(blocks, id, medium);
             counts.removedBlocks++;
         }
     }
 
     private void clear(EngineBlocks blocks, int media) {
-        for (long hash : blocks.liveHashes()) {
-            drop(blocks, blocks.slotOf(hash), media);
+        if (media == Media.ALL) {
+            reset(blocks);
+        } else {
+            for (int id : blocks.usedIds()) {
+                if (blocks.used(id)) {
+                    drop(blocks, id, media);
+                }
+            }
         }
         counts.clears++;
     }
 
-    private void drop(EngineBlocks blocks, int slot, int media) {
-        int before = blocks.media(slot);
+    /** Forgets every block of an engine at once: its holders go, and its table starts empty. */
+    private void reset(EngineBlocks blocks) {
+        for (int id : blocks.usedIds()) {
+            if (blocks.linked(id)) {
+                holders.remove(blocks.key(id), blocks.engineId);
+            }
+        }
+        EngineBlocks fresh = new EngineBlocks(blocks.engineId, blocks.model);
+        fresh.appliedSequence = blocks.appliedSequence;
+        fresh.incarnation = blocks.incarnation;
+        engines[blocks.engineId] = fresh;
+    }
+
+    private void drop(EngineBlocks blocks, int id, int media) {
+        int before = blocks.media(id);
         int after = before & ~media;
         if (after == before) {
             return;
         }
-        blocks.setMedia(slot, after);
+        blocks.setMedia(id, after);
         if (after == 0) {
-            if (blocks.linked(slot)) {
-                holders.remove(blocks.key(slot), blocks.engineId);
-            }
-            blocks.free(slot);
-        } else if (blocks.linked(slot)) {
-            holders.update(blocks.key(slot), blocks.engineId, blocks.span(slot), after);
+            unlink(blocks, id);
+            // What stays (a ghost, while children name it) is structure only: a later store of its hash starts it
+            // over as an orphan or a re-rooted block, as if it had gone.
+            blocks.clearFlags(id, EngineBlocks.KEYED);
+            blocks.release(id);
+        } else if (blocks.linked(id)) {
+            holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
         }
     }
 
-    private void addMedium(EngineBlocks blocks, int slot, int medium) {
-        int before = blocks.media(slot);
+    private void addMedium(EngineBlocks blocks, int id, int medium) {
+        int before = blocks.media(id);
         int after = before | medium;
         if (after != before) {
-            blocks.setMedia(slot, after);
-            if (blocks.linked(slot)) {
-                holders.update(blocks.key(slot), blocks.engineId, blocks.span(slot), after);
+            blocks.setMedia(id, after);
+            if (blocks.linked(id)) {
+                holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
             }
         }
+    }
+
+    /**
+     * Brings an engine back within its quota, down to {@link Budget#lowWater}: evicts chain tails (indexed blocks
+     * without indexed children), storage-only ones first, then those held on CPU or storage only, then GPU ones; a
+     * block stored or re-announced since the hand last passed is spared once (a clock's second chance, so "oldest
+     * first" is approximate and costs one bit). Evicted entries beyond {@link Budget#evictedCap} that have no children
+     * are forgotten on the way.
+     *
+     * <p>Design note: it depends on nothing but this engine's own history (its quota is a fixed share, the hand its
+     * own), so two replicas fed the same streams evict the same blocks.
+     */
+    private void evict(EngineBlocks blocks) {
+        long target = budget.lowWater();
+        for (int tier = 0; tier < 3 && blocks.indexedCount() > target; tier++) {
+            // Round and round until two whole rounds evict nothing: the first may only clear second-chance bits.
+            for (long idle = 0; idle < 2L * blocks.idBound() && blocks.indexedCount() > target; idle++) {
+                int id = blocks.advanceHand();
+                if (!blocks.used(id)) {
+                    continue;
+                }
+                if (blocks.evicted(id)) {
+                    if (blocks.evictedCount() > budget.evictedCap() && blocks.children(id) == 0) {
+                        forget(blocks, id);
+                    }
+                    continue;
+                }
+                if (!evictable(blocks, id, tier)) {
+                    continue;
+                }
+                if (blocks.has(id, EngineBlocks.REFERENCED)) {
+                    blocks.clearFlags(id, EngineBlocks.REFERENCED);
+                    continue;
+                }
+                // Up the chain while its blocks become tails that the hand would take anyway.
+                do {
+                    int parent = blocks.parent(id);
+                    unlink(blocks, id);
+                    blocks.setEvicted(id, true);
+                    counts.evictedBlocks++;
+                    id = parent;
+                } while (id != EngineBlocks.NONE && blocks.indexedCount() > target && evictable(blocks, id, tier)
+                        && !blocks.has(id, EngineBlocks.REFERENCED));
+                idle = 0;
+            }
+        }
+    }
+
+    private static boolean evictable(EngineBlocks blocks, int id, int tier) {
+        return blocks.indexed(id) && blocks.indexedChildren(id) == 0 && tierOf(blocks.media(id)) <= tier;
+    }
+
+    /** 0: storage or unknown tiers only; 1: CPU without GPU; 2: on GPU. */
+    private static int tierOf(int media) {
+        if ((media & Media.GPU) != 0) {
+            return 2;
+        }
+        return (media & Media.CPU) != 0 ? 1 : 0;
+    }
+
+    /** Drops an evicted entry altogether: a later event naming its hash will find nothing (counted then). */
+    private void forget(EngineBlocks blocks, int id) {
+        blocks.setMedia(id, 0);
+        blocks.release(id);
+        counts.forgottenBlocks++;
     }
 
     private EngineBlocks engine(int engineId) {
@@ -339,9 +494,9 @@ public final class BlockIndex implements IngestSink {
             for (long hash : hashes) {
                 List<Holder> holders = new ArrayList<>();
                 for (EngineBlocks blocks : engines) {
-                    int slot = blocks == null ? EngineBlocks.NONE : blocks.slotOf(hash);
-                    if (slot != EngineBlocks.NONE) {
-                        holders.add(new Holder(blocks.engineId, blocks.media(slot)));
+                    int id = blocks == null ? EngineBlocks.NONE : blocks.idOf(hash);
+                    if (id != EngineBlocks.NONE && blocks.indexed(id)) {
+                        holders.add(new Holder(blocks.engineId, blocks.media(id)));
                     }
                 }
                 result.add(holders);
@@ -362,7 +517,7 @@ public final class BlockIndex implements IngestSink {
             for (EngineBlocks blocks : engines) {
                 if (blocks != null) {
                     engineCount++;
-                    residencies += blocks.size();
+                    residencies += blocks.indexedCount();
                     memory += blocks.memoryBytes();
                 }
             }
@@ -377,15 +532,22 @@ public final class BlockIndex implements IngestSink {
      *
      * @param appliedSequence the last sequence applied (-1: none since the engine's state was created or reset)
      * @param incarnation the incarnation that sequence belongs to
-     * @param blocks blocks held on any medium
-     * @param gpuBlocks blocks held on GPU (a block on two media counts in both)
+     * @param blocks blocks indexed (held on some medium, not evicted)
+     * @param gpuBlocks blocks held on GPU, evicted ones included (a block on two media counts in both)
      * @param cpuBlocks blocks held on CPU
      * @param storageBlocks blocks held on storage
      * @param otherBlocks blocks held on a tier this release does not know
+     * @param evictedBlocks blocks the engine holds that the index dropped for its quota (their keys kept)
+     * @param evictions blocks evicted since the engine's state was created or last cleared
      */
     public record EngineSummary(long appliedSequence, long incarnation, long blocks, long gpuBlocks, long cpuBlocks,
-            long storageBlocks, long otherBlocks) {
-        static final EngineSummary EMPTY = new EngineSummary(-1, 0, 0, 0, 0, 0, 0);
+            long storageBlocks, long otherBlocks, long evictedBlocks, long evictions) {
+        static final EngineSummary EMPTY = new EngineSummary(-1, 0, 0, 0, 0, 0, 0, 0, 0);
+
+        /** The index holds less of this engine than the engine does: Score may miss blocks that are cached. */
+        public boolean truncated() {
+            return evictions > 0;
+        }
     }
 
     /** One engine's summary, or an empty one if the index has no state for it. */
@@ -396,8 +558,9 @@ public final class BlockIndex implements IngestSink {
             if (b == null) {
                 return EngineSummary.EMPTY;
             }
-            return new EngineSummary(b.appliedSequence, b.incarnation, b.size(), b.blocksOn(Media.GPU),
-                    b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE), b.blocksOn(Media.OTHER));
+            return new EngineSummary(b.appliedSequence, b.incarnation, b.indexedCount(), b.blocksOn(Media.GPU),
+                    b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE), b.blocksOn(Media.OTHER), b.evictedCount(),
+                    b.evictions);
         } finally {
             lock.readLock().unlock();
         }
@@ -413,11 +576,17 @@ public final class BlockIndex implements IngestSink {
         return b == null ? -1 : b.appliedSequence;
     }
 
-    /** Blocks one engine holds (any medium), for status and tests. */
+    /** An engine's table, for tests of the index's invariants (the writer's thread only). */
+    EngineBlocks engineBlocks(int engineId) {
+        EngineBlocks[] all = engines;
+        return engineId < all.length ? all[engineId] : null;
+    }
+
+    /** Blocks one engine has indexed (on any medium), for status and tests. */
     public int blocksOf(int engineId) {
         lock.readLock().lock();
         try {
-            return engineId < engines.length && engines[engineId] != null ? engines[engineId].size() : 0;
+            return engineId < engines.length && engines[engineId] != null ? engines[engineId].indexedCount() : 0;
         } finally {
             lock.readLock().unlock();
         }

@@ -1,16 +1,22 @@
 package io.kvbroker.index;
 
+import java.util.Arrays;
+
 /**
- * One engine's blocks in full-attention groups: an open-addressing table from engine hash to the block's content key
- * and packed fields (media, span, flags), in three parallel arrays.
+ * One engine's blocks in full-attention groups: each block's engine hash, content key, parent, media, span and state
+ * under a stable small id, found by engine hash through an open-addressing table of ids.
  *
- * <p>Design note: no object per block, and one table instead of a hash → slot map beside per-slot arrays: about 20
- * bytes per block at most 4/5 full. An entry lives while any medium holds its hash, so removals (hashes only),
- * token-less offload stores and children stored in later events all resolve through {@link #slotOf}. A block
- * without a key is an orphan: its parent was unknown to this engine, so it is kept for removals but never scored.
- * Keyed blocks are registered as holders in the index's {@link io.kvbroker.client.HolderTable}. A slot number is a
- * table position: valid until the next {@link #allocate} or {@link #free} of this engine, never kept longer. Written
- * by the index's writer only.
+ * <p>Design note: ids are stable (a freed id is reused only after the block is gone), so a block can name its parent
+ * by a 4-byte id and every block knows how many children it has; that is what lets eviction take only chain tails.
+ * Per block: hash 8 + key 8 + fields 4 + parent 4 + child counts 4 bytes in parallel arrays, plus 4 bytes a table
+ * slot at most 3/4 full; no object per block. An entry lives while any medium holds its hash, so removals (hashes
+ * only), token-less offload stores and children stored in later events all resolve through {@link #idOf}.
+ *
+ * <p>A block is <em>indexed</em> when some medium holds it and the budget has not evicted it. Two other states keep
+ * an entry without indexing it: <em>evicted</em> (the engine still holds it, the index dropped it for its quota; the
+ * key stays so later removals, offload stores and children still resolve) and <em>ghost</em> (no medium holds it any
+ * more, but children still name it as their parent; it goes with its last child). Every change of media, eviction or
+ * parent goes through this class, which keeps the parent's child counts right. Written by the index's writer only.
  */
 final class EngineBlocks {
     static final int NONE = -1;
@@ -18,20 +24,40 @@ final class EngineBlocks {
     static final int KEYED = 1;
     /** The block is registered as a holder of its key (not a second block of this engine with the same content). */
     static final int LINKED = 2;
+    /** Dropped from the index for the engine's quota, though the engine still holds it. */
+    static final int EVICTED = 4;
+    /** Stored or re-announced since the eviction hand last passed: spared once (a clock's second chance). */
+    static final int REFERENCED = 8;
 
-    private static final int OCCUPIED = 1 << 30;
+    private static final int USED = 1 << 31;
     private static final int MEDIA_MASK = 0xF;
     private static final int SPAN_SHIFT = 4;
-    private static final int FLAGS_SHIFT = 12;
+    private static final int SPAN_MASK = 0x7F;
+    private static final int FLAGS_SHIFT = 11;
+    /** Child counts saturate here: a block with this many children is never freed or evicted before a clear. */
+    private static final int KIDS_MAX = 0xFFFF;
 
     final int engineId;
     final String model;
+    /** Slot → id + 1 (0: empty). */
+    private int[] table = new int[32];
     private long[] hashes = new long[16];
     private long[] keys = new long[16];
-    private int[] meta = new int[16];
-    private int size;
-    /** Blocks held per medium bit (GPU, CPU, storage, other), kept as media change. */
+    /** USED, flags, span and media, packed. */
+    private int[] fields = new int[16];
+    /** The parent's id, or {@link #NONE}; for a free id, the next free id. */
+    private int[] parents = new int[16];
+    /** Children naming this block (low 16 bits) and the indexed ones among them (high 16 bits). */
+    private int[] kids = new int[16];
+    private int idBound;
+    private int freeHead = NONE;
+    private int used;
+    private int indexed;
+    private int evicted;
     private final long[] perMedium = new long[4];
+    private int hand;
+    /** Blocks evicted since the engine's state was created or last cleared. */
+    long evictions;
     /** The last sequence and incarnation applied for this engine (written by the writer, read by anyone). */
     volatile long appliedSequence = -1;
     volatile long incarnation;
@@ -41,71 +67,276 @@ final class EngineBlocks {
         this.model = model;
     }
 
-    /** The slot holding {@code engineHash}, or {@link #NONE}. */
-    int slotOf(long engineHash) {
-        int mask = hashes.length - 1;
+    /** The id of the block with {@code engineHash}, or {@link #NONE}. */
+    int idOf(long engineHash) {
+        int mask = table.length - 1;
         for (int i = home(engineHash, mask); ; i = (i + 1) & mask) {
-            if (meta[i] == 0) {
+            int entry = table[i];
+            if (entry == 0) {
                 return NONE;
             }
-            if (hashes[i] == engineHash) {
-                return i;
+            if (hashes[entry - 1] == engineHash) {
+                return entry - 1;
             }
         }
     }
 
-    /** A new slot for a hash not yet held: on no medium, without a key. */
+    /** A new block for a hash not yet held: on no medium, without a key or parent, referenced. */
     int allocate(long engineHash) {
-        // At most 4/5 full: linear probing stays short, and doubling (which halves the fill) comes later.
-        if ((size + 1) * 5L > hashes.length * 4L) {
-            resize(hashes.length * 2);
+        int id;
+        if (freeHead != NONE) {
+            id = freeHead;
+            freeHead = parents[id];
+        } else {
+            if (idBound == hashes.length) {
+                grow(hashes.length + (hashes.length >> 1));
+            }
+            id = idBound++;
         }
-        int mask = hashes.length - 1;
+        hashes[id] = engineHash;
+        keys[id] = 0;
+        fields[id] = USED | REFERENCED << FLAGS_SHIFT;
+        parents[id] = NONE;
+        kids[id] = 0;
+        used++;
+        // At most 3/4 full: linear probing stays short; a slot costs only 4 bytes.
+        if (used * 4L > table.length * 3L) {
+            rehash(table.length * 2);
+        }
+        int mask = table.length - 1;
         int i = home(engineHash, mask);
-        while (meta[i] != 0) {
+        while (table[i] != 0) {
             i = (i + 1) & mask;
         }
-        hashes[i] = engineHash;
-        keys[i] = 0;
-        meta[i] = OCCUPIED;
-        size++;
-        return i;
+        table[i] = id + 1;
+        return id;
     }
 
-    /** Forgets a slot; later entries of its probe run shift back so lookups never stop early. */
-    void free(int slot) {
-        int mask = hashes.length - 1;
-        int gap = slot;
-        for (int j = (gap + 1) & mask; meta[j] != 0; j = (j + 1) & mask) {
-            int home = home(hashes[j], mask);
-            boolean reachable = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
-            if (!reachable) {
-                hashes[gap] = hashes[j];
-                keys[gap] = keys[j];
-                meta[gap] = meta[j];
-                gap = j;
+    /**
+     * Lets go of a block no medium holds: freed unless children still name it (then it stays, a ghost, until its last
+     * child goes), and a ghost parent left without children goes with it.
+     */
+    void release(int id) {
+        while (id != NONE && (fields[id] & MEDIA_MASK) == 0 && (kids[id] & 0xFFFF) == 0) {
+            int parent = parents[id];
+            if (parent != NONE) {
+                adjustKids(parent, -1, 0);
+            }
+            if (evicted(id)) {
+                evicted--;
+            }
+            unlinkSlot(id);
+            fields[id] = 0;
+            parents[id] = freeHead;
+            freeHead = id;
+            used--;
+            id = parent;
+        }
+    }
+
+    // ---- fields ----
+
+    boolean used(int id) {
+        return fields[id] < 0;
+    }
+
+    long hash(int id) {
+        return hashes[id];
+    }
+
+    long key(int id) {
+        return keys[id];
+    }
+
+    void setKey(int id, long key) {
+        keys[id] = key;
+    }
+
+    int media(int id) {
+        return fields[id] & MEDIA_MASK;
+    }
+
+    /** Changes the media holding a block; the caller releases it when none is left. */
+    void setMedia(int id, int media) {
+        boolean wasIndexed = indexed(id);
+        count(fields[id] & MEDIA_MASK, -1);
+        count(media, 1);
+        fields[id] = (fields[id] & ~MEDIA_MASK) | (media & MEDIA_MASK);
+        indexedChanged(id, wasIndexed);
+    }
+
+    int span(int id) {
+        return (fields[id] >>> SPAN_SHIFT) & SPAN_MASK;
+    }
+
+    void setSpan(int id, int span) {
+        fields[id] = (fields[id] & ~(SPAN_MASK << SPAN_SHIFT)) | (span & SPAN_MASK) << SPAN_SHIFT;
+    }
+
+    boolean has(int id, int flag) {
+        return (fields[id] & flag << FLAGS_SHIFT) != 0;
+    }
+
+    void addFlags(int id, int flags) {
+        fields[id] |= flags << FLAGS_SHIFT;
+    }
+
+    void clearFlags(int id, int flags) {
+        fields[id] &= ~(flags << FLAGS_SHIFT);
+    }
+
+    boolean keyed(int id) {
+        return has(id, KEYED);
+    }
+
+    boolean linked(int id) {
+        return has(id, LINKED);
+    }
+
+    boolean evicted(int id) {
+        return has(id, EVICTED);
+    }
+
+    /** Held on some medium and not evicted: counted against the quota, and what a parent's indexed children count. */
+    boolean indexed(int id) {
+        return (fields[id] & MEDIA_MASK) != 0 && !evicted(id);
+    }
+
+    void setEvicted(int id, boolean value) {
+        if (value == evicted(id)) {
+            return;
+        }
+        boolean wasIndexed = indexed(id);
+        if (value) {
+            addFlags(id, EVICTED);
+            evicted++;
+            evictions++;
+        } else {
+            clearFlags(id, EVICTED);
+            evicted--;
+        }
+        indexedChanged(id, wasIndexed);
+    }
+
+    int parent(int id) {
+        return parents[id];
+    }
+
+    /** Names a block's parent; the old parent (if any) loses a child and may go if it was a ghost. */
+    void setParent(int id, int parent) {
+        int old = parents[id];
+        if (old == parent) {
+            return;
+        }
+        int indexedDelta = indexed(id) ? 1 : 0;
+        parents[id] = parent;
+        if (parent != NONE) {
+            adjustKids(parent, 1, indexedDelta);
+        }
+        if (old != NONE) {
+            adjustKids(old, -1, -indexedDelta);
+            release(old);
+        }
+    }
+
+    /** Children naming this block, in any state. */
+    int children(int id) {
+        return kids[id] & 0xFFFF;
+    }
+
+    /** Indexed children: a block with none is a chain tail, the only kind eviction may take. */
+    int indexedChildren(int id) {
+        return kids[id] >>> 16;
+    }
+
+    // ---- eviction's clock ----
+
+    /** The next id under the eviction hand; the hand goes round the ids. */
+    int advanceHand() {
+        if (hand >= idBound) {
+            hand = 0;
+        }
+        return hand++;
+    }
+
+    int idBound() {
+        return idBound;
+    }
+
+    // ---- sizes ----
+
+    /** Entries in any state. */
+    int size() {
+        return used;
+    }
+
+    /** Blocks some medium holds, evicted ones included (what the engine holds, as far as the index knows). */
+    int held() {
+        return used - ghosts();
+    }
+
+    /** Blocks counted against the quota. */
+    int indexedCount() {
+        return indexed;
+    }
+
+    int evictedCount() {
+        return evicted;
+    }
+
+    private int ghosts() {
+        int ghosts = used - evicted - indexed;
+        // Evicted blocks always have a medium; the rest of the non-indexed entries have none.
+        return ghosts;
+    }
+
+    /** Blocks held on one medium ({@code medium} is one bit of {@link io.kvbroker.client.Media}), evicted included. */
+    long blocksOn(int medium) {
+        return perMedium[Integer.numberOfTrailingZeros(medium)];
+    }
+
+    /** The ids in use now, for clears (which may free entries as they go). */
+    int[] usedIds() {
+        int[] ids = new int[used];
+        int n = 0;
+        for (int id = 0; id < idBound; id++) {
+            if (fields[id] < 0) {
+                ids[n++] = id;
             }
         }
-        meta[gap] = 0;
-        size--;
+        return ids;
     }
 
-    long key(int slot) {
-        return keys[slot];
+    /** Heap bytes of the arrays. */
+    long memoryBytes() {
+        return 112L + 4L * table.length + 28L * hashes.length;
     }
 
-    void setKey(int slot, long key) {
-        keys[slot] = key;
+    // ---- internals ----
+
+    private void indexedChanged(int id, boolean wasIndexed) {
+        boolean isIndexed = indexed(id);
+        if (isIndexed == wasIndexed) {
+            return;
+        }
+        int delta = isIndexed ? 1 : -1;
+        indexed += delta;
+        if (parents[id] != NONE) {
+            adjustKids(parents[id], 0, delta);
+        }
     }
 
-    int media(int slot) {
-        return meta[slot] & MEDIA_MASK;
-    }
-
-    void setMedia(int slot, int media) {
-        count(meta[slot] & MEDIA_MASK, -1);
-        count(media, 1);
-        meta[slot] = (meta[slot] & ~MEDIA_MASK) | (media & MEDIA_MASK);
+    private void adjustKids(int id, int allDelta, int indexedDelta) {
+        int all = kids[id] & 0xFFFF;
+        int idx = kids[id] >>> 16;
+        // A saturated count stops moving: its block is pinned until a clear, never freed under a live child.
+        if (all != KIDS_MAX) {
+            all = Math.min(KIDS_MAX, all + allDelta);
+        }
+        if (idx != KIDS_MAX) {
+            idx = Math.min(KIDS_MAX, idx + indexedDelta);
+        }
+        kids[id] = idx << 16 | all;
     }
 
     private void count(int media, int delta) {
@@ -116,72 +347,45 @@ final class EngineBlocks {
         }
     }
 
-    /** Blocks held on one medium ({@code medium} is one bit of {@link io.kvbroker.client.Media}). */
-    long blocksOn(int medium) {
-        return perMedium[Integer.numberOfTrailingZeros(medium)];
-    }
-
-    int span(int slot) {
-        return (meta[slot] >>> SPAN_SHIFT) & 0xFF;
-    }
-
-    void setSpan(int slot, int span) {
-        meta[slot] = (meta[slot] & ~(0xFF << SPAN_SHIFT)) | (span & 0xFF) << SPAN_SHIFT;
-    }
-
-    void addFlags(int slot, int flags) {
-        meta[slot] |= flags << FLAGS_SHIFT;
-    }
-
-    boolean keyed(int slot) {
-        return (meta[slot] & KEYED << FLAGS_SHIFT) != 0;
-    }
-
-    boolean linked(int slot) {
-        return (meta[slot] & LINKED << FLAGS_SHIFT) != 0;
-    }
-
-    /** Blocks held on at least one medium. */
-    int size() {
-        return size;
-    }
-
-    /** The hashes held now, for clears (which free slots, so they work from hashes, not positions). */
-    long[] liveHashes() {
-        long[] live = new long[size];
-        int n = 0;
-        for (int i = 0; i < meta.length; i++) {
-            if (meta[i] != 0) {
-                live[n++] = hashes[i];
+    /** Removes an id's table slot; later entries of its probe run shift back so lookups never stop early. */
+    private void unlinkSlot(int id) {
+        int mask = table.length - 1;
+        int gap = home(hashes[id], mask);
+        while (table[gap] != id + 1) {
+            gap = (gap + 1) & mask;
+        }
+        for (int j = (gap + 1) & mask; table[j] != 0; j = (j + 1) & mask) {
+            int home = home(hashes[table[j] - 1], mask);
+            boolean reachable = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
+            if (!reachable) {
+                table[gap] = table[j];
+                gap = j;
             }
         }
-        return live;
+        table[gap] = 0;
     }
 
-    /** Heap bytes of the table. */
-    long memoryBytes() {
-        return 48L + 20L * hashes.length;
+    private void grow(int capacity) {
+        hashes = Arrays.copyOf(hashes, capacity);
+        keys = Arrays.copyOf(keys, capacity);
+        fields = Arrays.copyOf(fields, capacity);
+        parents = Arrays.copyOf(parents, capacity);
+        kids = Arrays.copyOf(kids, capacity);
     }
 
-    private void resize(int capacity) {
-        long[] oldHashes = hashes;
-        long[] oldKeys = keys;
-        int[] oldMeta = meta;
-        hashes = new long[capacity];
-        keys = new long[capacity];
-        meta = new int[capacity];
+    private void rehash(int capacity) {
+        int[] fresh = new int[capacity];
         int mask = capacity - 1;
-        for (int j = 0; j < oldMeta.length; j++) {
-            if (oldMeta[j] != 0) {
-                int i = home(oldHashes[j], mask);
-                while (meta[i] != 0) {
+        for (int entry : table) {
+            if (entry != 0) {
+                int i = home(hashes[entry - 1], mask);
+                while (fresh[i] != 0) {
                     i = (i + 1) & mask;
                 }
-                hashes[i] = oldHashes[j];
-                keys[i] = oldKeys[j];
-                meta[i] = oldMeta[j];
+                fresh[i] = entry;
             }
         }
+        table = fresh;
     }
 
     private static int home(long hash, int mask) {

@@ -22,6 +22,12 @@ public record IndexStats(int engines, long residencies, long keys, long memoryBy
         public long unknownRemovals;
         public long clears;
         public long duplicateKeys;
+        /** Blocks dropped from the index for their engine's quota. */
+        public long evictedBlocks;
+        /** Evicted blocks back in the index: announced again, or a prefix of a block stored since. */
+        public long restoredBlocks;
+        /** Evicted entries forgotten altogether, beyond the kept number. */
+        public long forgottenBlocks;
 
         Counts copy() {
             Counts copy = new Counts();
@@ -34,6 +40,9 @@ public record IndexStats(int engines, long residencies, long keys, long memoryBy
             copy.unknownRemovals = unknownRemovals;
             copy.clears = clears;
             copy.duplicateKeys = duplicateKeys;
+            copy.evictedBlocks = evictedBlocks;
+            copy.restoredBlocks = restoredBlocks;
+            copy.forgottenBlocks = forgottenBlocks;
             return copy;
         }
     }

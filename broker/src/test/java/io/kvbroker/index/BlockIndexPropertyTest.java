@@ -58,9 +58,26 @@ class BlockIndexPropertyTest {
         }
     }
 
+    @Test
+    void underAQuotaEvictionKeepsChainsWholeNeverInventsAHitAndIsDeterministic() {
+        for (long seed = 21; seed <= 24; seed++) {
+            run(seed, 3_000, IndexBudget.ofQuota(10 + (int) seed % 3 * 4));
+        }
+    }
+
     private void run(long seed, int steps) {
+        run(seed, steps, IndexBudget.NONE);
+    }
+
+    /**
+     * Without a budget the index must equal the reference; under one, its answers must be within the reference's,
+     * each engine within its quota, no indexed block below an evicted one, and a second index fed the same stream
+     * must answer the same.
+     */
+    private void run(long seed, int steps, IndexBudget budget) {
         SplittableRandom random = new SplittableRandom(seed);
-        BlockIndex index = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT);
+        BlockIndex index = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT, budget);
+        BlockIndex twin = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT, budget);
         ReferenceIndex reference = new ReferenceIndex(G, BlockIndexPropertyTest::modelOf);
         ContentKeys keys = new ContentKeys(G);
         List<Prompt> prompts = prompts(random);
@@ -109,6 +126,7 @@ class BlockIndexPropertyTest {
             } else if (op < 96) {
                 // A restart: state forgotten, and the new process hashes with a new seed.
                 index.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
+                twin.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
                 reference.reset(engine);
                 incarnationSeed[engine] = random.nextLong();
                 continue;
@@ -119,12 +137,20 @@ class BlockIndexPropertyTest {
                         null));
             }
             index.onBatch(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
+            twin.onBatch(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
             for (KvEvent event : events) {
                 reference.apply(engine, event);
             }
-            if (step % (engines > 10 ? 100 : 25) == 0) {
+            if (budget.limited()) {
+                checkBudgeted(seed, step, budget, index, twin, reference, prompts);
+            } else if (step % (engines > 10 ? 100 : 25) == 0) {
                 compare(seed, step, index, reference, prompts, keys);
             }
+        }
+        if (budget.limited()) {
+            assertThat(index.stats().counts().evictedBlocks).as("the campaign evicts").isPositive();
+            assertThat(index.stats().counts().forgottenBlocks).as("and forgets evicted entries").isPositive();
+            return;
         }
         compare(seed, -1, index, reference, prompts, keys);
         if (engines > 10) {
@@ -187,6 +213,39 @@ class BlockIndexPropertyTest {
             residencies += held.size();
         }
         assertThat(index.stats().residencies()).as("seed %d step %d residencies", seed, step).isEqualTo(residencies);
+    }
+
+    private void checkBudgeted(long seed, int step, IndexBudget budget, BlockIndex index, BlockIndex twin,
+            ReferenceIndex reference, List<Prompt> prompts) {
+        for (int e = 0; e < engines; e++) {
+            EngineBlocks blocks = index.engineBlocks(e);
+            if (blocks == null) {
+                continue;
+            }
+            assertThat((long) blocks.indexedCount()).as("seed %d step %d engine %d within quota", seed, step, e)
+                    .isLessThanOrEqualTo(budget.quotaBlocks());
+            for (int id = 0; id < blocks.idBound(); id++) {
+                if (blocks.used(id) && blocks.indexed(id) && blocks.parent(id) != EngineBlocks.NONE) {
+                    assertThat(blocks.evicted(blocks.parent(id)))
+                            .as("seed %d step %d engine %d: an indexed block below an evicted one", seed, step, e)
+                            .isFalse();
+                }
+            }
+            assertThat(index.engineSummary(e)).as("seed %d step %d twin summary", seed, step)
+                    .isEqualTo(twin.engineSummary(e));
+        }
+        Prompt prompt = prompts.get(step % prompts.size());
+        String model = step % 2 == 0 ? "m" : "m2";
+        List<ReferenceIndex.Score> got = scores(index, model, prompt, 0);
+        assertThat(scores(twin, model, prompt, 0)).as("seed %d step %d twin score", seed, step).isEqualTo(got);
+        for (ReferenceIndex.Score score : got) {
+            ReferenceIndex.Score truth = reference.score(model, prompt.lora(), prompt.tokens()).stream()
+                    .filter(r -> r.engineId() == score.engineId()).findFirst().orElse(null);
+            assertThat(truth).as("seed %d step %d: engine %d scored, holding nothing", seed, step, score.engineId())
+                    .isNotNull();
+            assertThat(score.gpuBlocks() + score.offloadBlocks()).as("seed %d step %d engine %d match", seed, step,
+                    score.engineId()).isLessThanOrEqualTo(truth.gpuBlocks() + truth.offloadBlocks());
+        }
     }
 
     private static List<ReferenceIndex.Score> scores(BlockIndex index, String model, Prompt prompt, int topK) {

@@ -194,9 +194,9 @@ class BlockIndexTest {
         index.onBatch(0, 3, 42, batch(offloaded(12, Medium.CPU), offloaded(13, Medium.CPU),
                 removed(13, Medium.GPU, GroupKind.FULL_ATTENTION)));
         BlockIndex.EngineSummary summary = index.engineSummary(0);
-        assertThat(summary).isEqualTo(new BlockIndex.EngineSummary(42, 3, 3, 2, 2, 0, 0));
+        assertThat(summary).isEqualTo(new BlockIndex.EngineSummary(42, 3, 3, 2, 2, 0, 0, 0, 0));
         assertThat(index.appliedSequence(0)).isEqualTo(42);
         index.onReset(0, 4, ResetReason.RESTART_BY_SEQUENCE);
-        assertThat(index.engineSummary(0)).isEqualTo(new BlockIndex.EngineSummary(-1, 4, 0, 0, 0, 0, 0));
+        assertThat(index.engineSummary(0)).isEqualTo(new BlockIndex.EngineSummary(-1, 4, 0, 0, 0, 0, 0, 0, 0));
     }
 }

@@ -8,8 +8,8 @@ import java.util.Arrays;
  *
  * <p>Design note: ids are stable (a freed id is reused only after the block is gone), so a block can name its parent
  * by a 4-byte id and every block knows how many children it has; that is what lets eviction take only chain tails.
- * Per block: hash 8 + key 8 + fields 4 + parent 4 + child counts 4 bytes in parallel arrays, plus 4 bytes a table
- * slot at most 3/4 full; no object per block. An entry lives while any medium holds its hash, so removals (hashes
+ * Per block: hash 8 + key 8 + fields 4 (child counts included) + parent 4 bytes in parallel arrays, plus 4 bytes a
+ * table slot at most 3/4 full; no object per block. An entry lives while any medium holds its hash, so removals (hashes
  * only), token-less offload stores and children stored in later events all resolve through {@link #idOf}.
  *
  * <p>A block is <em>indexed</em> when some medium holds it and the budget has not evicted it. Two other states keep
@@ -34,8 +34,14 @@ final class EngineBlocks {
     private static final int SPAN_SHIFT = 4;
     private static final int SPAN_MASK = 0x7F;
     private static final int FLAGS_SHIFT = 11;
-    /** Child counts saturate here: a block with this many children is never freed or evicted before a clear. */
-    private static final int KIDS_MAX = 0xFFFF;
+    /** Children naming the block (8 bits), then the indexed ones among them (8 bits). */
+    private static final int KIDS_SHIFT = 15;
+    private static final int INDEXED_KIDS_SHIFT = 23;
+    /**
+     * Child counts saturate here: a block with this many children (a system prompt's last block, typically) is never
+     * freed or evicted before a clear. Eight bits each keep the counts inside the fields word.
+     */
+    private static final int KIDS_MAX = 0xFF;
 
     final int engineId;
     final String model;
@@ -43,12 +49,10 @@ final class EngineBlocks {
     private int[] table = new int[32];
     private long[] hashes = new long[16];
     private long[] keys = new long[16];
-    /** USED, flags, span and media, packed. */
+    /** USED, child counts, flags, span and media, packed. */
     private int[] fields = new int[16];
     /** The parent's id, or {@link #NONE}; for a free id, the next free id. */
     private int[] parents = new int[16];
-    /** Children naming this block (low 16 bits) and the indexed ones among them (high 16 bits). */
-    private int[] kids = new int[16];
     private int idBound;
     private int freeHead = NONE;
     private int used;
@@ -97,7 +101,6 @@ final class EngineBlocks {
         keys[id] = 0;
         fields[id] = USED | REFERENCED << FLAGS_SHIFT;
         parents[id] = NONE;
-        kids[id] = 0;
         used++;
         // At most 3/4 full: linear probing stays short; a slot costs only 4 bytes.
         if (used * 4L > table.length * 3L) {
@@ -117,7 +120,7 @@ final class EngineBlocks {
      * child goes), and a ghost parent left without children goes with it.
      */
     void release(int id) {
-        while (id != NONE && (fields[id] & MEDIA_MASK) == 0 && (kids[id] & 0xFFFF) == 0) {
+        while (id != NONE && (fields[id] & MEDIA_MASK) == 0 && children(id) == 0) {
             int parent = parents[id];
             if (parent != NONE) {
                 adjustKids(parent, -1, 0);
@@ -241,12 +244,12 @@ final class EngineBlocks {
 
     /** Children naming this block, in any state. */
     int children(int id) {
-        return kids[id] & 0xFFFF;
+        return (fields[id] >>> KIDS_SHIFT) & KIDS_MAX;
     }
 
     /** Indexed children: a block with none is a chain tail, the only kind eviction may take. */
     int indexedChildren(int id) {
-        return kids[id] >>> 16;
+        return (fields[id] >>> INDEXED_KIDS_SHIFT) & KIDS_MAX;
     }
 
     // ---- eviction's clock ----
@@ -270,11 +273,6 @@ final class EngineBlocks {
         return used;
     }
 
-    /** Blocks some medium holds, evicted ones included (what the engine holds, as far as the index knows). */
-    int held() {
-        return used - ghosts();
-    }
-
     /** Blocks counted against the quota. */
     int indexedCount() {
         return indexed;
@@ -282,12 +280,6 @@ final class EngineBlocks {
 
     int evictedCount() {
         return evicted;
-    }
-
-    private int ghosts() {
-        int ghosts = used - evicted - indexed;
-        // Evicted blocks always have a medium; the rest of the non-indexed entries have none.
-        return ghosts;
     }
 
     /** Blocks held on one medium ({@code medium} is one bit of {@link io.kvbroker.client.Media}), evicted included. */
@@ -309,7 +301,7 @@ final class EngineBlocks {
 
     /** Heap bytes of the arrays. */
     long memoryBytes() {
-        return 112L + 4L * table.length + 28L * hashes.length;
+        return 112L + 4L * table.length + 24L * hashes.length;
     }
 
     // ---- internals ----
@@ -327,8 +319,8 @@ final class EngineBlocks {
     }
 
     private void adjustKids(int id, int allDelta, int indexedDelta) {
-        int all = kids[id] & 0xFFFF;
-        int idx = kids[id] >>> 16;
+        int all = children(id);
+        int idx = indexedChildren(id);
         // A saturated count stops moving: its block is pinned until a clear, never freed under a live child.
         if (all != KIDS_MAX) {
             all = Math.min(KIDS_MAX, all + allDelta);
@@ -336,7 +328,8 @@ final class EngineBlocks {
         if (idx != KIDS_MAX) {
             idx = Math.min(KIDS_MAX, idx + indexedDelta);
         }
-        kids[id] = idx << 16 | all;
+        fields[id] = (fields[id] & ~(KIDS_MAX << KIDS_SHIFT | KIDS_MAX << INDEXED_KIDS_SHIFT)) | all << KIDS_SHIFT
+                | idx << INDEXED_KIDS_SHIFT;
     }
 
     private void count(int media, int delta) {
@@ -370,7 +363,6 @@ final class EngineBlocks {
         keys = Arrays.copyOf(keys, capacity);
         fields = Arrays.copyOf(fields, capacity);
         parents = Arrays.copyOf(parents, capacity);
-        kids = Arrays.copyOf(kids, capacity);
     }
 
     private void rehash(int capacity) {

@@ -14,10 +14,10 @@ import io.kvbroker.event.Medium;
 import io.kvbroker.ingest.IngestSink;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.IntFunction;
 
 /**
@@ -27,16 +27,17 @@ import java.util.function.IntFunction;
  * <p>Design note: keys come from {@link ContentKeys} (the same code gateways run), so queries never depend on an
  * engine's own hash. Each engine's blocks are one open-addressing table ({@link EngineBlocks}); the holders of each
  * key live in client-stub's {@link HolderTable}, laid out for Score (engine sets as bitsets where many engines share
- * a key), and nothing is allocated per block. Only
- * full-attention groups enter: stores and removals of other (or unknown) groups are counted and skipped, so a
+ * a key), and nothing is allocated per block. Only full-attention groups enter: stores and removals of other (or unknown) groups are counted and skipped, so a
  * sliding-window eviction can never delete the full-attention entry of the same hash. Repeated stores are
  * idempotent, and a removal removes its hash from that medium however many stores preceded it (vLLM's "full" report
  * mode re-announces blocks that are not new copies; counting copies would leave stale entries, while this rule can
  * only drop a block early when two physical copies exist and one is evicted).
  *
- * <p>Concurrency, interim: one writer (the ingest thread) takes the write lock per batch; queries take the read lock
- * (Score computes its keys under it, as far as its walk goes). Both hold it for microseconds. A read path that never
- * blocks the writer is the index issue's next step (docs/index.md).
+ * <p>Concurrency: one writer (the ingest thread) applies batches; queries run on any thread, take no lock and never
+ * make the writer wait. The shared structures never tear or move an entry the writer is not changing, and the
+ * {@link WriteLog} tells a query which engines' batches overlapped it; only those engines are read again (the whole
+ * query first, a few times, then just their part). So each engine's part of an answer is that engine as of one
+ * applied batch. Per-engine counters ({@link #stats}) are read without that check.
  */
 public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
@@ -44,7 +45,7 @@ public final class BlockIndex implements IngestSink {
     private final ContentKeys writerKeys;
     private final Map<String, Long> roots = new HashMap<>();
     private final HolderTable holders = new HolderTable();
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final WriteLog writes = new WriteLog();
     private final ThreadLocal<Reader> readers;
     private volatile EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
@@ -81,7 +82,7 @@ public final class BlockIndex implements IngestSink {
 
     @Override
     public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
-        lock.writeLock().lock();
+        writes.begin(engineId);
         try {
             EngineBlocks blocks = engine(engineId);
             for (KvEvent event : batch.events()) {
@@ -102,13 +103,13 @@ public final class BlockIndex implements IngestSink {
             blocks.incarnation = incarnation;
             blocks.appliedSequence = sequence;
         } finally {
-            lock.writeLock().unlock();
+            writes.end();
         }
     }
 
     @Override
     public void onReset(int engineId, long incarnation, ResetReason reason) {
-        lock.writeLock().lock();
+        writes.begin(engineId);
         try {
             if (engineId < engines.length && engines[engineId] != null) {
                 reset(engines[engineId]);
@@ -120,7 +121,7 @@ public final class BlockIndex implements IngestSink {
                 }
             }
         } finally {
-            lock.writeLock().unlock();
+            writes.end();
         }
     }
 
@@ -425,12 +426,84 @@ public final class BlockIndex implements IngestSink {
 
     /**
      * Scores a prompt given as token ids (capped at {@code floor((n - 1) / g)} chunks, as the engine recomputes the
-     * last token) or as content keys (all scored).
+     * last token) or as content keys (all scored). Each engine's part reflects the engine as of one applied batch,
+     * at or after the {@link #appliedSequence} read before the call.
      */
     public List<PrefixScore> score(String model, String loraName, int[] tokens, long[] keys, int[] engineFilter,
             int topK, int minTokens) {
         Reader reader = readers.get();
-        lock.readLock().lock();
+        for (int attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+            long mark = writes.mark();
+            List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, engineFilter, topK, minTokens);
+            int[] overlapped = writes.overlapped(mark);
+            if (scores != null && overlapped != null && overlapped.length == 0) {
+                return scores;
+            }
+        }
+        // Writes keep overlapping: score every engine once, then again only those a write overlapped, until none is.
+        Map<Integer, PrefixScore> byEngine = new HashMap<>();
+        int[] pending = readRepeatedly(engineFilter, filter -> {
+            List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, filter, 0, minTokens);
+            if (scores != null) {
+                if (filter != null) {
+                    for (int e : filter) {
+                        byEngine.remove(e);
+                    }
+                }
+                scores.forEach(score -> byEngine.put(score.engineId(), score));
+            }
+            return scores != null;
+        });
+        List<PrefixScore> merged = new ArrayList<>(byEngine.values());
+        merged.sort(Comparator.comparingDouble(PrefixScore::score).reversed()
+                .thenComparingInt(PrefixScore::engineId));
+        return topK > 0 && merged.size() > topK ? merged.subList(0, topK) : merged;
+    }
+
+    /** Reads this many times whole before reading again only the engines that writes overlapped. */
+    private static final int OPTIMISTIC_ATTEMPTS = 3;
+
+    /**
+     * Runs {@code read} over {@code filter} (null: every engine), then again over the engines whose writes overlapped
+     * the last run (within {@code filter}), until a run overlaps none of the engines it read. {@code read} returns
+     * false when it met a structure mid-change (an engine added under it); it is then run again.
+     */
+    private int[] readRepeatedly(int[] filter, java.util.function.Predicate<int[]> read) {
+        int[] scope = filter;
+        while (true) {
+            long mark = writes.mark();
+            boolean complete = read.test(scope);
+            int[] overlapped = writes.overlapped(mark);
+            if (!complete || overlapped == null) {
+                continue;
+            }
+            int[] again = overlapped(overlapped, scope, filter);
+            if (again.length == 0) {
+                return again;
+            }
+            scope = again;
+        }
+    }
+
+    /** The engines of {@code overlapped} within {@code scope} (null: all) and within {@code filter}. */
+    private static int[] overlapped(int[] overlapped, int[] scope, int[] filter) {
+        return Arrays.stream(overlapped).distinct()
+                .filter(e -> (scope == null || contains(scope, e)) && (filter == null || contains(filter, e)))
+                .toArray();
+    }
+
+    private static boolean contains(int[] ids, int id) {
+        for (int e : ids) {
+            if (e == id) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One scoring pass; null if it met a structure mid-change. */
+    private List<PrefixScore> tryScore(Reader reader, String model, String loraName, int[] tokens, long[] keys,
+            int[] engineFilter, int topK, int minTokens) {
         try {
             if (tokens != null) {
                 return reader.scorer.score(reader.keys, reader.root(model, loraName), tokens,
@@ -438,8 +511,9 @@ public final class BlockIndex implements IngestSink {
                         minTokens);
             }
             return reader.scorer.score(keys, keys.length, granularity, holders, engineFilter, topK, minTokens);
-        } finally {
-            lock.readLock().unlock();
+        } catch (IndexOutOfBoundsException e) {
+            // An engine added during the read is beyond the arrays sized at its start; that write overlapped.
+            return null;
         }
     }
 
@@ -470,61 +544,73 @@ public final class BlockIndex implements IngestSink {
     public record Holder(int engineId, int media) {
     }
 
-    /** For each content key, the engines holding a block recorded under it. */
+    /** For each content key, the engines holding a block recorded under it, each as of one applied batch. */
     public List<List<Holder>> lookupKeys(long[] keys) {
-        lock.readLock().lock();
-        try {
-            List<List<Holder>> result = new ArrayList<>(keys.length);
-            for (long key : keys) {
-                List<Holder> found = new ArrayList<>();
-                holders.forEachHolder(key, (engineId, span, media) -> found.add(new Holder(engineId, media)));
-                result.add(found);
+        return lookup(keys.length, (i, filter, found) -> holders.forEachHolder(keys[i], (engineId, span, media) -> {
+            if (filter == null || contains(filter, engineId)) {
+                found.add(new Holder(engineId, media));
             }
-            return result;
-        } finally {
-            lock.readLock().unlock();
-        }
+        }));
     }
 
     /** For each engine hash, the engines holding it (orphans included: engine hashes are engine-local). */
     public List<List<Holder>> lookupHashes(long[] hashes) {
-        lock.readLock().lock();
-        try {
-            List<List<Holder>> result = new ArrayList<>(hashes.length);
-            for (long hash : hashes) {
-                List<Holder> holders = new ArrayList<>();
-                for (EngineBlocks blocks : engines) {
-                    int id = blocks == null ? EngineBlocks.NONE : blocks.idOf(hash);
-                    if (id != EngineBlocks.NONE && blocks.indexed(id)) {
-                        holders.add(new Holder(blocks.engineId, blocks.media(id)));
-                    }
+        return lookup(hashes.length, (i, filter, found) -> {
+            for (EngineBlocks blocks : engines) {
+                if (blocks == null || (filter != null && !contains(filter, blocks.engineId))) {
+                    continue;
                 }
-                result.add(holders);
+                int id = blocks.idOf(hashes[i]);
+                if (id != EngineBlocks.NONE && blocks.indexed(id)) {
+                    found.add(new Holder(blocks.engineId, blocks.media(id)));
+                }
             }
-            return result;
-        } finally {
-            lock.readLock().unlock();
-        }
+        });
     }
 
-    /** Totals and counters, read consistently. */
-    public IndexStats stats() {
-        lock.readLock().lock();
-        try {
-            long residencies = 0;
-            long memory = holders.memoryBytes();
-            int engineCount = 0;
-            for (EngineBlocks blocks : engines) {
-                if (blocks != null) {
-                    engineCount++;
-                    residencies += blocks.indexedCount();
-                    memory += blocks.memoryBytes();
-                }
-            }
-            return new IndexStats(engineCount, residencies, holders.keys(), memory, counts.copy());
-        } finally {
-            lock.readLock().unlock();
+    /** Finds the holders of the {@code i}-th looked-up item among the engines of {@code filter} (null: all). */
+    @FunctionalInterface
+    private interface ItemReader {
+        void read(int i, int[] filter, List<Holder> found);
+    }
+
+    private List<List<Holder>> lookup(int items, ItemReader reader) {
+        List<List<Holder>> result = new ArrayList<>(items);
+        for (int i = 0; i < items; i++) {
+            result.add(new ArrayList<>());
         }
+        readRepeatedly(null, filter -> {
+            try {
+                for (int i = 0; i < items; i++) {
+                    List<Holder> found = result.get(i);
+                    found.removeIf(h -> filter == null || contains(filter, h.engineId()));
+                    reader.read(i, filter, found);
+                }
+                return true;
+            } catch (IndexOutOfBoundsException e) {
+                // A table resized under the read: an overlapped write, read again.
+                return false;
+            }
+        });
+        for (List<Holder> found : result) {
+            found.sort(Comparator.comparingInt(Holder::engineId));
+        }
+        return result;
+    }
+
+    /** Totals and counters; while batches are applied, the sums may mix engines read a batch apart. */
+    public IndexStats stats() {
+        long residencies = 0;
+        long memory = holders.memoryBytes();
+        int engineCount = 0;
+        for (EngineBlocks blocks : engines) {
+            if (blocks != null) {
+                engineCount++;
+                residencies += blocks.indexedCount();
+                memory += blocks.memoryBytes();
+            }
+        }
+        return new IndexStats(engineCount, residencies, holders.keys(), memory, counts.copy());
     }
 
     /**
@@ -552,18 +638,15 @@ public final class BlockIndex implements IngestSink {
 
     /** One engine's summary, or an empty one if the index has no state for it. */
     public EngineSummary engineSummary(int engineId) {
-        lock.readLock().lock();
-        try {
-            EngineBlocks b = engineId < engines.length ? engines[engineId] : null;
-            if (b == null) {
-                return EngineSummary.EMPTY;
-            }
-            return new EngineSummary(b.appliedSequence, b.incarnation, b.indexedCount(), b.blocksOn(Media.GPU),
-                    b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE), b.blocksOn(Media.OTHER), b.evictedCount(),
-                    b.evictions);
-        } finally {
-            lock.readLock().unlock();
-        }
+        EngineSummary[] summary = new EngineSummary[1];
+        readRepeatedly(new int[] {engineId}, filter -> {
+            EngineBlocks b = engineBlocks(engineId);
+            summary[0] = b == null ? EngineSummary.EMPTY : new EngineSummary(b.appliedSequence, b.incarnation,
+                    b.indexedCount(), b.blocksOn(Media.GPU), b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE),
+                    b.blocksOn(Media.OTHER), b.evictedCount(), b.evictions);
+            return true;
+        });
+        return summary[0];
     }
 
     /**
@@ -576,7 +659,7 @@ public final class BlockIndex implements IngestSink {
         return b == null ? -1 : b.appliedSequence;
     }
 
-    /** An engine's table, for tests of the index's invariants (the writer's thread only). */
+    /** An engine's table: for the writer, for tests of the index's invariants, and for validated reads. */
     EngineBlocks engineBlocks(int engineId) {
         EngineBlocks[] all = engines;
         return engineId < all.length ? all[engineId] : null;
@@ -584,11 +667,7 @@ public final class BlockIndex implements IngestSink {
 
     /** Blocks one engine has indexed (on any medium), for status and tests. */
     public int blocksOf(int engineId) {
-        lock.readLock().lock();
-        try {
-            return engineId < engines.length && engines[engineId] != null ? engines[engineId].indexedCount() : 0;
-        } finally {
-            lock.readLock().unlock();
-        }
+        EngineBlocks b = engineBlocks(engineId);
+        return b == null ? 0 : b.indexedCount();
     }
 }

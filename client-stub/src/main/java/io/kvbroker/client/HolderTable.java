@@ -1,5 +1,7 @@
 package io.kvbroker.client;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
@@ -9,7 +11,13 @@ import java.util.Arrays;
  * <p>Design note: a key with one holder costs one entry of a primitive map; a key held by many engines becomes a
  * bitset, so {@link PrefixScorer} walks a shared prefix with a few AND operations per chunk instead of a cache miss
  * per holder. At most one holder per (key, engine): callers keep a second block of one engine with the same content
- * out. Not thread-safe; the broker's index guards it.
+ * out.
+ *
+ * <p>Concurrency: one writer; readers on other threads never block it and never see a torn entry. A key with several
+ * holders is an immutable {@link Multi}: every change builds a new one and publishes it with release, and a reader
+ * that finds a multi's slot reused for another key looks the key up again ({@link #multiAt(int, long)}). A reader can
+ * therefore see a holder of an engine only as it was before or after the writer's change of that engine's holding;
+ * the index tells, per engine, which of its writes a read overlapped.
  */
 public final class HolderTable {
     static final int NONE = -1;
@@ -48,8 +56,10 @@ public final class HolderTable {
         return span == 1 && media == Media.GPU;
     }
 
-    /** A key with two or more holders. */
+    /** A key with two or more holders: built by the writer, never changed once published. */
     static final class Multi {
+        /** The key, so that a reader holding a stale reference to a reused slot can tell. */
+        final long key;
         /** Engines holding a span-1 GPU-only block: sparse ids while small ({@code gpuDense == null}). */
         int[] gpuSparse = new int[4];
         long[] gpuDense;
@@ -57,6 +67,21 @@ public final class HolderTable {
         /** Every other holder, packed. */
         int[] others = new int[2];
         int othersCount;
+
+        Multi(long key) {
+            this.key = key;
+        }
+
+        /** A private copy for the writer to change before publishing it in this one's place. */
+        Multi copy() {
+            Multi m = new Multi(key);
+            m.gpuSparse = gpuSparse == null ? null : gpuSparse.clone();
+            m.gpuDense = gpuDense == null ? null : gpuDense.clone();
+            m.gpuCount = gpuCount;
+            m.others = others.clone();
+            m.othersCount = othersCount;
+            return m;
+        }
 
         int size() {
             return gpuCount + othersCount;
@@ -78,32 +103,41 @@ public final class HolderTable {
 
     // One primitive map for every key (client-stub has no dependencies, so the table is our own): a value >= 0 is
     // the key's single packed holder; a value <= -2 is -(index + 2) into multis, for keys with several holders.
+    private static final VarHandle MULTIS = MethodHandles.arrayElementVarHandle(Multi[].class);
     private final LongIntTable table = new LongIntTable();
-    private Multi[] multis = new Multi[16];
+    private volatile Multi[] multis = new Multi[16];
     private int[] freeMultis = new int[16];
     private int freeCount;
     private int multiCount;
-    private int maxSpan = 1;
-    private int engineIdBound;
+    private volatile int maxSpan = 1;
+    private volatile int engineIdBound;
 
     /** Records that {@code engineId} holds a block of {@code span} chunks on {@code media} under {@code key}. */
     public void add(long key, int engineId, int span, int media) {
-        maxSpan = Math.max(maxSpan, span);
-        engineIdBound = Math.max(engineIdBound, engineId + 1);
+        // Volatile, so written only when they grow.
+        if (span > maxSpan) {
+            maxSpan = span;
+        }
+        if (engineId >= engineIdBound) {
+            engineIdBound = engineId + 1;
+        }
         int value = table.get(key);
         if (value == NONE) {
             table.put(key, pack(engineId, span, media));
             return;
         }
-        Multi m;
         if (value >= 0) {
-            m = new Multi();
+            Multi m = new Multi(key);
             insert(m, value);
+            insert(m, pack(engineId, span, media));
+            // Published before the table points at it.
             table.put(key, -(store(m) + 2));
         } else {
-            m = multis[-value - 2];
+            int index = -value - 2;
+            Multi m = multis[index].copy();
+            insert(m, pack(engineId, span, media));
+            MULTIS.setRelease(multis, index, m);
         }
-        insert(m, pack(engineId, span, media));
     }
 
     /** Whether {@code engineId} holds a block under {@code key}. */
@@ -137,7 +171,7 @@ public final class HolderTable {
             return;
         }
         int index = -value - 2;
-        Multi m = multis[index];
+        Multi m = multis[index].copy();
         delete(m, engineId);
         if (m.size() == 1) {
             table.put(key, m.gpuCount == 1 ? pack(firstGpu(m), 1, Media.GPU) : m.others[0]);
@@ -145,19 +179,36 @@ public final class HolderTable {
         } else if (m.size() == 0) {
             table.remove(key);
             release(index);
+        } else {
+            MULTIS.setRelease(multis, index, m);
         }
     }
 
     /** Changes a holding's span or media (a medium added or evicted while another still holds the block). */
     public void update(long key, int engineId, int span, int media) {
-        remove(key, engineId);
-        add(key, engineId, span, media);
+        int value = table.get(key);
+        if (value >= 0 && engineOf(value) == engineId) {
+            table.put(key, pack(engineId, span, media));
+        } else if (value <= -2) {
+            // One new multi for both steps, so readers never see the other holders reshuffled in between.
+            int index = -value - 2;
+            Multi m = multis[index].copy();
+            delete(m, engineId);
+            insert(m, pack(engineId, span, media));
+            MULTIS.setRelease(multis, index, m);
+        } else {
+            add(key, engineId, span, media);
+        }
     }
 
     /** Visits every holder of {@code key}. */
     public void forEachHolder(long key, HolderVisitor visitor) {
-        int value = table.get(key);
-        Multi m = value <= -2 ? multis[-value - 2] : null;
+        int value;
+        Multi m;
+        do {
+            value = table.get(key);
+            m = value <= -2 ? multiAt(value, key) : null;
+        } while (value <= -2 && m == null);
         if (m == null) {
             int h = value;
             if (h != NONE) {
@@ -203,7 +254,7 @@ public final class HolderTable {
         for (int i = 0; i < multiCount; i++) {
             Multi m = multis[i];
             if (m != null) {
-                bytes += 40 + (m.gpuDense != null ? 16 + 8L * m.gpuDense.length : 16 + 4L * m.gpuSparse.length)
+                bytes += 48 + (m.gpuDense != null ? 16 + 8L * m.gpuDense.length : 16 + 4L * m.gpuSparse.length)
                         + 16 + 4L * m.others.length;
             }
         }
@@ -220,8 +271,15 @@ public final class HolderTable {
         return table.get(key);
     }
 
-    Multi multiAt(int value) {
-        return multis[-value - 2];
+    /**
+     * The multi a table value of {@code key} points to, or null when its slot was released and reused meanwhile (the
+     * reader then looks the key up again).
+     */
+    Multi multiAt(int value, long key) {
+        Multi[] all = multis;
+        int index = -value - 2;
+        Multi m = index < all.length ? (Multi) MULTIS.getAcquire(all, index) : null;
+        return m != null && m.key == key ? m : null;
     }
 
     /** The packed single holder of {@code key}, or {@link #NONE} (also when the key has several holders). */
@@ -230,6 +288,7 @@ public final class HolderTable {
         return value >= 0 ? value : NONE;
     }
 
+    /** The writer's view of a key's multi, or null. */
     Multi multiOf(long key) {
         int value = table.get(key);
         return value <= -2 ? multis[-value - 2] : null;
@@ -245,12 +304,12 @@ public final class HolderTable {
             }
             index = multiCount++;
         }
-        multis[index] = m;
+        MULTIS.setRelease(multis, index, m);
         return index;
     }
 
     private void release(int index) {
-        multis[index] = null;
+        MULTIS.setRelease(multis, index, (Multi) null);
         if (freeCount == freeMultis.length) {
             freeMultis = Arrays.copyOf(freeMultis, freeMultis.length * 2);
         }

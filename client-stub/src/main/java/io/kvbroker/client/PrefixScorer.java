@@ -102,8 +102,12 @@ public final class PrefixScorer {
                 chain = contentKeys.chunk(chain, tokens, (j - 1) * granularity, null);
                 key = chain;
             }
-            int value = table.lookup(key);
-            HolderTable.Multi m = value <= -2 ? table.multiAt(value) : null;
+            int value;
+            HolderTable.Multi m;
+            do {
+                value = table.lookup(key);
+                m = value <= -2 ? table.multiAt(value, key) : null;
+            } while (value <= -2 && m == null);
             int single = value >= 0 ? value : HolderTable.NONE;
             boolean singleGpu1 = single != HolderTable.NONE
                     && HolderTable.pureGpu1(HolderTable.spanOf(single), HolderTable.mediaOf(single));

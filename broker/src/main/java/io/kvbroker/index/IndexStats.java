@@ -1,7 +1,7 @@
 package io.kvbroker.index;
 
 /**
- * A consistent snapshot of the index's size and counters.
+ * The index's size and counters, read without stopping the writer (so a status figure, not a consistent cut).
  *
  * @param engines engines with state in the index
  * @param residencies blocks held, summed over engines (a block on two media counts once)
@@ -11,7 +11,7 @@ package io.kvbroker.index;
  */
 public record IndexStats(int engines, long residencies, long keys, long memoryBytes, Counts counts) {
 
-    /** Counters kept by the writer under the write lock. */
+    /** Counters kept by the writer; readers copy them without a lock (each field is one write). */
     public static final class Counts {
         public long storedBlocks;
         public long removedBlocks;

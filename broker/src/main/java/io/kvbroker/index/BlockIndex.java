@@ -12,6 +12,7 @@ import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.event.Medium;
 import io.kvbroker.ingest.IngestSink;
+import it.unimi.dsi.fastutil.longs.LongArrayList;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -82,28 +83,84 @@ public final class BlockIndex implements IngestSink {
 
     @Override
     public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
+        apply(engineId, incarnation, sequence, batch, false);
+    }
+
+    /**
+     * Applies one batch, as {@link #onBatch}, and returns it resolved (for the journal) when {@code resolve} is set.
+     */
+    public ResolvedBatch apply(int engineId, long incarnation, long sequence, KvEventBatch batch, boolean resolve) {
+        List<ResolvedBatch.Change> changes = resolve ? new ArrayList<>(batch.events().size() + 1) : null;
         writes.begin(engineId);
         try {
             EngineBlocks blocks = engine(engineId);
             for (KvEvent event : batch.events()) {
                 if (event instanceof BlockStored stored) {
-                    store(blocks, stored);
+                    store(blocks, stored, changes);
                 } else if (event instanceof BlockRemoved removed) {
-                    remove(blocks, removed);
+                    if (!removed.kind().reusablePrefix()) {
+                        counts.skippedOtherGroups += removed.blockHashes().length;
+                        continue;
+                    }
+                    ResolvedBatch.Remove remove = new ResolvedBatch.Remove(removed.blockHashes(),
+                            bit(removed.medium()));
+                    remove(blocks, remove);
+                    record(changes, remove);
                 } else if (event instanceof AllBlocksCleared cleared) {
-                    clear(blocks, cleared.medium() == Medium.UNSPECIFIED ? Media.ALL
-                            : bit(cleared.medium()));
+                    int media = cleared.medium() == Medium.UNSPECIFIED ? Media.ALL : bit(cleared.medium());
+                    clear(blocks, media);
+                    record(changes, new ResolvedBatch.Clear(media));
                     // A full clear starts the engine's table afresh.
                     blocks = engine(engineId);
                 }
             }
-            if (blocks.indexedCount() > budget.quotaBlocks()) {
-                evict(blocks);
-            }
-            blocks.incarnation = incarnation;
-            blocks.appliedSequence = sequence;
+            finish(blocks, incarnation, sequence, changes);
         } finally {
             writes.end();
+        }
+        return resolve ? new ResolvedBatch(changes) : null;
+    }
+
+    /**
+     * Replays a batch the journal logged: the same changes through the same code, keys taken instead of computed,
+     * so the engine ends as it did when the batch was first applied.
+     */
+    public void applyResolved(int engineId, long incarnation, long sequence, ResolvedBatch batch) {
+        writes.begin(engineId);
+        try {
+            EngineBlocks blocks = engine(engineId);
+            for (ResolvedBatch.Change change : batch.changes()) {
+                if (change instanceof ResolvedBatch.Store store) {
+                    if (store.tokenless()) {
+                        storeTokenless(blocks, store.hashes(), store.medium());
+                    } else {
+                        storeChain(blocks, store.hashes(), store.hasParent(), store.parentHash(), store.medium(),
+                                store.span(), 0, (b, parentKey) -> store.keys()[b], null);
+                    }
+                } else if (change instanceof ResolvedBatch.Remove remove) {
+                    remove(blocks, remove);
+                } else if (change instanceof ResolvedBatch.Clear clear) {
+                    clear(blocks, clear.media());
+                    blocks = engine(engineId);
+                }
+            }
+            finish(blocks, incarnation, sequence, null);
+        } finally {
+            writes.end();
+        }
+    }
+
+    private void finish(EngineBlocks blocks, long incarnation, long sequence, List<ResolvedBatch.Change> changes) {
+        if (blocks.indexedCount() > budget.quotaBlocks()) {
+            evict(blocks, changes);
+        }
+        blocks.incarnation = incarnation;
+        blocks.appliedSequence = sequence;
+    }
+
+    private static void record(List<ResolvedBatch.Change> changes, ResolvedBatch.Change change) {
+        if (changes != null) {
+            changes.add(change);
         }
     }
 
@@ -130,30 +187,16 @@ public final class BlockIndex implements IngestSink {
         // What the engine did in that range is unknown; its later removals of blocks we never saw are harmless.
     }
 
-    private void store(EngineBlocks blocks, BlockStored stored) {
+    private void store(EngineBlocks blocks, BlockStored stored, List<ResolvedBatch.Change> changes) {
+        long[] hashes = stored.blockHashes();
         if (!stored.kind().reusablePrefix()) {
-            counts.skippedOtherGroups += stored.blockHashes().length;
+            counts.skippedOtherGroups += hashes.length;
             return;
         }
         int medium = bit(stored.medium());
-        long[] hashes = stored.blockHashes();
         if (stored.tokenless()) {
-            // The offloading connector's announcement: resolvable only through this engine's earlier store of the hash.
-            for (long hash : hashes) {
-                int id = blocks.idOf(hash);
-                if (id == EngineBlocks.NONE) {
-                    id = blocks.allocate(hash);
-                    counts.orphanBlocks++;
-                } else if (blocks.media(id) == 0) {
-                    counts.orphanBlocks++;
-                }
-                addMedium(blocks, id, medium);
-                if (blocks.indexed(id)) {
-                    // A ghost held again: its chain above must be indexed too.
-                    restoreFrom(blocks, blocks.parent(id));
-                }
-                counts.storedBlocks++;
-            }
+            storeTokenless(blocks, hashes, medium);
+            record(changes, new ResolvedBatch.Store(hashes, false, 0, 0, null, medium));
             return;
         }
         int blockSize = stored.blockSize();
@@ -161,21 +204,61 @@ public final class BlockIndex implements IngestSink {
         boolean keyable = blockSize > 0 && blockSize % granularity == 0 && tokens.length == hashes.length * blockSize
                 && blockSize / granularity <= MAX_SPAN;
         int span = keyable ? blockSize / granularity : 0;
-        long parentKey = 0;
-        boolean chainKnown;
+        if (!keyable) {
+            counts.unkeyableBlocks += hashes.length;
+        }
+        long[] used = changes != null ? new long[hashes.length] : null;
+        long root = stored.hasParent() ? 0 : root(blocks.model, stored.loraName());
+        storeChain(blocks, hashes, stored.hasParent(), stored.parentHash(), medium, span, root, (b, parentKey) -> {
+            List<Object> extra = stored.extraKeys() == null || b >= stored.extraKeys().size() ? null
+                    : ContentKeys.normalizeExtra(stored.extraKeys().get(b), stored.loraName());
+            return writerKeys.block(parentKey, tokens, b * blockSize, span, extra);
+        }, used);
+        record(changes, new ResolvedBatch.Store(hashes, stored.hasParent(), stored.parentHash(), span, used, medium));
+    }
+
+    /** The offloading connector's announcement: resolvable only through this engine's earlier store of the hash. */
+    private void storeTokenless(EngineBlocks blocks, long[] hashes, int medium) {
+        for (long hash : hashes) {
+            int id = blocks.idOf(hash);
+            if (id == EngineBlocks.NONE) {
+                id = blocks.allocate(hash);
+                counts.orphanBlocks++;
+            } else if (blocks.media(id) == 0) {
+                counts.orphanBlocks++;
+            }
+            addMedium(blocks, id, medium);
+            if (blocks.indexed(id)) {
+                // A ghost held again: its chain above must be indexed too.
+                restoreFrom(blocks, blocks.parent(id));
+            }
+            counts.storedBlocks++;
+        }
+    }
+
+    /** The key of a chain's block {@code b}, given its parent's key; 0 for none. */
+    @FunctionalInterface
+    private interface ChunkKeys {
+        long key(int b, long parentKey);
+    }
+
+    /**
+     * Stores a chain of blocks, each keyed from its parent's key while the chain is known; {@code used}, when given,
+     * receives each block's key (0 where it got none), which is what a replay of the store needs.
+     *
+     * @param root the key before the first block when the chain has no parent (unused when keys are given)
+     */
+    private void storeChain(EngineBlocks blocks, long[] hashes, boolean hasParent, long parentHash, int medium,
+            int span, long root, ChunkKeys keys, long[] used) {
+        long parentKey = root;
+        boolean chainKnown = !hasParent;
         int parent = EngineBlocks.NONE;
-        if (!stored.hasParent()) {
-            parentKey = root(blocks.model, stored.loraName());
-            chainKnown = true;
-        } else {
-            parent = blocks.idOf(stored.parentHash());
+        if (hasParent) {
+            parent = blocks.idOf(parentHash);
             chainKnown = parent != EngineBlocks.NONE && blocks.keyed(parent);
             if (chainKnown) {
                 parentKey = blocks.key(parent);
             }
-        }
-        if (!keyable) {
-            counts.unkeyableBlocks += hashes.length;
         }
         restoreFrom(blocks, parent);
         for (int b = 0; b < hashes.length; b++) {
@@ -194,10 +277,8 @@ public final class BlockIndex implements IngestSink {
             }
             addMedium(blocks, id, medium);
             counts.storedBlocks++;
-            if (keyable && chainKnown) {
-                List<Object> extra = stored.extraKeys() == null || b >= stored.extraKeys().size() ? null
-                        : ContentKeys.normalizeExtra(stored.extraKeys().get(b), stored.loraName());
-                long key = writerKeys.block(parentKey, tokens, b * blockSize, span, extra);
+            long key = span > 0 && chainKnown ? keys.key(b, parentKey) : 0;
+            if (key != 0) {
                 if (!blocks.keyed(id)) {
                     if (!fresh) {
                         counts.rerootedBlocks++;
@@ -212,9 +293,12 @@ public final class BlockIndex implements IngestSink {
                 parentKey = key;
             } else {
                 chainKnown = false;
-                if (fresh && keyable) {
+                if (fresh && span > 0) {
                     counts.orphanBlocks++;
                 }
+            }
+            if (used != null) {
+                used[b] = key;
             }
             parent = id;
         }
@@ -259,19 +343,14 @@ public final class BlockIndex implements IngestSink {
         }
     }
 
-    private void remove(EngineBlocks blocks, BlockRemoved removed) {
-        if (!removed.kind().reusablePrefix()) {
-            counts.skippedOtherGroups += removed.blockHashes().length;
-            return;
-        }
-        int medium = bit(removed.medium());
-        for (long hash : removed.blockHashes()) {
+    private void remove(EngineBlocks blocks, ResolvedBatch.Remove removed) {
+        for (long hash : removed.hashes()) {
             int id = blocks.idOf(hash);
             if (id == EngineBlocks.NONE || blocks.media(id) == 0) {
                 counts.unknownRemovals++;
                 continue;
             }
-            drop(blocks, id, medium);
+            drop(blocks, id, removed.medium());
             counts.removedBlocks++;
         }
     }
@@ -341,8 +420,10 @@ public final class BlockIndex implements IngestSink {
      * <p>Design note: it depends on nothing but this engine's own history (its quota is a fixed share, the hand its
      * own), so two replicas fed the same streams evict the same blocks.
      */
-    private void evict(EngineBlocks blocks) {
+    private void evict(EngineBlocks blocks, List<ResolvedBatch.Change> changes) {
         long target = budget.lowWater();
+        LongArrayList evictedHashes = changes != null ? new LongArrayList() : null;
+        LongArrayList evictedKeys = changes != null ? new LongArrayList() : null;
         for (int tier = 0; tier < 3 && blocks.indexedCount() > target; tier++) {
             // Round and round until two whole rounds evict nothing: the first may only clear second-chance bits.
             for (long idle = 0; idle < 2L * blocks.idBound() && blocks.indexedCount() > target; idle++) {
@@ -369,11 +450,18 @@ public final class BlockIndex implements IngestSink {
                     unlink(blocks, id);
                     blocks.setEvicted(id, true);
                     counts.evictedBlocks++;
+                    if (evictedHashes != null) {
+                        evictedHashes.add(blocks.hash(id));
+                        evictedKeys.add(blocks.keyed(id) ? blocks.key(id) : 0);
+                    }
                     id = parent;
                 } while (id != EngineBlocks.NONE && blocks.indexedCount() > target && evictable(blocks, id, tier)
                         && !blocks.has(id, EngineBlocks.REFERENCED));
                 idle = 0;
             }
+        }
+        if (evictedHashes != null && !evictedHashes.isEmpty()) {
+            changes.add(new ResolvedBatch.Evict(evictedHashes.toLongArray(), evictedKeys.toLongArray()));
         }
     }
 
@@ -657,6 +745,44 @@ public final class BlockIndex implements IngestSink {
         EngineBlocks[] all = engines;
         EngineBlocks b = engineId < all.length ? all[engineId] : null;
         return b == null ? -1 : b.appliedSequence;
+    }
+
+    // ---- checkpoints (the writer's thread) ----
+
+    /** One engine's part of the index as bytes, or null if the index has no state for it. */
+    public byte[] checkpoint(int engineId) {
+        EngineBlocks blocks = engineBlocks(engineId);
+        return blocks == null ? null : blocks.write();
+    }
+
+    /**
+     * Replaces an engine's part of the index with a {@link #checkpoint}'s.
+     *
+     * @throws IllegalArgumentException if the bytes are not a checkpoint this release can read
+     */
+    public void restore(int engineId, byte[] checkpoint) {
+        EngineBlocks restored;
+        try {
+            restored = EngineBlocks.read(engineId, modelOf.apply(engineId), checkpoint);
+        } catch (java.nio.BufferUnderflowException | IndexOutOfBoundsException e) {
+            throw new IllegalArgumentException("checkpoint of engine " + engineId + " is cut short", e);
+        }
+        writes.begin(engineId);
+        try {
+            EngineBlocks current = engineBlocks(engineId);
+            if (current != null) {
+                reset(current);
+            }
+            engine(engineId);
+            engines[engineId] = restored;
+            for (int id = 0; id < restored.idBound(); id++) {
+                if (restored.used(id) && restored.linked(id)) {
+                    holders.add(restored.key(id), engineId, restored.span(id), restored.media(id));
+                }
+            }
+        } finally {
+            writes.end();
+        }
     }
 
     /** An engine's table: for the writer, for tests of the index's invariants, and for validated reads. */

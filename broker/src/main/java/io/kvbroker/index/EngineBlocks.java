@@ -1,5 +1,6 @@
 package io.kvbroker.index;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
@@ -302,6 +303,78 @@ final class EngineBlocks {
     /** Heap bytes of the arrays. */
     long memoryBytes() {
         return 112L + 4L * table.length + 24L * hashes.length;
+    }
+
+    // ---- checkpoints ----
+
+    private static final int CHECKPOINT_VERSION = 1;
+
+    /** This engine's table as bytes: everything but the slot table, which {@link #read} rebuilds. */
+    byte[] write() {
+        int n = idBound;
+        ByteBuffer out = ByteBuffer.allocate(4 + 8 * 3 + 4 * 6 + 8 * 4 + n * 24);
+        out.putInt(CHECKPOINT_VERSION);
+        out.putLong(appliedSequence).putLong(incarnation).putLong(evictions);
+        out.putInt(hand).putInt(n).putInt(freeHead).putInt(used).putInt(indexed).putInt(evicted);
+        for (long count : perMedium) {
+            out.putLong(count);
+        }
+        out.asLongBuffer().put(hashes, 0, n);
+        out.position(out.position() + 8 * n);
+        out.asLongBuffer().put(keys, 0, n);
+        out.position(out.position() + 8 * n);
+        out.asIntBuffer().put(fields, 0, n);
+        out.position(out.position() + 4 * n);
+        out.asIntBuffer().put(parents, 0, n);
+        return out.array();
+    }
+
+    /** An engine's table from {@link #write}'s bytes. */
+    static EngineBlocks read(int engineId, String model, byte[] bytes) {
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        int version = in.getInt();
+        if (version != CHECKPOINT_VERSION) {
+            throw new IllegalArgumentException("checkpoint format " + version + ", this release reads "
+                    + CHECKPOINT_VERSION);
+        }
+        EngineBlocks b = new EngineBlocks(engineId, model);
+        b.appliedSequence = in.getLong();
+        b.incarnation = in.getLong();
+        b.evictions = in.getLong();
+        b.hand = in.getInt();
+        int n = in.getInt();
+        b.freeHead = in.getInt();
+        b.used = in.getInt();
+        b.indexed = in.getInt();
+        b.evicted = in.getInt();
+        for (int m = 0; m < b.perMedium.length; m++) {
+            b.perMedium[m] = in.getLong();
+        }
+        b.grow(Math.max(16, n));
+        b.idBound = n;
+        in.asLongBuffer().get(b.hashes, 0, n);
+        in.position(in.position() + 8 * n);
+        in.asLongBuffer().get(b.keys, 0, n);
+        in.position(in.position() + 8 * n);
+        in.asIntBuffer().get(b.fields, 0, n);
+        in.position(in.position() + 4 * n);
+        in.asIntBuffer().get(b.parents, 0, n);
+        int capacity = 32;
+        while (b.used * 4L > capacity * 3L) {
+            capacity *= 2;
+        }
+        b.table = new int[capacity];
+        int mask = capacity - 1;
+        for (int id = 0; id < n; id++) {
+            if (b.fields[id] < 0) {
+                int i = home(b.hashes[id], mask);
+                while (b.table[i] != 0) {
+                    i = (i + 1) & mask;
+                }
+                b.table[i] = id + 1;
+            }
+        }
+        return b;
     }
 
     // ---- internals ----

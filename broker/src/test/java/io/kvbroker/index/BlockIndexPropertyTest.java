@@ -78,6 +78,9 @@ class BlockIndexPropertyTest {
         SplittableRandom random = new SplittableRandom(seed);
         BlockIndex index = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT, budget);
         BlockIndex twin = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT, budget);
+        // What a journal would keep: each engine's last checkpoint and the resolved batches applied after it.
+        Map<Integer, byte[]> checkpoints = new java.util.HashMap<>();
+        List<Object[]> logged = new ArrayList<>();
         ReferenceIndex reference = new ReferenceIndex(G, BlockIndexPropertyTest::modelOf);
         ContentKeys keys = new ContentKeys(G);
         List<Prompt> prompts = prompts(random);
@@ -127,6 +130,8 @@ class BlockIndexPropertyTest {
                 // A restart: state forgotten, and the new process hashes with a new seed.
                 index.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
                 twin.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
+                logged.add(new Object[] {engine, -1L, new ResolvedBatch(List.of(new ResolvedBatch.Clear(
+                        io.kvbroker.client.Media.ALL)))});
                 reference.reset(engine);
                 incarnationSeed[engine] = random.nextLong();
                 continue;
@@ -136,8 +141,15 @@ class BlockIndexPropertyTest {
                         size, -1, Medium.GPU, prompt.lora(), null, 0, GroupKind.FULL_ATTENTION, -1, null, null,
                         null));
             }
-            index.onBatch(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
+            ResolvedBatch resolved = index.apply(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0), true);
+            logged.add(new Object[] {engine, (long) step, resolved});
             twin.onBatch(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
+            if (step % 700 == 350) {
+                for (int e = 0; e < engines; e++) {
+                    checkpoints.put(e, index.checkpoint(e));
+                }
+                logged.clear();
+            }
             for (KvEvent event : events) {
                 reference.apply(engine, event);
             }
@@ -147,6 +159,17 @@ class BlockIndexPropertyTest {
                 compare(seed, step, index, reference, prompts, keys);
             }
         }
+        BlockIndex recovered = new BlockIndex(BlockIndexPropertyTest::modelOf, G, PrefixScorer.Weights.DEFAULT, budget);
+        checkpoints.forEach((e, checkpoint) -> {
+            if (checkpoint != null) {
+                recovered.restore(e, checkpoint);
+            }
+        });
+        for (Object[] entry : logged) {
+            long sequence = (Long) entry[1];
+            recovered.applyResolved((Integer) entry[0], sequence < 0 ? 2 : 1, sequence, (ResolvedBatch) entry[2]);
+        }
+        checkRecovered(seed, index, recovered, prompts, keys);
         if (budget.limited()) {
             assertThat(index.stats().counts().evictedBlocks).as("the campaign evicts").isPositive();
             assertThat(index.stats().counts().forgottenBlocks).as("and forgets evicted entries").isPositive();
@@ -213,6 +236,26 @@ class BlockIndexPropertyTest {
             residencies += held.size();
         }
         assertThat(index.stats().residencies()).as("seed %d step %d residencies", seed, step).isEqualTo(residencies);
+    }
+
+    /** An index rebuilt from checkpoints and the resolved batches after them answers as the original. */
+    private void checkRecovered(long seed, BlockIndex index, BlockIndex recovered, List<Prompt> prompts,
+            ContentKeys keys) {
+        for (int e = 0; e < engines; e++) {
+            assertThat(recovered.engineSummary(e)).as("seed %d recovered engine %d", seed, e)
+                    .isEqualTo(index.engineSummary(e));
+        }
+        for (Prompt prompt : prompts) {
+            for (String model : List.of("m", "m2")) {
+                assertThat(scores(recovered, model, prompt, 0)).as("seed %d recovered score", seed)
+                        .isEqualTo(scores(index, model, prompt, 0));
+                long[] chain = keys.promptKeys(model, prompt.lora(), prompt.tokens());
+                assertThat(recovered.lookupKeys(chain)).as("seed %d recovered lookup", seed)
+                        .isEqualTo(index.lookupKeys(chain));
+            }
+        }
+        assertThat(recovered.stats().residencies()).isEqualTo(index.stats().residencies());
+        assertThat(recovered.stats().keys()).isEqualTo(index.stats().keys());
     }
 
     private void checkBudgeted(long seed, int step, IndexBudget budget, BlockIndex index, BlockIndex twin,

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  */
 class IngestIntegrationTest {
     private static final int ENGINES = 50;
-    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(300, 3, 60_000, 100_000, 10_000);
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(1_000, 5, 60_000, 100_000, 10_000);
 
     private static void await(String what, Duration timeout, BooleanSupplier condition) throws InterruptedException {
         await(what, timeout, condition, () -> "");

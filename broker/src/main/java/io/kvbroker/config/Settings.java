@@ -125,6 +125,49 @@ public final class Settings {
                     + " evictions depend only on each engine's own stream and replicas agree.", false,
             ValueParsers.intRange(1, 1_000_000));
 
+    public static final Setting<String> JOURNAL_DIR = new Setting<>("journal.dir", "path", "kvbroker-data",
+            "kvbroker-data", "Folder of the RocksDB journal (replay log, engine cursors, index checkpoints), so a"
+                    + " restart loses nothing. Empty: no journal; a restart starts cold.", false,
+            ValueParsers.text(true));
+
+    public static final Setting<String> JOURNAL_SYNC = new Setting<>("journal.sync", "batch, interval or none",
+            "interval", "interval", "When the journal's write-ahead log reaches the disk: batch (fsync per batch),"
+                    + " interval (fsync every syncIntervalMs; a machine crash loses at most that window, a process"
+                    + " crash nothing) or none (left to the OS). What is lost is replayed from the engines.", false,
+            ValueParsers.oneOf(List.of("batch", "interval", "none")));
+
+    public static final Setting<Integer> JOURNAL_SYNC_INTERVAL_MS = new Setting<>("journal.syncIntervalMs",
+            "integer, ms", 100, "100", "With journal.sync=interval, how often the write-ahead log is fsynced.",
+            false, ValueParsers.intRange(1, 60_000));
+
+    public static final Setting<Integer> JOURNAL_RETENTION_MAX_MB = new Setting<>("journal.retention.maxMb",
+            "integer, MiB", 4096, "4096", "Replay log size kept for resuming change streams; the oldest records go"
+                    + " first (never past an engine's last checkpoint). 0: no size bound.", false,
+            ValueParsers.intRange(0, 16_777_216));
+
+    public static final Setting<Integer> JOURNAL_RETENTION_MAX_AGE_SECONDS = new Setting<>(
+            "journal.retention.maxAgeSeconds", "integer, s", 86_400, "86400", "Replay log age kept. 0: no age"
+                    + " bound.", false, ValueParsers.intRange(0, 365 * 86_400));
+
+    public static final Setting<Integer> JOURNAL_RETENTION_MAX_BATCHES = new Setting<>(
+            "journal.retention.maxBatches", "integer", 0, "0", "Replay log records (one per batch) kept. 0: no count"
+                    + " bound.", false, ValueParsers.intRange(0, Integer.MAX_VALUE));
+
+    public static final Setting<Integer> JOURNAL_CHECKPOINT_EVERY_BATCHES = new Setting<>(
+            "journal.checkpoint.everyBatches", "integer", 5_000, "5000", "An engine's index part is checkpointed"
+                    + " after this many of its batches (or checkpoint.intervalMs), one engine at a time between"
+                    + " batches; recovery replays the log after each checkpoint.", false,
+            ValueParsers.intRange(1, 100_000_000));
+
+    public static final Setting<Integer> JOURNAL_CHECKPOINT_INTERVAL_MS = new Setting<>(
+            "journal.checkpoint.intervalMs", "integer, ms", 60_000, "60000", "An engine with batches since its last"
+                    + " checkpoint is checkpointed at least this often.", false,
+            ValueParsers.intRange(100, 86_400_000));
+
+    public static final Setting<Boolean> JOURNAL_START_FRESH = new Setting<>("journal.startFresh", "boolean", false,
+            "false", "Delete the journal at start-up and rebuild from the engines: the way out of a journal from"
+                    + " another release or a damaged one.", false, ValueParsers.bool());
+
     public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
             "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"
                     + " none.", false, ValueParsers.intRange(0, 2_000));
@@ -144,7 +187,9 @@ public final class Settings {
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
-            INDEX_BUDGET_SHARES, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
+            INDEX_BUDGET_SHARES, JOURNAL_DIR, JOURNAL_SYNC, JOURNAL_SYNC_INTERVAL_MS, JOURNAL_RETENTION_MAX_MB,
+            JOURNAL_RETENTION_MAX_AGE_SECONDS, JOURNAL_RETENTION_MAX_BATCHES, JOURNAL_CHECKPOINT_EVERY_BATCHES,
+            JOURNAL_CHECKPOINT_INTERVAL_MS, JOURNAL_START_FRESH, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));

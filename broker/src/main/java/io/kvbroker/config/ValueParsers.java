@@ -85,6 +85,19 @@ final class ValueParsers {
         };
     }
 
+    static Setting.Parser<Boolean> bool() {
+        return (key, node) -> {
+            if (node.isBoolean()) {
+                return node.asBoolean();
+            }
+            String value = node.isTextual() ? node.asText().strip().toLowerCase(Locale.ROOT) : "";
+            if (value.equals("true") || value.equals("false")) {
+                return Boolean.parseBoolean(value);
+            }
+            throw new ConfigException(key, "must be true or false, was " + describe(node));
+        };
+    }
+
     static String describe(JsonNode node) {
         if (node.isObject()) {
             return "a map";

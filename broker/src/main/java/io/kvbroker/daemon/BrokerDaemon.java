@@ -6,7 +6,12 @@ import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
+import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.journal.Journal;
+import io.kvbroker.journal.JournalTrimmer;
+import io.kvbroker.journal.JournalingSink;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,9 +24,10 @@ import org.slf4j.LoggerFactory;
  * Starts and stops all of kvbroker: builds the components from a validated configuration, starts them in order,
  * and on stop closes them in reverse within the drain timeout.
  *
- * <p>Design note: the start order is the data's path (simulated engines if asked for, the engine registry, ingest,
- * then status; journal, index and gRPC slot in as they arrive), so nothing is fed before what it feeds is ready, and
- * stopping in reverse drains the way in first.
+ * <p>Design note: the start order is the data's path (simulated engines if asked for, the engine registry, the
+ * journal, which restores the index and the engines' cursors before anything arrives, ingest, then status), so
+ * nothing is fed before what it feeds is ready, and stopping in reverse drains the way in first and closes the
+ * journal last.
  */
 public final class BrokerDaemon {
     private static final Logger LOG = LoggerFactory.getLogger(BrokerDaemon.class);
@@ -31,6 +37,9 @@ public final class BrokerDaemon {
     private final Lifecycle lifecycle;
     private final ZmqIngest ingest;
     private final BlockIndex index;
+    private final JournalComponent journal;
+    /** Whether the index holds what the journal had (at once when there is no journal). */
+    private volatile boolean recovered;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
 
@@ -61,8 +70,20 @@ public final class BrokerDaemon {
                 new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU), config.get(Settings.INDEX_WEIGHT_CPU),
                         storage, storage * 0.8),
                 IndexBudget.of(config.get(Settings.INDEX_BUDGET_MB), config.get(Settings.INDEX_BUDGET_SHARES)));
-        // The journal slots in between ingest and the index with the persistence issue.
-        this.ingest = new ZmqIngest(registry, index, config);
+        IngestSink sink = index;
+        if (!config.get(Settings.JOURNAL_DIR).isEmpty()) {
+            JournalingSink journaling = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(
+                    config.get(Settings.JOURNAL_CHECKPOINT_EVERY_BATCHES),
+                    config.get(Settings.JOURNAL_CHECKPOINT_INTERVAL_MS)), System::currentTimeMillis);
+            journal = new JournalComponent(journalSettings(config), journaling, index, registry, this::ingest,
+                    () -> recovered = true);
+            components.add(journal);
+            sink = journaling;
+        } else {
+            journal = null;
+            recovered = true;
+        }
+        this.ingest = new ZmqIngest(registry, sink, config);
         components.add(ingest);
         components.add(new StatusReporter(ingest, index, registry,
                 simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
@@ -80,6 +101,26 @@ public final class BrokerDaemon {
 
     public BlockIndex index() {
         return index;
+    }
+
+    /** Whether recovery from the journal has finished (queries before it would see a partial index). */
+    public boolean recovered() {
+        return recovered;
+    }
+
+    /** The open journal, if there is one and it has started. */
+    Optional<Journal> journal() {
+        return journal == null ? Optional.empty() : Optional.ofNullable(journal.journal());
+    }
+
+    static JournalComponent.Settings journalSettings(BrokerConfig config) {
+        return new JournalComponent.Settings(Path.of(config.get(Settings.JOURNAL_DIR)),
+                Journal.Sync.valueOf(config.get(Settings.JOURNAL_SYNC).toUpperCase(java.util.Locale.ROOT)),
+                config.get(Settings.JOURNAL_SYNC_INTERVAL_MS), new JournalTrimmer.Retention(
+                        config.get(Settings.JOURNAL_RETENTION_MAX_MB) * (1L << 20),
+                        config.get(Settings.JOURNAL_RETENTION_MAX_AGE_SECONDS) * 1000L,
+                        config.get(Settings.JOURNAL_RETENTION_MAX_BATCHES)),
+                config.get(Settings.JOURNAL_START_FRESH));
     }
 
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */

@@ -47,6 +47,35 @@ public final class GroupKinds {
         return kind == null ? GroupKind.UNKNOWN : kind;
     }
 
+    /**
+     * The table as bytes, for an engine's persisted cursor: one byte per group (the kind's ordinal + 1, 0 for not
+     * known), the ungrouped kind first.
+     */
+    public byte[] toBytes() {
+        int length = kinds.length;
+        while (length > 0 && kinds[length - 1] == null) {
+            length--;
+        }
+        byte[] bytes = new byte[length + 1];
+        bytes[0] = (byte) (ungrouped == null ? 0 : ungrouped.ordinal() + 1);
+        for (int g = 0; g < length; g++) {
+            bytes[g + 1] = (byte) (kinds[g] == null ? 0 : kinds[g].ordinal() + 1);
+        }
+        return bytes;
+    }
+
+    /** Replaces the table with one {@link #toBytes} wrote; unknown kind numbers are left unknown. */
+    public void restore(byte[] bytes) {
+        clear();
+        GroupKind[] all = GroupKind.values();
+        for (int i = 0; i < bytes.length && i <= MAX_GROUPS; i++) {
+            int ordinal = bytes[i] - 1;
+            if (ordinal >= 0 && ordinal < all.length) {
+                learn(i == 0 ? KvEvent.ABSENT : i - 1, all[ordinal]);
+            }
+        }
+    }
+
     /** Forgets everything, for a new incarnation of the engine. */
     public void clear() {
         Arrays.fill(kinds, null);

@@ -1,5 +1,6 @@
 package io.kvbroker.ingest;
 
+import io.kvbroker.client.Xxh64;
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.MalformedMessageException;
 import io.kvbroker.codec.WireFrames.ReplayMessage;
@@ -8,7 +9,6 @@ import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.IngestSink.ResetReason;
 import java.util.ArrayDeque;
-import java.util.Arrays;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,7 +73,9 @@ public final class EngineStream {
     private volatile EngineState state = EngineState.CONNECTING;
     private long incarnation = 1;
     private long cursor = NONE;
-    private byte[] lastPayload;
+    /** XXH64 of the last applied payload: what a continuation replay's first reply is checked against. */
+    private long lastFingerprint;
+    private boolean fingerprintKnown;
     private long lastHeardMs;
     /**
      * Whether the replay socket is connected, as far as anyone told us (true until a transport says otherwise).
@@ -128,6 +130,29 @@ public final class EngineStream {
     /** The last applied sequence, or -1 before the first. */
     public long cursor() {
         return cursor;
+    }
+
+    /**
+     * Where a restarted kvbroker left this engine: its incarnation, last applied sequence, that batch's payload
+     * fingerprint and the engine's group kinds.
+     */
+    public record Resume(long incarnation, long sequence, long fingerprint, byte[] kinds) {
+    }
+
+    /**
+     * Continues from a persisted position instead of first contact: the next connection asks the engine to replay
+     * from the cursor and checks the first reply against the fingerprint, so a restart of the engine while kvbroker
+     * was down is found as one during a disconnect would be. Before the stream sees any message.
+     */
+    public void resume(Resume resume) {
+        incarnation = resume.incarnation();
+        if (resume.sequence() >= 0) {
+            cursor = resume.sequence();
+            lastFingerprint = resume.fingerprint();
+            fingerprintKnown = true;
+            firstContactDone = true;
+        }
+        kinds.restore(resume.kinds());
     }
 
     public EngineCounters counters() {
@@ -229,7 +254,7 @@ public final class EngineStream {
         if (awaitingFirstReply) {
             awaitingFirstReply = false;
             if (verifyFirst && sequence == cursor) {
-                if (Arrays.equals(payload, lastPayload)) {
+                if (Xxh64.hash(payload) == lastFingerprint) {
                     counters.increment(Counter.DUPLICATES);
                     return;
                 }
@@ -247,7 +272,7 @@ public final class EngineStream {
                     voidState(firstMissing, sequence - 1);
                 }
                 cursor = sequence - 1;
-                lastPayload = null;
+                fingerprintKnown = false;
             }
         }
         if (cursor != NONE && sequence <= cursor) {
@@ -353,7 +378,7 @@ public final class EngineStream {
                 voidState(cursor + 1, needed);
             }
             cursor = needed;
-            lastPayload = null;
+            fingerprintKnown = false;
         }
         finishReplay(nowMs);
     }
@@ -388,7 +413,7 @@ public final class EngineStream {
     private void startReplay(Purpose why, long nowMs) {
         replaying = true;
         purpose = why;
-        verifyFirst = why == Purpose.CONTINUE && lastPayload != null;
+        verifyFirst = why == Purpose.CONTINUE && fingerprintKnown;
         replayFrom = why == Purpose.FIRST_CONTACT ? 0 : verifyFirst ? cursor : cursor + 1;
         awaitingFirstReply = true;
         cursorAtRequest = cursor;
@@ -403,7 +428,8 @@ public final class EngineStream {
 
     private void apply(long sequence, byte[] payload) {
         cursor = sequence;
-        lastPayload = payload;
+        lastFingerprint = Xxh64.hash(payload);
+        fingerprintKnown = true;
         if (state != EngineState.LIVE) {
             state = EngineState.LIVE;
         }
@@ -425,14 +451,14 @@ public final class EngineStream {
         if (batch.skippedFields() > 0) {
             counters.add(Counter.SKIPPED_FIELDS, batch.skippedFields());
         }
-        sink.onBatch(engineId, incarnation, sequence, batch);
+        sink.onBatch(engineId, incarnation, sequence, batch, lastFingerprint, kinds);
     }
 
     private void restart(ResetReason reason) {
         incarnation++;
         cursor = NONE;
         firstContactDone = false;
-        lastPayload = null;
+        fingerprintKnown = false;
         kinds.clear();
         LOG.info("engine {} restarted ({}): incarnation {}", name, reason.name().toLowerCase(), incarnation);
         sink.onReset(engineId, incarnation, reason);

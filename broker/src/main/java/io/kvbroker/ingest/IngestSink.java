@@ -1,5 +1,6 @@
 package io.kvbroker.ingest;
 
+import io.kvbroker.event.GroupKinds;
 import io.kvbroker.event.KvEventBatch;
 
 /**
@@ -22,6 +23,15 @@ public interface IngestSink {
 
     /** Applies one batch: {@code sequence} is the engine's own, one more than the last applied in this incarnation. */
     void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch);
+
+    /**
+     * Applies one batch, as {@link #onBatch(int, long, long, KvEventBatch)}, with what a persisting sink keeps to
+     * resume the engine after a restart: the payload's fingerprint and the engine's group kinds as of this batch.
+     */
+    default void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch, long fingerprint,
+            GroupKinds kinds) {
+        onBatch(engineId, incarnation, sequence, batch);
+    }
 
     /** Everything the engine held is gone; {@code incarnation} is the one that continues (new after a restart). */
     void onReset(int engineId, long incarnation, ResetReason reason);

@@ -67,6 +67,8 @@ public final class ZmqIngest implements Component {
     private final LongSupplier clock;
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
     private final Map<Integer, EngineStream> streams = new ConcurrentHashMap<>();
+    /** Persisted positions for engines whose streams are not created yet. */
+    private final Map<Integer, EngineStream.Resume> resumes = new ConcurrentHashMap<>();
     private final List<Connection> connections = new ArrayList<>();
     private final List<ListenSocket> listenSockets = new ArrayList<>();
     private final KvEventDecoder decoder = new KvEventDecoder();
@@ -127,6 +129,10 @@ public final class ZmqIngest implements Component {
             }
             replayEndpoint = spec.replayEndpoint().map(Object::toString).orElse(null);
             stream = new EngineStream(engineId, spec.key().toString(), sink, decoder, this, limits, nowMs);
+            EngineStream.Resume resume = resumes.remove(engineId);
+            if (resume != null) {
+                stream.resume(resume);
+            }
             if (replayEndpoint != null) {
                 openDealer();
             }
@@ -265,6 +271,11 @@ public final class ZmqIngest implements Component {
         running = true;
         thread = new Thread(this::run, "kvbroker-ingest");
         thread.start();
+    }
+
+    /** Makes an engine continue from a persisted position when its stream is created (call before {@link #start}). */
+    public void resume(int engineId, EngineStream.Resume resume) {
+        resumes.put(engineId, resume);
     }
 
     /** Starts subscribing to a registered engine's PUB socket; takes effect on the ingest thread. */

@@ -7,6 +7,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -85,6 +86,8 @@ class ServeProcessTest {
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command);
         builder.environment().keySet().removeIf(name -> name.startsWith("KVBROKER_"));
+        // The embedded default journal folder is relative to the working directory: a fresh one per process.
+        builder.directory(Files.createTempDirectory("kvbroker-serve").toFile());
         builder.redirectErrorStream(mergeStderr);
         return builder.start();
     }

@@ -1,0 +1,393 @@
+package io.kvbroker.journal;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import org.rocksdb.ColumnFamilyDescriptor;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.ColumnFamilyOptions;
+import org.rocksdb.CompactionStyle;
+import org.rocksdb.CompressionType;
+import org.rocksdb.DBOptions;
+import org.rocksdb.FlushOptions;
+import org.rocksdb.Range;
+import org.rocksdb.ReadOptions;
+import org.rocksdb.RocksDB;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.RocksIterator;
+import org.rocksdb.SizeApproximationFlag;
+import org.rocksdb.Slice;
+import org.rocksdb.WriteBatch;
+import org.rocksdb.WriteOptions;
+
+/**
+ * kvbroker's RocksDB store: the replay log (one record per applied batch, in broker sequence order), each engine's
+ * cursor, and each engine's last index checkpoint.
+ *
+ * <p>Design note: a batch's record and its engine's cursor go down in one WriteBatch, so after a crash either both are
+ * there or neither: the engine is replayed from exactly the cursor that matches the log. The log is append-only and
+ * trimmed from its head by range deletes, which cost one tombstone however many records they cover; its column family
+ * compacts level by level with dynamic level sizes, and reads start at the first live key, never scanning tombstones.
+ * A small time index (the first sequence of each second) answers retention by age without reading records. Writers:
+ * the applying thread appends and checkpoints, a trimming thread deletes the head; RocksDB orders them. No RocksDB type
+ * leaves this package.
+ */
+public final class Journal implements AutoCloseable {
+    /** The on-disk layout this release writes and reads. */
+    static final int FORMAT = 1;
+    private static final byte[] FORMAT_KEY = "format".getBytes(StandardCharsets.UTF_8);
+
+    static {
+        RocksDB.loadLibrary();
+    }
+
+    /** When the write-ahead log reaches the disk. */
+    public enum Sync {
+        /** fsync before each batch's write returns: nothing acknowledged is lost, at a cost per batch. */
+        BATCH,
+        /** fsync every {@code syncIntervalMs}: a machine crash loses at most that window, a process crash nothing. */
+        INTERVAL,
+        /** Left to the OS: a process crash loses nothing, a machine crash what the OS had not written. */
+        NONE
+    }
+
+    /** An engine's position: where ingest resumes it after a restart. */
+    public record Cursor(long incarnation, long sequence, long fingerprint, byte[] kinds) {
+    }
+
+    /** An engine's index checkpoint and the log position it reflects: records after it must be replayed. */
+    public record Checkpoint(long logSequence, byte[] index) {
+    }
+
+    private final Path dir;
+    private final Sync sync;
+    private final DBOptions dbOptions;
+    private final ColumnFamilyOptions logOptions;
+    private final ColumnFamilyOptions plainOptions;
+    private final List<ColumnFamilyHandle> handles = new ArrayList<>();
+    private final RocksDB db;
+    private final ColumnFamilyHandle log;
+    private final ColumnFamilyHandle cursors;
+    private final ColumnFamilyHandle checkpoints;
+    private final ColumnFamilyHandle times;
+    private final WriteOptions writeOptions;
+    /** The next broker sequence (appending thread only). */
+    private long next;
+    /** The first sequence still in the log. */
+    private volatile long first;
+    private long lastSecond = -1;
+
+    private Journal(Path dir, Sync sync) throws RocksDBException {
+        this.dir = dir;
+        this.sync = sync;
+        dbOptions = new DBOptions().setCreateIfMissing(true).setCreateMissingColumnFamilies(true)
+                .setMaxBackgroundJobs(2);
+        logOptions = new ColumnFamilyOptions().setCompactionStyle(CompactionStyle.LEVEL)
+                .setLevelCompactionDynamicLevelBytes(true).setCompressionType(CompressionType.LZ4_COMPRESSION)
+                .setWriteBufferSize(64L << 20);
+        plainOptions = new ColumnFamilyOptions();
+        List<ColumnFamilyDescriptor> descriptors = List.of(
+                new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, plainOptions),
+                new ColumnFamilyDescriptor(bytes("log"), logOptions),
+                new ColumnFamilyDescriptor(bytes("cursors"), plainOptions),
+                new ColumnFamilyDescriptor(bytes("checkpoints"), plainOptions),
+                new ColumnFamilyDescriptor(bytes("times"), plainOptions));
+        db = RocksDB.open(dbOptions, dir.toString(), descriptors, handles);
+        log = handles.get(1);
+        cursors = handles.get(2);
+        checkpoints = handles.get(3);
+        times = handles.get(4);
+        writeOptions = new WriteOptions().setSync(sync == Sync.BATCH);
+    }
+
+    /**
+     * Opens the journal in {@code dir}, creating it if there is none.
+     *
+     * @throws JournalException if the folder holds something else, a journal of another format, or a damaged one
+     */
+    public static Journal open(Path dir, Sync sync) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new JournalException("cannot create the journal folder " + dir + ": " + e.getMessage(), e);
+        }
+        boolean fresh;
+        try (var entries = Files.list(dir)) {
+            fresh = entries.findAny().isEmpty();
+        } catch (IOException e) {
+            throw new JournalException("cannot read the journal folder " + dir + ": " + e.getMessage(), e);
+        }
+        Journal journal;
+        try {
+            journal = new Journal(dir, sync);
+        } catch (RocksDBException e) {
+            throw new JournalException("the journal in " + dir + " cannot be opened (" + e.getMessage() + "); to"
+                    + " start fresh and rebuild from the engines, remove that folder or start with"
+                    + " journal.startFresh=true", e);
+        }
+        try {
+            journal.checkFormat(fresh);
+            journal.loadPositions();
+        } catch (RuntimeException | RocksDBException e) {
+            journal.close();
+            throw e instanceof JournalException je ? je : new JournalException("the journal in " + dir
+                    + " is damaged (" + e.getMessage() + "); to start fresh and rebuild from the engines, remove that"
+                    + " folder or start with journal.startFresh=true", e);
+        }
+        return journal;
+    }
+
+    /** Deletes a journal folder and everything in it, for a fresh start. */
+    public static void destroy(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(path);
+            }
+        } catch (IOException e) {
+            throw new JournalException("cannot remove the journal folder " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void checkFormat(boolean fresh) throws RocksDBException {
+        byte[] stored = db.get(FORMAT_KEY);
+        if (stored == null) {
+            if (!fresh) {
+                throw new JournalException(dir + " is not empty and holds no kvbroker journal; point journal.dir at"
+                        + " an empty or kvbroker folder");
+            }
+            db.put(FORMAT_KEY, ByteBuffer.allocate(4).putInt(FORMAT).array());
+            return;
+        }
+        int format = ByteBuffer.wrap(stored).getInt();
+        if (format != FORMAT) {
+            throw new JournalException("the journal in " + dir + " has format " + format + "; this release reads "
+                    + FORMAT + ". Start fresh (rebuild from the engines) with journal.startFresh=true");
+        }
+    }
+
+    private void loadPositions() {
+        try (RocksIterator it = db.newIterator(log)) {
+            it.seekToLast();
+            next = it.isValid() ? sequenceOf(it.key()) + 1 : 1;
+            it.seekToFirst();
+            first = it.isValid() ? sequenceOf(it.key()) : next;
+        }
+    }
+
+    // ---- the applying thread ----
+
+    /** Appends a record and the engine's cursor in one atomic write; returns the record's broker sequence. */
+    public long append(LogRecord record, Cursor cursor) {
+        long sequence = next;
+        try (WriteBatch batch = new WriteBatch()) {
+            batch.put(log, key(sequence), RecordCodec.encode(record));
+            batch.put(cursors, bytes(record.engine()), encodeCursor(cursor));
+            long second = record.timeMs() / 1000;
+            if (second != lastSecond) {
+                batch.put(times, key(second), key(sequence));
+                lastSecond = second;
+            }
+            db.write(writeOptions, batch);
+        } catch (RocksDBException e) {
+            throw new JournalException("journal write failed: " + e.getMessage(), e);
+        }
+        next = sequence + 1;
+        return sequence;
+    }
+
+    /** Stores an engine's index checkpoint, reflecting the log up to and including {@code logSequence}. */
+    public void putCheckpoint(String engine, long logSequence, byte[] index) {
+        byte[] value = ByteBuffer.allocate(8 + index.length).putLong(logSequence).put(index).array();
+        try {
+            db.put(checkpoints, writeOptions, bytes(engine), value);
+        } catch (RocksDBException e) {
+            throw new JournalException("journal checkpoint write failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Forgets an engine that left the fleet: its cursor and checkpoint (its log records age out). */
+    public void forget(String engine) {
+        try (WriteBatch batch = new WriteBatch()) {
+            batch.delete(cursors, bytes(engine));
+            batch.delete(checkpoints, bytes(engine));
+            db.write(writeOptions, batch);
+        } catch (RocksDBException e) {
+            throw new JournalException("journal write failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Makes everything written so far durable (for {@link Sync#INTERVAL}, and at shutdown). */
+    public void syncWal() {
+        try {
+            db.flushWal(true);
+        } catch (RocksDBException e) {
+            throw new JournalException("journal sync failed: " + e.getMessage(), e);
+        }
+    }
+
+    // ---- recovery ----
+
+    public Map<String, Cursor> cursors() {
+        Map<String, Cursor> result = new HashMap<>();
+        forEach(cursors, (k, v) -> result.put(new String(k, StandardCharsets.UTF_8), decodeCursor(v)));
+        return result;
+    }
+
+    public Map<String, Checkpoint> checkpoints() {
+        Map<String, Checkpoint> result = new HashMap<>();
+        forEach(checkpoints, (k, v) -> {
+            ByteBuffer in = ByteBuffer.wrap(v);
+            long sequence = in.getLong();
+            byte[] index = new byte[in.remaining()];
+            in.get(index);
+            result.put(new String(k, StandardCharsets.UTF_8), new Checkpoint(sequence, index));
+        });
+        return result;
+    }
+
+    /** Receives one log record and its broker sequence. */
+    @FunctionalInterface
+    public interface RecordVisitor {
+        void record(long sequence, LogRecord record);
+    }
+
+    /** Visits the records from {@code fromSequence} on, in order. */
+    public void forEachRecord(long fromSequence, RecordVisitor visitor) {
+        try (Slice lower = new Slice(key(Math.max(fromSequence, first)));
+                ReadOptions options = new ReadOptions().setIterateLowerBound(lower);
+                RocksIterator it = db.newIterator(log, options)) {
+            for (it.seek(key(Math.max(fromSequence, first))); it.isValid(); it.next()) {
+                visitor.record(sequenceOf(it.key()), RecordCodec.decode(it.value()));
+            }
+        }
+    }
+
+    // ---- retention (the trimming thread) ----
+
+    /** The first sequence still in the log. */
+    public long firstSequence() {
+        return first;
+    }
+
+    /** The sequence the next record will get. */
+    public long nextSequence() {
+        return next;
+    }
+
+    /** The log's approximate size on disk and in memory, in bytes. */
+    public long logBytes() {
+        return bytesFrom(first);
+    }
+
+    /** Approximate bytes of the records from {@code sequence} to the end. */
+    long bytesFrom(long sequence) {
+        try (Slice start = new Slice(key(sequence)); Slice end = new Slice(key(Long.MAX_VALUE))) {
+            long[] sizes = db.getApproximateSizes(log, List.of(new Range(start, end)),
+                    SizeApproximationFlag.INCLUDE_FILES, SizeApproximationFlag.INCLUDE_MEMTABLES);
+            return sizes[0];
+        }
+    }
+
+    /** The first sequence appended at or after {@code timeMs}, or {@link #nextSequence} if none. */
+    long sequenceAt(long timeMs) {
+        try (RocksIterator it = db.newIterator(times)) {
+            it.seek(key(timeMs / 1000));
+            return it.isValid() ? sequenceOf(it.value()) : next;
+        }
+    }
+
+    /** Deletes the records before {@code sequence} (range deletes: one tombstone, compacted away later). */
+    public void trimBefore(long sequence) {
+        long from = first;
+        if (sequence <= from) {
+            return;
+        }
+        try {
+            db.deleteRange(log, key(from), key(sequence));
+            first = sequence;
+            // Time index entries pointing below the new head are dropped with it.
+            try (RocksIterator it = db.newIterator(times)) {
+                for (it.seekToFirst(); it.isValid() && sequenceOf(it.value()) < sequence; it.next()) {
+                    db.delete(times, it.key());
+                }
+            }
+            db.compactRange(log, key(from), key(sequence));
+        } catch (RocksDBException e) {
+            throw new JournalException("journal trim failed: " + e.getMessage(), e);
+        }
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public Sync sync() {
+        return sync;
+    }
+
+    @Override
+    public void close() {
+        try (FlushOptions flush = new FlushOptions().setWaitForFlush(true)) {
+            db.flushWal(true);
+        } catch (RocksDBException e) {
+            // Closing anyway: the WAL written so far is what a restart recovers.
+        }
+        for (ColumnFamilyHandle handle : handles) {
+            handle.close();
+        }
+        db.close();
+        writeOptions.close();
+        dbOptions.close();
+        logOptions.close();
+        plainOptions.close();
+    }
+
+    // ---- encoding ----
+
+    private void forEach(ColumnFamilyHandle family, BiConsumer<byte[], byte[]> visitor) {
+        try (RocksIterator it = db.newIterator(family)) {
+            for (it.seekToFirst(); it.isValid(); it.next()) {
+                visitor.accept(it.key(), it.value());
+            }
+        }
+    }
+
+    static byte[] encodeCursor(Cursor cursor) {
+        return ByteBuffer.allocate(24 + 4 + cursor.kinds().length).putLong(cursor.incarnation())
+                .putLong(cursor.sequence()).putLong(cursor.fingerprint()).putInt(cursor.kinds().length)
+                .put(cursor.kinds()).array();
+    }
+
+    static Cursor decodeCursor(byte[] bytes) {
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        long incarnation = in.getLong();
+        long sequence = in.getLong();
+        long fingerprint = in.getLong();
+        byte[] kinds = new byte[in.getInt()];
+        in.get(kinds);
+        return new Cursor(incarnation, sequence, fingerprint, kinds);
+    }
+
+    /** Big-endian, so keys sort as numbers. */
+    private static byte[] key(long value) {
+        return ByteBuffer.allocate(8).putLong(value).array();
+    }
+
+    private static long sequenceOf(byte[] key) {
+        return ByteBuffer.wrap(key).getLong();
+    }
+
+    private static byte[] bytes(String value) {
+        return value.getBytes(StandardCharsets.UTF_8);
+    }
+}

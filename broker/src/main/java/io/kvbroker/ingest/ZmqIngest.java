@@ -78,7 +78,7 @@ public final class ZmqIngest implements Component {
     private ZMQ.Poller poller;
     private final List<Slot> slots = new ArrayList<>();
     private boolean pollerStale = true;
-    private Thread thread;
+    private volatile Thread thread;
     private volatile boolean running;
 
     /** One socket in the poller and what to do when it is readable. */
@@ -288,6 +288,25 @@ public final class ZmqIngest implements Component {
                 }
             }
         });
+    }
+
+    /**
+     * Starts a new incarnation of an engine whose process was replaced (discovery saw a new container); takes effect
+     * on the ingest thread.
+     */
+    public void restart(int engineId) {
+        commands.add(() -> {
+            EngineStream stream = streams.get(engineId);
+            if (stream != null && stream.state() != EngineState.REMOVED) {
+                stream.onRestartSignalled(clock.getAsLong());
+            }
+        });
+    }
+
+    /** Whether the ingest thread runs (for the readiness probe). */
+    public boolean isRunning() {
+        Thread loop = thread;
+        return running && loop != null && loop.isAlive();
     }
 
     /** The engines' streams, for status and metrics; read-only outside the ingest thread. */

@@ -66,7 +66,8 @@ public final class BrokerDaemon {
                         storage, storage * 0.8));
         // The journal slots in between ingest and the index with the persistence issue.
         this.ingest = new ZmqIngest(registry, index, config);
-        this.discovery = new EngineDiscovery(registry, target(ingest), sources(config, simulated),
+        this.discovery = new EngineDiscovery(registry, EngineTarget.of(ingest::add, ingest::remove, ingest::restart),
+                sources(config, simulated),
                 config.get(Settings.DISCOVERY_REMOVE_GRACE_MS), System::currentTimeMillis);
         components.add(discovery);
         components.add(ingest);
@@ -102,25 +103,6 @@ public final class BrokerDaemon {
                     config.get(Settings.DISCOVERY_KUBERNETES_LABEL_SELECTOR)));
         }
         return sources;
-    }
-
-    private static EngineTarget target(ZmqIngest ingest) {
-        return new EngineTarget() {
-            @Override
-            public void add(int engineId) {
-                ingest.add(engineId);
-            }
-
-            @Override
-            public void remove(int engineId) {
-                ingest.remove(engineId);
-            }
-
-            @Override
-            public void restart(int engineId) {
-                ingest.restart(engineId);
-            }
-        };
     }
 
     public EngineRegistry registry() {

@@ -1,5 +1,7 @@
 package io.kvbroker.discovery;
 
+import java.util.function.IntConsumer;
+
 /** What discovery drives: ingest, which subscribes to, drops and restarts engines by id (on its own thread). */
 public interface EngineTarget {
 
@@ -11,4 +13,24 @@ public interface EngineTarget {
 
     /** The engine's process was replaced: clear what it held and start a new incarnation. */
     void restart(int engineId);
+
+    /** A target from three operations, e.g. {@code of(ingest::add, ingest::remove, ingest::restart)}. */
+    static EngineTarget of(IntConsumer add, IntConsumer remove, IntConsumer restart) {
+        return new EngineTarget() {
+            @Override
+            public void add(int engineId) {
+                add.accept(engineId);
+            }
+
+            @Override
+            public void remove(int engineId) {
+                remove.accept(engineId);
+            }
+
+            @Override
+            public void restart(int engineId) {
+                restart.accept(engineId);
+            }
+        };
+    }
 }

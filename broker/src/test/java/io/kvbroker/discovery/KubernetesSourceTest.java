@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.testing.Await;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.engine.Endpoint;
 import java.time.Duration;
@@ -53,13 +54,7 @@ class KubernetesSourceTest {
     }
 
     private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(10);
-        }
+        Await.until(what, Duration.ofSeconds(20), condition);
     }
 
     private static PodBuilder vllm(String namespace, String name, Map<String, String> annotations) {

@@ -53,8 +53,10 @@ class KubernetesSourceTest {
         discovery.stop(Duration.ofSeconds(5));
     }
 
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
+    private void await(String what, BooleanSupplier condition) throws InterruptedException {
         Await.until(what, Duration.ofSeconds(20), condition);
+        // A pass registers, then tells ingest, under discovery's lock: taking the lock waits for the pass to end.
+        discovery.snapshot();
     }
 
     private static PodBuilder vllm(String namespace, String name, Map<String, String> annotations) {

@@ -10,7 +10,10 @@ import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -28,11 +31,14 @@ import org.slf4j.LoggerFactory;
  */
 public final class KubernetesSource implements EngineSource {
     private static final Logger LOG = LoggerFactory.getLogger(KubernetesSource.class);
+    /** How long start waits for the first list: an API server out of reach fails start-up rather than hang it. */
+    private static final long START_TIMEOUT_MS = 30_000;
 
     private final Supplier<KubernetesClient> clients;
     private final List<String> configuredNamespaces;
     private final String labelSelector;
     private final boolean ownsClient;
+    private final long startTimeoutMs;
     private final List<SharedIndexInformer<Pod>> informers = new ArrayList<>();
     private final Set<String> warned = new HashSet<>();
     private volatile Consumer<Set<DiscoveredEngine>> report;
@@ -46,6 +52,12 @@ public final class KubernetesSource implements EngineSource {
      */
     public KubernetesSource(Supplier<KubernetesClient> clients, List<String> namespaces, String labelSelector,
             boolean ownsClient) {
+        this(clients, namespaces, labelSelector, ownsClient, START_TIMEOUT_MS);
+    }
+
+    KubernetesSource(Supplier<KubernetesClient> clients, List<String> namespaces, String labelSelector,
+            boolean ownsClient, long startTimeoutMs) {
+        this.startTimeoutMs = startTimeoutMs;
         this.clients = clients;
         this.configuredNamespaces = List.copyOf(namespaces);
         this.labelSelector = labelSelector;
@@ -63,7 +75,8 @@ public final class KubernetesSource implements EngineSource {
     }
 
     @Override
-    public void start(Consumer<Set<DiscoveredEngine>> report, ScheduledExecutorService scheduler) {
+    public void start(Consumer<Set<DiscoveredEngine>> report, ScheduledExecutorService scheduler)
+            throws InterruptedException {
         ResourceEventHandler<Pod> handler = new ResourceEventHandler<>() {
             @Override
             public void onAdd(Pod pod) {
@@ -84,14 +97,19 @@ public final class KubernetesSource implements EngineSource {
             client = clients.get();
             namespaces = configuredNamespaces.isEmpty() ? List.of(client.getNamespace()) : configuredNamespaces;
             for (String namespace : namespaces) {
-                // Blocks until the first list has arrived: the pods there now are known when start returns.
-                informers.add(client.pods().inNamespace(namespace).withLabelSelector(labelSelector)
-                        .inform(handler, 0));
+                SharedIndexInformer<Pod> informer = client.pods().inNamespace(namespace)
+                        .withLabelSelector(labelSelector).runnableInformer(0);
+                informer.addEventHandler(handler);
+                informers.add(informer);
+                // Waits for the first list: the pods there now are known when start returns.
+                informer.start().toCompletableFuture().get(startTimeoutMs, TimeUnit.MILLISECONDS);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | ExecutionException | TimeoutException e) {
             stop();
+            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
             throw new IllegalStateException("discovery.kubernetes: cannot list pods (" + labelSelector + ") in "
-                    + namespaces + ": " + e.getMessage(), e);
+                    + namespaces + ": " + (e instanceof TimeoutException ? "no answer in " + startTimeoutMs + " ms"
+                    : cause.getMessage()), cause);
         }
         this.report = report;
         LOG.info("watching pods {} in namespaces {}", labelSelector, namespaces);

@@ -178,4 +178,20 @@ class KubernetesSourceTest {
         assertThat(target.take()).containsExactly("remove 0");
         assertThat(engine("llm/vllm-e", 0)).isEmpty();
     }
+
+    @Test
+    void apiServerOutOfReachFailsStartNamingTheSetting() throws Exception {
+        int closedPort = io.kvbroker.testing.Ports.freeRange(1);
+        io.fabric8.kubernetes.client.Config config = new io.fabric8.kubernetes.client.ConfigBuilder()
+                .withMasterUrl("http://127.0.0.1:" + closedPort).withNamespace(NS).withRequestRetryBackoffLimit(0)
+                .build();
+        KubernetesSource unreachable = new KubernetesSource(
+                () -> new io.fabric8.kubernetes.client.KubernetesClientBuilder().withConfig(config).build(), List.of(),
+                "a=b", true, 2_000);
+        EngineDiscovery failing = new EngineDiscovery(new EngineRegistry(), target, List.of(unreachable), GRACE_MS,
+                clock::get);
+        org.assertj.core.api.Assertions.assertThatThrownBy(failing::start)
+                .isInstanceOf(IllegalStateException.class).hasMessageStartingWith("discovery.kubernetes: cannot list"
+                        + " pods (a=b) in [llm]");
+    }
 }

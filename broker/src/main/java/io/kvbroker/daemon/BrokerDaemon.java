@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * and on stop closes them in reverse within the drain timeout.
  *
  * <p>Design note: the start order is the data's path (the metrics server first so probes answer, simulated engines
- * if asked for, discovery, ingest, then status; journal and gRPC slot in as they arrive), so nothing is fed before what it feeds is ready, and
+ * if asked for, discovery, ingest, then status; journal and gRPC slot in as they arrive), so nothing is fed before
+ * what it feeds is ready, and
  * stopping in reverse drains the way in first.
  */
 public final class BrokerDaemon {
@@ -76,7 +77,8 @@ public final class BrokerDaemon {
         if (config.get(Settings.METRICS_PORT) > 0) {
             // First to start and last to stop: probes answer (not ready) while the rest starts and stops.
             metrics = new MetricsServer(config.get(Settings.METRICS_HOST), config.get(Settings.METRICS_PORT), ingest,
-                    registry, index, discovery, () -> ready && ingest.isRunning());
+                    registry, index, discovery, () -> !ready || ingest.isRunning(),
+                    () -> ready && ingest.isRunning());
             components.add(0, metrics);
         }
         this.metrics = Optional.ofNullable(metrics);

@@ -18,8 +18,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Serves Prometheus metrics ({@code /metrics}: engines, index, discovery, JVM) and the HTTP probes
- * ({@code /-/healthy}: the process answers; {@code /-/ready}: started and ingesting) on {@code metrics.port}.
+ * Serves Prometheus metrics ({@code /metrics}: engines, index, discovery, JVM) and the HTTP probes on
+ * {@code metrics.port}: {@code /-/healthy} (liveness: fails only once a started daemon has lost a part it cannot do
+ * without, so the kubelet restarts it) and {@code /-/ready} (started and ingesting).
  *
  * <p>Design note: the server is the Prometheus client's own, on the JDK's HTTP server with its own small thread
  * pool, so a slow scraper never touches the ingest thread; every kvbroker series is computed at scrape time from
@@ -32,6 +33,7 @@ public final class MetricsServer implements Component {
 
     private final String host;
     private final int port;
+    private final BooleanSupplier healthy;
     private final BooleanSupplier ready;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private HTTPServer server;
@@ -39,12 +41,14 @@ public final class MetricsServer implements Component {
     /**
      * @param port the port to bind; 0 picks a free one (tests), while {@code metrics.port: 0} means no server at all
      *     and is handled by the daemon, which then does not create this
+     * @param healthy false once the daemon is beyond repair (its ingest thread died)
      * @param ready whether the daemon has started and ingest runs
      */
     public MetricsServer(String host, int port, ZmqIngest ingest, EngineRegistry engines, BlockIndex index,
-            EngineDiscovery discovery, BooleanSupplier ready) {
+            EngineDiscovery discovery, BooleanSupplier healthy, BooleanSupplier ready) {
         this.host = host;
         this.port = port;
+        this.healthy = healthy;
         this.ready = ready;
         registry.register(new EngineCollector(ingest, engines, index, System::currentTimeMillis));
         registry.register(new IndexCollector(index));
@@ -60,8 +64,8 @@ public final class MetricsServer implements Component {
     @Override
     public void start() throws IOException {
         try {
-            server = HTTPServer.builder().hostname(host).port(port).registry(registry).defaultHandler(this::other)
-                    .buildAndStart();
+            server = HTTPServer.builder().hostname(host).port(port).registry(registry).registerHealthHandler(false)
+                    .defaultHandler(this::other).buildAndStart();
         } catch (IOException e) {
             throw new IOException("metrics.port: cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
         }
@@ -73,15 +77,16 @@ public final class MetricsServer implements Component {
         return server.getPort();
     }
 
-    /** {@code /-/ready}, and a short index page for anything else the library does not serve. */
+    /** The probes, and a short index page; the library serves {@code /metrics} itself. */
     private void other(HttpExchange exchange) throws IOException {
         String path = exchange.getRequestURI().getPath();
         int status;
         String body;
-        if (path.equals("/-/ready")) {
-            boolean isReady = ready.getAsBoolean();
-            status = isReady ? 200 : 503;
-            body = isReady ? "ready\n" : "not ready\n";
+        if (path.equals("/-/healthy") || path.equals("/-/ready")) {
+            boolean ok = path.equals("/-/healthy") ? healthy.getAsBoolean() : ready.getAsBoolean();
+            status = ok ? 200 : 503;
+            body = path.equals("/-/healthy") ? (ok ? "healthy\n" : "unhealthy: ingest stopped\n")
+                    : (ok ? "ready\n" : "not ready\n");
         } else if (path.equals("/")) {
             status = 200;
             body = "kvbroker: /metrics, /-/healthy, /-/ready\n";

@@ -160,7 +160,8 @@ class DeploymentManifestsTest {
     void containerAndDockerfileAgreeOnConfigPathDataPathAndUser() throws Exception {
         JsonNode container = brokerContainer();
         String dockerfile = Files.readString(root.resolve("docker/Dockerfile"));
-        assertThat(container.path("args").toString()).isEqualTo("[\"serve\",\"--config\",\"/etc/kvbroker/broker.yaml\"]");
+        assertThat(container.path("args").toString())
+                .isEqualTo("[\"serve\",\"--config\",\"/etc/kvbroker/broker.yaml\"]");
         assertThat(dockerfile).contains("CMD [\"serve\", \"--config\", \"/etc/kvbroker/broker.yaml\"]");
         Map<String, String> mounts = new HashMap<>();
         container.path("volumeMounts").forEach(m -> mounts.put(m.path("name").asText(), m.path("mountPath").asText()));
@@ -191,7 +192,8 @@ class DeploymentManifestsTest {
         int replayPort = annotations.path(PodEngines.REPLAY_PORT).asInt();
         int ranks = annotations.path(PodEngines.DATA_PARALLEL_SIZE).asInt();
         assertThat(ranks).isGreaterThan(1);
-        assertThat(replayPort - eventsPort).as("replay base port at least dataParallelSize above").isGreaterThanOrEqualTo(ranks);
+        assertThat(replayPort - eventsPort).as("replay base port at least dataParallelSize above")
+                .isGreaterThanOrEqualTo(ranks);
         JsonNode container = template.path("spec").path("containers").get(0);
         assertThat(container.path("name").asText()).isEqualTo(annotations.path(PodEngines.CONTAINER).asText());
         List<String> args = new ArrayList<>();

@@ -46,7 +46,8 @@ class EnableKvEventsScriptTest {
         builder.redirectOutput(temp.resolve("out").toFile()).redirectError(temp.resolve("err").toFile());
         Process process = builder.start();
         assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        return new Run(process.exitValue(), Files.readString(temp.resolve("out")), Files.readString(temp.resolve("err")));
+        return new Run(process.exitValue(), Files.readString(temp.resolve("out")),
+                Files.readString(temp.resolve("err")));
     }
 
     private static String systemPath() {

@@ -73,7 +73,8 @@ class MetricsScrapeTest {
             assertThat(get(metricsPort, "/-/healthy").statusCode()).isEqualTo(200);
             assertThat(get(metricsPort, "/-/ready").statusCode()).isEqualTo(200);
             Map<String, Double> first = awaitScrape(metricsPort, s -> sum(s, "kvbroker_engine_state",
-                    k -> k.contains("state=\"live\"")) == ENGINES && sum(s, "kvbroker_index_residencies", k -> true) > 0);
+                    k -> k.contains("state=\"live\"")) == ENGINES
+                    && sum(s, "kvbroker_index_residencies", k -> true) > 0);
             assertThat(count(first, "kvbroker_engine_batches_total")).isEqualTo(ENGINES);
             double batches = sum(first, "kvbroker_engine_batches_total", k -> true);
             double bytes = sum(first, "kvbroker_engine_received_bytes_total", k -> true);
@@ -114,18 +115,22 @@ class MetricsScrapeTest {
     }
 
     @Test
-    void readinessIsFalseUntilTheDaemonSaysSo() throws Exception {
+    void probesAnswerWhatTheDaemonSays() throws Exception {
         BrokerConfig config = BrokerConfig.defaults();
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.client.PrefixScorer.Weights(1, 1, 1, 1));
         ZmqIngest ingest = new ZmqIngest(registry, index, config);
         EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
         int port = Ports.freeRange(1);
-        MetricsServer server = new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, () -> false);
+        java.util.concurrent.atomic.AtomicBoolean healthy = new java.util.concurrent.atomic.AtomicBoolean(true);
+        MetricsServer server = new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, healthy::get,
+                () -> false);
         server.start();
         try {
             assertThat(get(port, "/-/ready").statusCode()).isEqualTo(503);
             assertThat(get(port, "/-/healthy").statusCode()).isEqualTo(200);
+            healthy.set(false);
+            assertThat(get(port, "/-/healthy").statusCode()).isEqualTo(503);
             assertThat(get(port, "/nothing").statusCode()).isEqualTo(404);
             assertThat(scrape(port)).containsEntry("kvbroker_index_residencies", 0.0);
         } finally {

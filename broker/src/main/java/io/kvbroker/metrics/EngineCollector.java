@@ -22,7 +22,8 @@ import java.util.function.LongSupplier;
  * <p>Design note: nothing is counted for metrics on the ingest thread; a scrape reads each engine's counters (plain
  * ordered stores by their one writer) and takes the index's read lock once per engine. Removed engines have no
  * series, so churn does not grow the scrape. Decode errors appear per reason once that reason has happened, which
- * keeps thirteen mostly-zero series per engine out of the scrape.
+ * keeps thirteen mostly-zero series per engine out of the scrape; their total is a family of its own, so summing a
+ * family never counts twice.
  */
 final class EngineCollector implements MultiCollector {
     private static final String P = "kvbroker_engine_";
@@ -77,12 +78,14 @@ final class EngineCollector implements MultiCollector {
             f.counter(P + "restarts", "", labels.add("reason", "fingerprint"),
                     c.get(Counter.RESTARTS_BY_FINGERPRINT));
             f.counter(P + "restarts", "", labels.add("reason", "discovery"), c.get(Counter.RESTARTS_SIGNALLED));
-            f.counter(P + "decode_errors", "Malformed messages or batches skipped, all reasons.",
-                    labels.add("reason", "all"), c.get(Counter.DECODE_ERRORS));
+            f.counter(P + "decode_errors", "Malformed messages or batches skipped.", labels,
+                    c.get(Counter.DECODE_ERRORS));
             for (MalformedMessageException.Reason reason : MalformedMessageException.Reason.values()) {
                 long count = c.decodeErrors(reason);
                 if (count > 0) {
-                    f.counter(P + "decode_errors", "", labels.add("reason", reason.label()), count);
+                    f.counter(P + "decode_errors_by_reason", "Malformed messages or batches skipped, by reason"
+                            + " (a reason appears once it has happened).", labels.add("reason", reason.label()),
+                            count);
                 }
             }
             for (EngineState each : EngineState.values()) {

@@ -2,11 +2,15 @@ package io.kvbroker.metrics;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.ConfigLoader;
 import io.kvbroker.daemon.BrokerDaemon;
 import io.kvbroker.discovery.EngineDiscovery;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.event.AllBlocksCleared;
+import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.testing.Ports;
@@ -21,6 +25,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
 
 /** Scrapes /metrics over HTTP from a running broker fed by simulated engines over ZeroMQ. */
 class MetricsScrapeTest {
@@ -98,6 +105,50 @@ class MetricsScrapeTest {
         } finally {
             daemon.stop();
         }
+    }
+
+    @Test
+    void gapsVoidsAndDecodeErrorsFromAMisbehavingEngineShowPerEngine() throws Exception {
+        int metricsPort = Ports.freeRange(1);
+        int enginePort = Ports.freeRange(1);
+        BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
+                "engines.static", "[{pod: bad, model: m, endpoint: 'tcp://127.0.0.1:" + enginePort + "'}]",
+                "metrics.port", String.valueOf(metricsPort), "metrics.host", "127.0.0.1",
+                "log.statusIntervalMs", "3600000"));
+        BrokerDaemon daemon = new BrokerDaemon(config);
+        KvEventEncoder encoder = new KvEventEncoder();
+        byte[] valid = encoder.encode(new KvEventBatch(1.0, 0, List.of(AllBlocksCleared.ALL), 0, 0),
+                KvEventEncoder.Form.MAP);
+        String engine = "{engine=\"bad/0\",model=\"m\"}";
+        try (ZContext context = new ZContext(); ZMQ.Socket pub = context.createSocket(SocketType.PUB)) {
+            pub.bind("tcp://127.0.0.1:" + enginePort);
+            daemon.start();
+            // A PUB drops what it sends before the subscriber has joined: publish until the first batch is applied.
+            long[] sequence = {0};
+            awaitScrape(metricsPort, samples -> {
+                send(pub, sequence[0]++, valid);
+                return samples.getOrDefault("kvbroker_engine_batches_total" + engine, 0.0) > 0;
+            });
+            // A 3-element batch whose timestamp is 0xc1, the one byte that is no msgpack format; then 3 batches lost.
+            send(pub, sequence[0]++, new byte[] {(byte) 0x93, (byte) 0xc1, (byte) 0xc0, (byte) 0xc0});
+            sequence[0] += 3;
+            send(pub, sequence[0], valid);
+            Map<String, Double> samples = awaitScrape(metricsPort,
+                    s -> s.getOrDefault("kvbroker_engine_voids_total" + engine, 0.0) == 1);
+            assertThat(samples).containsEntry("kvbroker_engine_gaps_total" + engine, 1.0)
+                    .containsEntry("kvbroker_engine_lost_batches_total" + engine, 3.0)
+                    .containsEntry("kvbroker_engine_decode_errors_total" + engine, 1.0)
+                    .containsEntry("kvbroker_engine_decode_errors_by_reason_total{engine=\"bad/0\",model=\"m\","
+                            + "reason=\"invalid_format\"}", 1.0);
+        } finally {
+            daemon.stop();
+        }
+    }
+
+    private static void send(ZMQ.Socket pub, long sequence, byte[] payload) {
+        pub.sendMore(new byte[0]);
+        pub.sendMore(WireFrames.sequenceFrame(sequence));
+        pub.send(payload);
     }
 
     private Map<String, Double> awaitScrape(int port, Predicate<Map<String, Double>> condition) throws Exception {

@@ -57,6 +57,8 @@ public final class ZmqIngest implements Component {
     /** Listen mode: this many restarts by sequence within the window means two engines share a topic. */
     private static final int SHARED_TOPIC_RESTARTS = 3;
     private static final long SHARED_TOPIC_WINDOW_MS = 10_000;
+    /** Room for about 10,000 engines; each socket also holds a few file descriptors (see docs/operations.md). */
+    private static final int MAX_SOCKETS = 65_536;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
@@ -246,6 +248,9 @@ public final class ZmqIngest implements Component {
     public void start() {
         context = new ZContext(1);
         context.setLinger(0);
+        // Six sockets an engine in connect mode (SUB, DEALER, their monitors and the PAIRs reading them): JeroMQ's
+        // default of 1024 sockets stops ingest near 170 engines. Set before the first socket sizes the table.
+        context.getContext().setMaxSockets(MAX_SOCKETS);
         try {
             for (int rank = 0; listen.enabled() && rank < listen.maxRanks(); rank++) {
                 listenSockets.add(new ListenSocket(rank));

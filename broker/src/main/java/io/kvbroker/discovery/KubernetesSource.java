@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -95,7 +96,9 @@ public final class KubernetesSource implements EngineSource {
         };
         try {
             client = clients.get();
-            namespaces = configuredNamespaces.isEmpty() ? List.of(client.getNamespace()) : configuredNamespaces;
+            // Outside a pod a kubeconfig may name no namespace: Kubernetes' own default then.
+            namespaces = configuredNamespaces.isEmpty()
+                    ? List.of(Objects.requireNonNullElse(client.getNamespace(), "default")) : configuredNamespaces;
             for (String namespace : namespaces) {
                 SharedIndexInformer<Pod> informer = client.pods().inNamespace(namespace)
                         .withLabelSelector(labelSelector).runnableInformer(0);

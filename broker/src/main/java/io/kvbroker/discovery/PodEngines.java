@@ -117,7 +117,7 @@ public final class PodEngines {
     private static String containerId(Pod pod) {
         String wanted = value(pod, CONTAINER);
         for (ContainerStatus status : pod.getStatus().getContainerStatuses()) {
-            boolean first = wanted == null && !pod.getSpec().getContainers().isEmpty()
+            boolean first = wanted == null && pod.getSpec() != null && !pod.getSpec().getContainers().isEmpty()
                     && pod.getSpec().getContainers().get(0).getName().equals(status.getName());
             if (first || status.getName().equals(wanted)) {
                 return status.getContainerID() == null ? "" : status.getContainerID();

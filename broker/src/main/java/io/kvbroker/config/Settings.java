@@ -1,5 +1,6 @@
 package io.kvbroker.config;
 
+import io.kvbroker.discovery.DnsService;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.index.IndexBudget;
 import java.util.List;
@@ -43,6 +44,45 @@ public final class Settings {
             "Engines to subscribe to: each with pod, model, endpoint (the engine's PUB, tcp://host:port), and"
                     + " optionally replayEndpoint, topic and dataParallelSize (ranks 0..n-1 at port+rank).",
             true, new StaticEnginesParser());
+
+    public static final Setting<Integer> DISCOVERY_REMOVE_GRACE_MS = new Setting<>("discovery.removeGraceMs",
+            "integer, ms", 30_000, "30000",
+            "How long a discovered engine may be missing (pod gone or not Ready, address not resolved) before it is"
+                    + " removed and its blocks cleared; back within this time, it carries on where it was.", false,
+            ValueParsers.intRange(0, 86_400_000));
+
+    public static final Setting<List<DnsService>> DISCOVERY_DNS_SERVICES = new Setting<>("discovery.dns.services",
+            "list of services", List.of(), "[]",
+            "Headless Services whose A records are engines: each with host, model, and optionally port (default"
+                    + " 5557), replayPort, dataParallelSize and topic ({podIP} and {model} are filled in).", true,
+            new DnsServicesParser());
+
+    public static final Setting<Integer> DISCOVERY_DNS_INTERVAL_MS = new Setting<>("discovery.dns.intervalMs",
+            "integer, ms", 10_000, "10000",
+            "How often the DNS services are resolved again (the JVM caches answers for 30 s unless"
+                    + " -Dsun.net.inetaddr.ttl says otherwise).", false, ValueParsers.intRange(100, 3_600_000));
+
+    public static final Setting<Boolean> DISCOVERY_KUBERNETES_ENABLED = new Setting<>(
+            "discovery.kubernetes.enabled", "true or false", false, "false",
+            "Discover engines from the Kubernetes API: Running and Ready pods matching the label selector, read"
+                    + " through list and watch (docs/operations.md lists the pod annotations).", false,
+            ValueParsers.bool());
+
+    public static final Setting<List<String>> DISCOVERY_KUBERNETES_NAMESPACES = new Setting<>(
+            "discovery.kubernetes.namespaces", "list of strings", List.of(), "[]",
+            "Namespaces to watch for engine pods; empty means kvbroker's own namespace.", true,
+            ValueParsers.textList());
+
+    public static final Setting<String> DISCOVERY_KUBERNETES_LABEL_SELECTOR = new Setting<>(
+            "discovery.kubernetes.labelSelector", "string", "kvbroker.io/kv-events=enabled",
+            "kvbroker.io/kv-events=enabled", "Label selector of the engine pods.", false, ValueParsers.text(false));
+
+    public static final Setting<Integer> METRICS_PORT = new Setting<>("metrics.port", "integer", 9464, "9464",
+            "HTTP port of the Prometheus metrics (/metrics) and the health probes (/-/healthy, /-/ready); 0 turns"
+                    + " the HTTP server off.", false, ValueParsers.intRange(0, 65_535));
+
+    public static final Setting<String> METRICS_HOST = new Setting<>("metrics.host", "string", "0.0.0.0",
+            "0.0.0.0", "The address the metrics HTTP server binds to.", false, ValueParsers.text(false));
 
     public static final Setting<Integer> INGEST_REPLAY_TIMEOUT_MS = new Setting<>("ingest.replayTimeoutMs",
             "integer, ms", 1000, "1000",
@@ -182,8 +222,10 @@ public final class Settings {
 
     /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
-            LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, INGEST_REPLAY_TIMEOUT_MS, INGEST_REPLAY_MAX_ATTEMPTS,
-            INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
+            LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, DISCOVERY_REMOVE_GRACE_MS, DISCOVERY_DNS_SERVICES,
+            DISCOVERY_DNS_INTERVAL_MS, DISCOVERY_KUBERNETES_ENABLED, DISCOVERY_KUBERNETES_NAMESPACES,
+            DISCOVERY_KUBERNETES_LABEL_SELECTOR, METRICS_PORT, METRICS_HOST, INGEST_REPLAY_TIMEOUT_MS,
+            INGEST_REPLAY_MAX_ATTEMPTS, INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
@@ -217,6 +259,11 @@ public final class Settings {
                     + " engine fewer than " + IndexBudget.MIN_QUOTA_BLOCKS + " blocks; raise it to at least "
                     + (IndexBudget.MIN_QUOTA_BLOCKS * IndexBudget.BYTES_PER_BLOCK * shares + (1 << 20) - 1 >> 20)
                     + " or lower index.budgetShares");
+        }
+        int metrics = (Integer) values.get(METRICS_PORT);
+        if (metrics > 0 && listen > 0 && metrics >= listen && metrics < listen + ranks) {
+            throw new ConfigException(METRICS_PORT.key(), "port " + metrics + " is one of the listening ports "
+                    + listen + ".." + (listen + ranks - 1));
         }
         if (listen > 0 && replay > 0 && replay < listen + ranks && listen < replay + ranks) {
             throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."

@@ -6,7 +6,6 @@ import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.engine.Endpoint;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -26,29 +25,13 @@ final class StaticEnginesParser implements Setting.Parser<List<EngineSpec>> {
 
     @Override
     public List<EngineSpec> parse(String key, JsonNode node) throws ConfigException {
-        if (node.isNull()) {
-            return List.of();
-        }
-        if (!node.isArray()) {
-            throw new ConfigException(key, "must be a list of engines, was " + ValueParsers.describe(node));
-        }
+        List<JsonNode> entries = ValueParsers.mapEntries(key, node, "engines", "pod, model and endpoint", FIELDS);
         List<EngineSpec> specs = new ArrayList<>();
         Map<EngineKey, String> keysSeen = new HashMap<>();
         Map<String, String> portsSeen = new HashMap<>();
-        for (int i = 0; i < node.size(); i++) {
+        for (int i = 0; i < entries.size(); i++) {
             String at = key + "[" + i + "]";
-            JsonNode entry = node.get(i);
-            if (!entry.isObject()) {
-                throw new ConfigException(at, "must be a map with pod, model and endpoint, was "
-                        + ValueParsers.describe(entry));
-            }
-            for (Iterator<String> names = entry.fieldNames(); names.hasNext(); ) {
-                String name = names.next();
-                if (!FIELDS.contains(name)) {
-                    throw new ConfigException(at + "." + name, "unknown field; known: " + String.join(", ",
-                            FIELDS.stream().sorted().toList()));
-                }
-            }
+            JsonNode entry = entries.get(i);
             String pod = required(entry, at, "pod");
             String model = required(entry, at, "model");
             Endpoint endpoint = endpoint(at + ".endpoint", required(entry, at, "endpoint"));

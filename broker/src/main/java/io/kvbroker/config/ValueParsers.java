@@ -74,6 +74,36 @@ final class ValueParsers {
         };
     }
 
+    static Setting.Parser<Boolean> bool() {
+        return (key, node) -> {
+            String value = node.isValueNode() ? node.asText().strip().toLowerCase(Locale.ROOT) : "";
+            if (value.equals("true") || value.equals("false")) {
+                return Boolean.parseBoolean(value);
+            }
+            throw new ConfigException(key, "must be true or false, was " + describe(node));
+        };
+    }
+
+    /** A list of non-empty strings; a single string is taken as a one-element list. */
+    static Setting.Parser<List<String>> textList() {
+        return (key, node) -> {
+            if (node.isNull()) {
+                return List.of();
+            }
+            if (node.isValueNode()) {
+                return List.of(text(false).parse(key, node));
+            }
+            if (!node.isArray()) {
+                throw new ConfigException(key, "must be a list of strings, was " + describe(node));
+            }
+            List<String> values = new java.util.ArrayList<>();
+            for (int i = 0; i < node.size(); i++) {
+                values.add(text(false).parse(key + "[" + i + "]", node.get(i)).strip());
+            }
+            return List.copyOf(values);
+        };
+    }
+
     static Setting.Parser<String> oneOf(List<String> choices) {
         return (key, node) -> {
             String value = node.isValueNode() ? node.asText().strip().toLowerCase(Locale.ROOT) : null;
@@ -85,17 +115,37 @@ final class ValueParsers {
         };
     }
 
-    static Setting.Parser<Boolean> bool() {
-        return (key, node) -> {
-            if (node.isBoolean()) {
-                return node.asBoolean();
+    /**
+     * The entries of a list of maps (a null list is empty), each checked to be a map with only known fields.
+     *
+     * @param what what the list holds, for messages: "engines"
+     * @param shape what each entry must have, for messages: "pod, model and endpoint"
+     */
+    static List<JsonNode> mapEntries(String key, JsonNode node, String what, String shape,
+            java.util.Set<String> fields) throws ConfigException {
+        if (node.isNull()) {
+            return List.of();
+        }
+        if (!node.isArray()) {
+            throw new ConfigException(key, "must be a list of " + what + ", was " + describe(node));
+        }
+        List<JsonNode> entries = new java.util.ArrayList<>();
+        for (int i = 0; i < node.size(); i++) {
+            String at = key + "[" + i + "]";
+            JsonNode entry = node.get(i);
+            if (!entry.isObject()) {
+                throw new ConfigException(at, "must be a map with " + shape + ", was " + describe(entry));
             }
-            String value = node.isTextual() ? node.asText().strip().toLowerCase(Locale.ROOT) : "";
-            if (value.equals("true") || value.equals("false")) {
-                return Boolean.parseBoolean(value);
+            for (java.util.Iterator<String> names = entry.fieldNames(); names.hasNext(); ) {
+                String name = names.next();
+                if (!fields.contains(name)) {
+                    throw new ConfigException(at + "." + name, "unknown field; known: " + String.join(", ",
+                            fields.stream().sorted().toList()));
+                }
             }
-            throw new ConfigException(key, "must be true or false, was " + describe(node));
-        };
+            entries.add(entry);
+        }
+        return entries;
     }
 
     static String describe(JsonNode node) {

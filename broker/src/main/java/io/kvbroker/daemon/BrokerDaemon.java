@@ -2,7 +2,15 @@ package io.kvbroker.daemon;
 
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
+import io.kvbroker.discovery.DnsSource;
+import io.kvbroker.discovery.EngineDiscovery;
+import io.kvbroker.discovery.EngineSource;
+import io.kvbroker.discovery.EngineTarget;
+import io.kvbroker.discovery.KubernetesSource;
+import io.kvbroker.discovery.StaticSource;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.metrics.MetricsServer;
 import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
@@ -24,10 +32,10 @@ import org.slf4j.LoggerFactory;
  * Starts and stops all of kvbroker: builds the components from a validated configuration, starts them in order,
  * and on stop closes them in reverse within the drain timeout.
  *
- * <p>Design note: the start order is the data's path (simulated engines if asked for, the engine registry, the
- * journal, which restores the index and the engines' cursors before anything arrives, ingest, then status), so
- * nothing is fed before what it feeds is ready, and stopping in reverse drains the way in first and closes the
- * journal last.
+ * <p>Design note: the start order is the data's path (the metrics server first so probes answer, simulated engines
+ * if asked for, discovery, the journal, which restores the index and the engines' cursors before anything arrives,
+ * ingest, then status), so nothing is fed before what it feeds is ready, and stopping in reverse drains the way in
+ * first and closes the journal last.
  */
 public final class BrokerDaemon {
     private static final Logger LOG = LoggerFactory.getLogger(BrokerDaemon.class);
@@ -40,6 +48,9 @@ public final class BrokerDaemon {
     private final JournalComponent journal;
     /** Whether the index holds what the journal had (at once when there is no journal). */
     private volatile boolean recovered;
+    private final EngineDiscovery discovery;
+    private final Optional<MetricsServer> metrics;
+    private volatile boolean ready;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
 
@@ -52,19 +63,13 @@ public final class BrokerDaemon {
         this.config = config;
         List<Component> components = new ArrayList<>();
         SimulationComponent simulation = null;
+        MetricsServer metrics = null;
         if (config.get(Settings.SIMULATE_ENGINES) > 0) {
             simulation = new SimulationComponent(config.get(Settings.SIMULATE_ENGINES),
                     config.get(Settings.SIMULATE_BASE_PORT), config.get(Settings.SIMULATE_STEPS_PER_SECOND));
             components.add(simulation);
         }
         SimulationComponent simulated = simulation;
-        components.add(new EngineCatalog(registry, () -> {
-            List<io.kvbroker.engine.EngineSpec> all = new ArrayList<>(config.get(Settings.ENGINES_STATIC));
-            if (simulated != null) {
-                all.addAll(simulated.specs());
-            }
-            return all;
-        }));
         double storage = config.get(Settings.INDEX_WEIGHT_STORAGE);
         this.index = new BlockIndex(id -> registry.entry(id).spec().model(), config.get(Settings.INDEX_GRANULARITY),
                 new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU), config.get(Settings.INDEX_WEIGHT_CPU),
@@ -84,11 +89,45 @@ public final class BrokerDaemon {
             recovered = true;
         }
         this.ingest = new ZmqIngest(registry, sink, config);
+        this.discovery = new EngineDiscovery(registry, EngineTarget.of(ingest::add, ingest::remove, ingest::restart),
+                sources(config, simulated),
+                config.get(Settings.DISCOVERY_REMOVE_GRACE_MS), System::currentTimeMillis);
+        // Discovery registers the engines the journal then restores, before ingest starts creating their streams.
+        components.add(journal == null ? components.size() : components.indexOf(journal), discovery);
         components.add(ingest);
         components.add(new StatusReporter(ingest, index, registry,
                 simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
+        if (config.get(Settings.METRICS_PORT) > 0) {
+            // First to start and last to stop: probes answer (not ready) while the rest starts and stops.
+            metrics = new MetricsServer(config.get(Settings.METRICS_HOST), config.get(Settings.METRICS_PORT), ingest,
+                    registry, index, discovery, () -> !ready || ingest.isRunning(),
+                    () -> ready && ingest.isRunning());
+            components.add(0, metrics);
+        }
+        this.metrics = Optional.ofNullable(metrics);
         components.addAll(extra);
         this.lifecycle = new Lifecycle(components);
+    }
+
+    /** The configured engines (and simulated ones), then DNS, then Kubernetes: earlier sources win a clash. */
+    private static List<EngineSource> sources(BrokerConfig config, SimulationComponent simulated) {
+        List<EngineSource> sources = new ArrayList<>();
+        sources.add(new StaticSource(() -> {
+            List<EngineSpec> all = new ArrayList<>(config.get(Settings.ENGINES_STATIC));
+            if (simulated != null) {
+                all.addAll(simulated.specs());
+            }
+            return all;
+        }));
+        if (!config.get(Settings.DISCOVERY_DNS_SERVICES).isEmpty()) {
+            sources.add(new DnsSource(config.get(Settings.DISCOVERY_DNS_SERVICES),
+                    config.get(Settings.DISCOVERY_DNS_INTERVAL_MS), DnsSource.SYSTEM));
+        }
+        if (config.get(Settings.DISCOVERY_KUBERNETES_ENABLED)) {
+            sources.add(KubernetesSource.fromEnvironment(config.get(Settings.DISCOVERY_KUBERNETES_NAMESPACES),
+                    config.get(Settings.DISCOVERY_KUBERNETES_LABEL_SELECTOR)));
+        }
+        return sources;
     }
 
     public EngineRegistry registry() {
@@ -123,10 +162,20 @@ public final class BrokerDaemon {
                 config.get(Settings.JOURNAL_START_FRESH));
     }
 
+    public EngineDiscovery discovery() {
+        return discovery;
+    }
+
+    /** The metrics server, when {@code metrics.port} is not 0. */
+    public Optional<MetricsServer> metrics() {
+        return metrics;
+    }
+
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */
     public void start() throws Exception {
         long begin = System.nanoTime();
         lifecycle.start(drainBudget());
+        ready = true;
         LOG.info("kvbroker {} started in {} ms: {} engines", replicaName(), (System.nanoTime() - begin) / 1_000_000,
                 registry.live().size());
     }
@@ -134,6 +183,7 @@ public final class BrokerDaemon {
     /** Stops everything within the drain timeout; later calls return the first call's report. */
     public synchronized Lifecycle.StopReport stop() {
         if (stopReport == null) {
+            ready = false;
             LOG.info("kvbroker stopping (drain timeout {} ms)", drainBudget().toMillis());
             stopReport = lifecycle.stop(drainBudget());
             LOG.info("kvbroker stopped{}", stopReport.clean() ? "" : " with problems: failed=" + stopReport.failed()

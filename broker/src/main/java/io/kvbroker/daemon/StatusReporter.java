@@ -93,7 +93,8 @@ final class StatusReporter implements Component {
             replays += stream.counters().get(Counter.REPLAYS_REQUESTED);
             voids += stream.counters().get(Counter.VOIDS);
             restarts += stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)
-                    + stream.counters().get(Counter.RESTARTS_BY_FINGERPRINT);
+                    + stream.counters().get(Counter.RESTARTS_BY_FINGERPRINT)
+                    + stream.counters().get(Counter.RESTARTS_SIGNALLED);
             decodeErrors += stream.counters().get(Counter.DECODE_ERRORS);
         }
         long now = System.nanoTime();

@@ -14,12 +14,30 @@ public final class EngineCounters {
     /** What is counted. */
     public enum Counter {
         BATCHES, BLOCK_EVENTS, BYTES, GAPS, REPLAYS_REQUESTED, REPLAY_TIMEOUTS, REPLAYED_BATCHES, DUPLICATES, VOIDS,
-        RESTARTS_BY_SEQUENCE, RESTARTS_BY_FINGERPRINT, UNKNOWN_HISTORY_BATCHES, SKIPPED_EVENTS, SKIPPED_FIELDS,
-        PENDING_OVERFLOWS, STALE_REPLIES, DECODE_ERRORS
+        RESTARTS_BY_SEQUENCE, RESTARTS_BY_FINGERPRINT, RESTARTS_SIGNALLED, UNKNOWN_HISTORY_BATCHES, SKIPPED_EVENTS,
+        SKIPPED_FIELDS, PENDING_OVERFLOWS, STALE_REPLIES, DECODE_ERRORS
+    }
+
+    /** Latest values rather than counts, for lag: written with the same cheap ordered store as the counters. */
+    public enum Mark {
+        /** Wall-clock milliseconds when the engine was last heard from (live or replay), 0 before. */
+        LAST_HEARD_MS,
+        /** The engine's own timestamp (ms) of the last applied batch, 0 before. */
+        LAST_APPLIED_BATCH_TS_MS
     }
 
     private static final int REASONS = MalformedMessageException.Reason.values().length;
     private final AtomicLongArray values = new AtomicLongArray(Counter.values().length + REASONS);
+
+    private final AtomicLongArray marks = new AtomicLongArray(Mark.values().length);
+
+    void mark(Mark mark, long value) {
+        marks.lazySet(mark.ordinal(), value);
+    }
+
+    public long get(Mark mark) {
+        return marks.get(mark.ordinal());
+    }
 
     void add(Counter counter, long amount) {
         int index = counter.ordinal();

@@ -317,6 +317,27 @@ public final class EngineStream {
         }
     }
 
+    /**
+     * Discovery saw the engine's process replaced (a new container): its state is cleared, a new incarnation begins,
+     * and its history is asked again from sequence 0.
+     *
+     * <p>Design note: the sequence and fingerprint checks may have found the same restart already; restarting again
+     * only clears what the first-contact replay then applies once more from the new process's buffer. Batches of the
+     * old process still queued (pending, or in a reply stream) are dropped: they belong to the incarnation that ended.
+     */
+    public void onRestartSignalled(long nowMs) {
+        counters.increment(Counter.RESTARTS_SIGNALLED);
+        restart(ResetReason.RESTART_SIGNALLED);
+        pending.clear();
+        lastLiveSequence = NONE;
+        if (replaying) {
+            // The reply stream in progress is the old process's: discard it and ask from 0 when it ends.
+            followUp(Purpose.FIRST_CONTACT);
+        } else if (replay.canReplay()) {
+            startReplay(Purpose.FIRST_CONTACT, nowMs);
+        }
+    }
+
     /** A message from this engine whose frames could not be parsed: counted and skipped. */
     public void onMalformedFrames(MalformedMessageException e) {
         counters.decodeError(e.reason());
@@ -445,6 +466,7 @@ public final class EngineStream {
             return;
         }
         counters.add(Counter.BLOCK_EVENTS, batch.blockEventCount());
+        counters.mark(EngineCounters.Mark.LAST_APPLIED_BATCH_TS_MS, (long) (batch.timestamp() * 1000));
         if (batch.skippedEvents() > 0) {
             counters.add(Counter.SKIPPED_EVENTS, batch.skippedEvents());
         }
@@ -480,6 +502,9 @@ public final class EngineStream {
     }
 
     private void heard(long nowMs) {
+        if (nowMs != lastHeardMs) {
+            counters.mark(EngineCounters.Mark.LAST_HEARD_MS, nowMs);
+        }
         lastHeardMs = nowMs;
         if (state == EngineState.SILENT) {
             state = replaying ? EngineState.CATCHING_UP : EngineState.LIVE;

@@ -15,6 +15,8 @@ public interface IngestSink {
         RESTART_BY_SEQUENCE,
         /** The engine restarted while disconnected: a reconnect's replay did not match the last applied batch. */
         RESTART_BY_FINGERPRINT,
+        /** Discovery saw the engine's container replaced (a new container ID), whatever its sequence showed. */
+        RESTART_SIGNALLED,
         /** A gap the engine could no longer replay: what it did in between is unknown, so it starts again. */
         VOID,
         /** The engine was removed from the configuration or discovery. */

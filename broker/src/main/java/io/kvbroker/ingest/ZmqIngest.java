@@ -57,6 +57,8 @@ public final class ZmqIngest implements Component {
     /** Listen mode: this many restarts by sequence within the window means two engines share a topic. */
     private static final int SHARED_TOPIC_RESTARTS = 3;
     private static final long SHARED_TOPIC_WINDOW_MS = 10_000;
+    /** Room for about 10,000 engines; each socket also holds a few file descriptors (see docs/operations.md). */
+    private static final int MAX_SOCKETS = 65_536;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
@@ -80,7 +82,7 @@ public final class ZmqIngest implements Component {
     private ZMQ.Poller poller;
     private final List<Slot> slots = new ArrayList<>();
     private boolean pollerStale = true;
-    private Thread thread;
+    private volatile Thread thread;
     private volatile boolean running;
 
     /** One socket in the poller and what to do when it is readable. */
@@ -252,6 +254,9 @@ public final class ZmqIngest implements Component {
     public void start() {
         context = new ZContext(1);
         context.setLinger(0);
+        // Six sockets an engine in connect mode (SUB, DEALER, their monitors and the PAIRs reading them): JeroMQ's
+        // default of 1024 sockets stops ingest near 170 engines. Set before the first socket sizes the table.
+        context.getContext().setMaxSockets(MAX_SOCKETS);
         try {
             for (int rank = 0; listen.enabled() && rank < listen.maxRanks(); rank++) {
                 listenSockets.add(new ListenSocket(rank));
@@ -299,6 +304,25 @@ public final class ZmqIngest implements Component {
                 }
             }
         });
+    }
+
+    /**
+     * Starts a new incarnation of an engine whose process was replaced (discovery saw a new container); takes effect
+     * on the ingest thread.
+     */
+    public void restart(int engineId) {
+        commands.add(() -> {
+            EngineStream stream = streams.get(engineId);
+            if (stream != null && stream.state() != EngineState.REMOVED) {
+                stream.onRestartSignalled(clock.getAsLong());
+            }
+        });
+    }
+
+    /** Whether the ingest thread runs (for the readiness probe). */
+    public boolean isRunning() {
+        Thread loop = thread;
+        return running && loop != null && loop.isAlive();
     }
 
     /** The engines' streams, for status and metrics; read-only outside the ingest thread. */

@@ -46,6 +46,8 @@ public final class Simulator implements AutoCloseable {
     /** Engines built by the given factories on the simulator's context: for listen mode and other layouts. */
     public Simulator(int stepsPerSecond, List<Function<ZContext, SimulatedEngine>> factories) {
         context.setLinger(0);
+        // Two sockets an engine (PUB, ROUTER): JeroMQ's default of 1024 would stop near simulate.engines' limit / 4.
+        context.getContext().setMaxSockets(Math.max(1024, 4 * factories.size() + 64));
         for (Function<ZContext, SimulatedEngine> factory : factories) {
             engines.add(factory.apply(context));
         }

@@ -94,7 +94,9 @@ class ServeProcessTest {
 
     @Test
     void servesOnEmbeddedDefaultsAndStopsCleanlyOnSigterm() throws Exception {
+        // The metrics port is the only default moved: 9464 may be taken on a shared machine.
         try (Daemon daemon = new Daemon("serve", "--set", "shutdown.drainTimeoutMs=2000",
+                "--set", "metrics.port=" + Ports.freeRange(1),
                 "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]")) {
             assertThat(daemon.awaitLine("started in", 60)).as("daemon logged its start").isTrue();
             assertThat(daemon.terminate()).as(daemon.output()).isZero();
@@ -105,9 +107,14 @@ class ServeProcessTest {
     @Test
     void serveWithSimulatedEnginesReportsThemLive() throws Exception {
         int basePort = Ports.freeRange(6);
+        int metricsPort = Ports.freeRange(1);
         try (Daemon daemon = new Daemon("serve", "--simulate", "3", "--set", "simulate.basePort=" + basePort,
-                "--set", "log.statusIntervalMs=300")) {
+                "--set", "log.statusIntervalMs=300", "--set", "metrics.port=" + metricsPort)) {
             assertThat(daemon.awaitLine("engines 3 (3 live)", 60)).as(daemon.output()).isTrue();
+            java.net.http.HttpResponse<String> ready = java.net.http.HttpClient.newHttpClient().send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + metricsPort
+                            + "/-/ready")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertThat(ready.statusCode()).as("the probe the StatefulSet uses").isEqualTo(200);
             assertThat(daemon.terminate()).as(daemon.output()).isZero();
         }
     }
@@ -119,5 +126,15 @@ class ServeProcessTest {
         String stderr = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.exitValue()).isEqualTo(2);
         assertThat(stderr).contains("log.level: must be one of error, warn, info, debug, trace, was 'loud'");
+    }
+
+    @Test
+    void badDiscoverySettingStopsStartUpNamingTheKey() throws Exception {
+        Process process = launch(false, "serve", "--set", "discovery.dns.services=[{host: vllm, model: m, port: 5557,"
+                + " replayPort: 5558, dataParallelSize: 2}]");
+        assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        String stderr = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.exitValue()).isEqualTo(2);
+        assertThat(stderr).contains("discovery.dns.services[0].replayPort: replay ports 5558..5559 overlap");
     }
 }

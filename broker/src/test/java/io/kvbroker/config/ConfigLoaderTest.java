@@ -80,6 +80,29 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void discoveryAndMetricsSettingsParseAndBadOnesNameTheirKey() throws Exception {
+        BrokerConfig config = load(Optional.of(yaml("discovery:\n  kubernetes:\n    enabled: true\n"
+                + "    namespaces: [llm, batch]\n  dns:\n    services:\n      - {host: vllm.llm.svc, model: m,"
+                + " replayPort: 5600, dataParallelSize: 4}\n")), Map.of("KVBROKER_METRICS_PORT", "9100"), Map.of());
+        assertThat(config.get(Settings.DISCOVERY_KUBERNETES_ENABLED)).isTrue();
+        assertThat(config.get(Settings.DISCOVERY_KUBERNETES_NAMESPACES)).containsExactly("llm", "batch");
+        assertThat(config.get(Settings.DISCOVERY_DNS_SERVICES)).singleElement().satisfies(service -> {
+            assertThat(service.port()).isEqualTo(5557);
+            assertThat(service.replayPort()).contains(5600);
+            assertThat(service.dataParallelSize()).isEqualTo(4);
+        });
+        assertThat(config.get(Settings.METRICS_PORT)).isEqualTo(9100);
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("discovery.kubernetes.enabled", "yes")).getMessage())
+                .isEqualTo("discovery.kubernetes.enabled: must be true or false, was 'yes'");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("discovery.dns.services", "[{host: a}]")).key())
+                .isEqualTo("discovery.dns.services[0].model");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("discovery.dns.services",
+                "[{host: a, model: m, prot: 1}]")).key()).isEqualTo("discovery.dns.services[0].prot");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("metrics.port", "8000", "ingest.listen.port",
+                "7999")).key()).isEqualTo("metrics.port");
+    }
+
+    @Test
     void unknownKeysStopStartUpWithASuggestion() throws Exception {
         ConfigException typo = failure(Optional.of(yaml("shutdown:\n  drainTimeoutMS: 5\n")), Map.of(), Map.of());
         assertThat(typo.key()).isEqualTo("shutdown.drainTimeoutMS");

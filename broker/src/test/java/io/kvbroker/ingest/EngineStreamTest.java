@@ -200,6 +200,30 @@ class EngineStreamTest {
     }
 
     @Test
+    void restartSignalledByDiscoveryStartsANewIncarnationAndReplaysTheNewProcessFromZero() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        for (int i = 0; i < 5; i++) {
+            live(stream, engine);
+        }
+        // The container was replaced; the new process published two batches before discovery said so.
+        engine.restart();
+        engine.publish();
+        engine.publish();
+        stream.onRestartSignalled(now);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(engine.lastRequest()).isZero();
+        answer(stream, engine);
+        live(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.RESTART_SIGNALLED);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L);
+        assertThat(stream.counters().get(Counter.RESTARTS_SIGNALLED)).isOne();
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
     void restartThatPassedTheCursorIsFoundByTheFingerprintOnReconnect() {
         FakeEngine engine = new FakeEngine(100, true);
         EngineStream stream = stream(engine);

@@ -1,0 +1,199 @@
+package io.kvbroker.metrics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.codec.WireFrames;
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.config.ConfigLoader;
+import io.kvbroker.daemon.BrokerDaemon;
+import io.kvbroker.discovery.EngineDiscovery;
+import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.event.AllBlocksCleared;
+import io.kvbroker.event.KvEventBatch;
+import io.kvbroker.index.BlockIndex;
+import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.testing.Ports;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.Test;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
+
+/** Scrapes /metrics over HTTP from a running broker fed by simulated engines over ZeroMQ. */
+class MetricsScrapeTest {
+    private static final int ENGINES = 3;
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    private HttpResponse<String> get(int port, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Every sample of the text exposition, by series ({@code name{labels}}). */
+    private Map<String, Double> scrape(int port) throws Exception {
+        HttpResponse<String> response = get(port, "/metrics");
+        assertThat(response.statusCode()).isEqualTo(200);
+        Map<String, Double> samples = new LinkedHashMap<>();
+        for (String line : response.body().split("\n")) {
+            if (line.isBlank() || line.startsWith("#")) {
+                continue;
+            }
+            int space = line.lastIndexOf(' ');
+            samples.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1)));
+        }
+        return samples;
+    }
+
+    private static double sum(Map<String, Double> samples, String name, Predicate<String> series) {
+        return samples.entrySet().stream()
+                .filter(e -> (e.getKey().equals(name) || e.getKey().startsWith(name + "{")) && series.test(e.getKey()))
+                .mapToDouble(Map.Entry::getValue).sum();
+    }
+
+    private static long count(Map<String, Double> samples, String name) {
+        return samples.keySet().stream().filter(k -> k.startsWith(name + "{")).count();
+    }
+
+    @Test
+    void keySeriesMoveWhileSimulatedEnginesPublish() throws Exception {
+        int metricsPort = Ports.freeRange(1);
+        BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
+                "simulate.engines", String.valueOf(ENGINES),
+                "simulate.basePort", String.valueOf(Ports.freeRange(2 * ENGINES)),
+                "simulate.stepsPerSecond", "50",
+                "metrics.port", String.valueOf(metricsPort),
+                "metrics.host", "127.0.0.1",
+                "log.statusIntervalMs", "3600000"));
+        BrokerDaemon daemon = new BrokerDaemon(config);
+        daemon.start();
+        try {
+            assertThat(get(metricsPort, "/-/healthy").statusCode()).isEqualTo(200);
+            assertThat(get(metricsPort, "/-/ready").statusCode()).isEqualTo(200);
+            Map<String, Double> first = awaitScrape(metricsPort, s -> sum(s, "kvbroker_engine_state",
+                    k -> k.contains("state=\"live\"")) == ENGINES
+                    && sum(s, "kvbroker_index_residencies", k -> true) > 0);
+            assertThat(count(first, "kvbroker_engine_batches_total")).isEqualTo(ENGINES);
+            double batches = sum(first, "kvbroker_engine_batches_total", k -> true);
+            double bytes = sum(first, "kvbroker_engine_received_bytes_total", k -> true);
+            Map<String, Double> later = awaitScrape(metricsPort,
+                    s -> sum(s, "kvbroker_engine_batches_total", k -> true) > batches);
+            assertThat(sum(later, "kvbroker_engine_received_bytes_total", k -> true)).isGreaterThan(bytes);
+            assertThat(sum(later, "kvbroker_engine_block_events_total", k -> true)).isPositive();
+            assertThat(sum(later, "kvbroker_engine_blocks", k -> k.contains("medium=\"gpu\""))).isPositive();
+            assertThat(count(later, "kvbroker_engine_lag_seconds")).isEqualTo(ENGINES);
+            assertThat(count(later, "kvbroker_engine_last_message_timestamp_seconds")).isEqualTo(ENGINES);
+            assertThat(count(later, "kvbroker_engine_gaps_total")).isEqualTo(ENGINES);
+            assertThat(count(later, "kvbroker_engine_voids_total")).isEqualTo(ENGINES);
+            assertThat(count(later, "kvbroker_engine_replays_total")).isEqualTo(ENGINES);
+            assertThat(count(later, "kvbroker_engine_restarts_total")).isEqualTo(3L * ENGINES);
+            assertThat(later).containsKey("kvbroker_discovery_reported_engines{source=\"static\"}");
+            assertThat(later.get("kvbroker_discovery_engines")).isEqualTo(ENGINES);
+            assertThat(later.get("kvbroker_index_memory_bytes")).isPositive();
+            assertThat(later.get("kvbroker_index_stored_blocks_total")).isPositive();
+            assertThat(later.keySet()).anyMatch(k -> k.startsWith("jvm_memory_used_bytes{"));
+            assertThat(later.keySet()).anyMatch(k -> k.startsWith("kvbroker_engine_batches_total{engine=\"sim-0/0\""));
+        } finally {
+            daemon.stop();
+        }
+    }
+
+    @Test
+    void gapsVoidsAndDecodeErrorsFromAMisbehavingEngineShowPerEngine() throws Exception {
+        int metricsPort = Ports.freeRange(1);
+        int enginePort = Ports.freeRange(1);
+        BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
+                "engines.static", "[{pod: bad, model: m, endpoint: 'tcp://127.0.0.1:" + enginePort + "'}]",
+                "metrics.port", String.valueOf(metricsPort), "metrics.host", "127.0.0.1",
+                "log.statusIntervalMs", "3600000"));
+        BrokerDaemon daemon = new BrokerDaemon(config);
+        KvEventEncoder encoder = new KvEventEncoder();
+        byte[] valid = encoder.encode(new KvEventBatch(1.0, 0, List.of(AllBlocksCleared.ALL), 0, 0),
+                KvEventEncoder.Form.MAP);
+        String engine = "{engine=\"bad/0\",model=\"m\"}";
+        try (ZContext context = new ZContext(); ZMQ.Socket pub = context.createSocket(SocketType.PUB)) {
+            pub.bind("tcp://127.0.0.1:" + enginePort);
+            daemon.start();
+            // A PUB drops what it sends before the subscriber has joined: publish until the first batch is applied.
+            long[] sequence = {0};
+            Map<String, Double> before = awaitScrape(metricsPort, samples -> {
+                send(pub, sequence[0]++, valid);
+                return samples.getOrDefault("kvbroker_engine_batches_total" + engine, 0.0) > 0;
+            });
+            // Batches sent before the subscriber joined count as lost at first contact; only the 3 below are new.
+            double lostAtFirstContact = before.get("kvbroker_engine_lost_batches_total" + engine);
+            // A 3-element batch whose timestamp is 0xc1, the one byte that is no msgpack format; then 3 batches lost.
+            send(pub, sequence[0]++, new byte[] {(byte) 0x93, (byte) 0xc1, (byte) 0xc0, (byte) 0xc0});
+            sequence[0] += 3;
+            send(pub, sequence[0], valid);
+            Map<String, Double> samples = awaitScrape(metricsPort,
+                    s -> s.getOrDefault("kvbroker_engine_voids_total" + engine, 0.0) == 1);
+            assertThat(samples).containsEntry("kvbroker_engine_gaps_total" + engine, 1.0)
+                    .containsEntry("kvbroker_engine_lost_batches_total" + engine, lostAtFirstContact + 3)
+                    .containsEntry("kvbroker_engine_decode_errors_total" + engine, 1.0)
+                    .containsEntry("kvbroker_engine_decode_errors_by_reason_total{engine=\"bad/0\",model=\"m\","
+                            + "reason=\"invalid_format\"}", 1.0);
+        } finally {
+            daemon.stop();
+        }
+    }
+
+    private static void send(ZMQ.Socket pub, long sequence, byte[] payload) {
+        pub.sendMore(new byte[0]);
+        pub.sendMore(WireFrames.sequenceFrame(sequence));
+        pub.send(payload);
+    }
+
+    private Map<String, Double> awaitScrape(int port, Predicate<Map<String, Double>> condition) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            Map<String, Double> samples = scrape(port);
+            if (condition.test(samples)) {
+                return samples;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out; last scrape: " + samples);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    @Test
+    void probesAnswerWhatTheDaemonSays() throws Exception {
+        BrokerConfig config = BrokerConfig.defaults();
+        EngineRegistry registry = new EngineRegistry();
+        BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.client.PrefixScorer.Weights(1, 1, 1, 1));
+        ZmqIngest ingest = new ZmqIngest(registry, index, config);
+        EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
+        int port = Ports.freeRange(1);
+        java.util.concurrent.atomic.AtomicBoolean healthy = new java.util.concurrent.atomic.AtomicBoolean(true);
+        MetricsServer server = new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, healthy::get,
+                () -> false);
+        server.start();
+        try {
+            assertThat(get(port, "/-/ready").statusCode()).isEqualTo(503);
+            assertThat(get(port, "/-/healthy").statusCode()).isEqualTo(200);
+            healthy.set(false);
+            assertThat(get(port, "/-/healthy").statusCode()).isEqualTo(503);
+            assertThat(get(port, "/nothing").statusCode()).isEqualTo(404);
+            assertThat(scrape(port)).containsEntry("kvbroker_index_residencies", 0.0);
+        } finally {
+            server.stop(Duration.ofSeconds(1));
+        }
+    }
+
+    @Test
+    void portZeroMeansNoMetricsServer() throws Exception {
+        BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of("metrics.port", "0"));
+        assertThat(new BrokerDaemon(config).metrics()).isEmpty();
+    }
+}

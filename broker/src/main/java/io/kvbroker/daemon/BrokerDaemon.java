@@ -4,8 +4,12 @@ import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.query.IndexQueries;
+import io.kvbroker.query.PendingHints;
+import io.kvbroker.query.QueryLimits;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,9 +22,10 @@ import org.slf4j.LoggerFactory;
  * Starts and stops all of kvbroker: builds the components from a validated configuration, starts them in order,
  * and on stop closes them in reverse within the drain timeout.
  *
- * <p>Design note: the start order is the data's path (simulated engines if asked for, the engine registry, ingest,
- * then status; journal, index and gRPC slot in as they arrive), so nothing is fed before what it feeds is ready, and
- * stopping in reverse drains the way in first.
+ * <p>Design note: the start order is the data's path (simulated engines if asked for, the engine registry, ingest
+ * into the index, the query API, then status; the journal slots in with persistence), so nothing is fed before what
+ * it feeds is ready, and stopping in reverse stops taking queries before ingest stops. Queries are answered only
+ * while {@link Readiness} is set: after every component started, until stop begins.
  */
 public final class BrokerDaemon {
     private static final Logger LOG = LoggerFactory.getLogger(BrokerDaemon.class);
@@ -30,6 +35,8 @@ public final class BrokerDaemon {
     private final Lifecycle lifecycle;
     private final ZmqIngest ingest;
     private final BlockIndex index;
+    private final GrpcServer grpc;
+    private final Readiness readiness = new Readiness();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
 
@@ -62,6 +69,12 @@ public final class BrokerDaemon {
         // The journal slots in between ingest and the index with the persistence issue.
         this.ingest = new ZmqIngest(registry, index, config);
         components.add(ingest);
+        QueryLimits limits = QueryLimits.from(config);
+        IndexQueries queries = new IndexQueries(index, registry, ingest::stream,
+                new PendingHints(System::currentTimeMillis, limits.maxHintsPerEngine()), System::currentTimeMillis);
+        this.grpc = new GrpcServer(config.get(Settings.GRPC_HOST), config.get(Settings.GRPC_PORT),
+                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness);
+        components.add(grpc);
         components.add(new StatusReporter(ingest, index, registry,
                 simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
         components.addAll(extra);
@@ -80,10 +93,20 @@ public final class BrokerDaemon {
         return index;
     }
 
+    /** The port the query API listens on, once started. */
+    public int grpcPort() {
+        return grpc.port();
+    }
+
+    public Readiness readiness() {
+        return readiness;
+    }
+
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */
     public void start() throws Exception {
         long begin = System.nanoTime();
         lifecycle.start(drainBudget());
+        readiness.set(true);
         LOG.info("kvbroker {} started in {} ms: {} engines", replicaName(), (System.nanoTime() - begin) / 1_000_000,
                 registry.live().size());
     }
@@ -92,6 +115,7 @@ public final class BrokerDaemon {
     public synchronized Lifecycle.StopReport stop() {
         if (stopReport == null) {
             LOG.info("kvbroker stopping (drain timeout {} ms)", drainBudget().toMillis());
+            readiness.set(false);
             stopReport = lifecycle.stop(drainBudget());
             LOG.info("kvbroker stopped{}", stopReport.clean() ? "" : " with problems: failed=" + stopReport.failed()
                     + " timedOut=" + stopReport.timedOut());

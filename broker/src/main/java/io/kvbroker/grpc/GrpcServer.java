@@ -40,6 +40,7 @@ public final class GrpcServer implements Component {
     private ExecutorService executor;
     private HealthStatusManager health;
     private Server server;
+    private boolean stopped;
 
     public GrpcServer(String host, int port, int maxMessageBytes, IndexQueries queries, QueryLimits limits,
             Readiness readiness) {
@@ -93,10 +94,11 @@ public final class GrpcServer implements Component {
     }
 
     @Override
-    public void stop(Duration budget) throws InterruptedException {
-        if (server == null) {
+    public synchronized void stop(Duration budget) throws InterruptedException {
+        if (server == null || stopped) {
             return;
         }
+        stopped = true;
         health.enterTerminalState();
         server.shutdown();
         if (!server.awaitTermination(Math.max(1, budget.toMillis() / 2), TimeUnit.MILLISECONDS)) {

@@ -1,0 +1,256 @@
+package io.kvbroker.bench;
+
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.StreamObserver;
+import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.daemon.Readiness;
+import io.kvbroker.engine.Endpoint;
+import io.kvbroker.engine.EngineKey;
+import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.grpc.GrpcServer;
+import io.kvbroker.index.BlockIndex;
+import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.ingest.EngineStream;
+import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.proto.v1.KvIndexServiceGrpc;
+import io.kvbroker.proto.v1.ScoreRequest;
+import io.kvbroker.proto.v1.ScoreResponse;
+import io.kvbroker.query.IndexQueries;
+import io.kvbroker.query.PendingHints;
+import io.kvbroker.query.QueryLimits;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+/**
+ * Score round trips over gRPC at fixed offered rates, open loop, next to an empty unary call (the health check) on
+ * the same server as the floor, while ingest applies about 100,000 block events/s from engines over real ZeroMQ to
+ * the same index that holds 1,000 engines' chains. Usage: {@code GrpcBench [--quick] [--out DIR]}.
+ *
+ * <p>Design note: open loop with coordinated-omission correction: each call has an intended start time on a fixed
+ * schedule, and its latency is measured from that time, not from when the sender got round to it, so a stall of
+ * the sender or the server counts against every call it delayed. Client, server, ingest and publishers share this
+ * machine's 2 cores; the figures are therefore an upper bound of what a broker on its own machine would show.
+ */
+public final class GrpcBench {
+    private static final double INGEST_BLOCK_EVENTS_PER_SEC = 100_000;
+    private static final int LIVE_ENGINES = 10;
+    private static final int INDEXED_ENGINES = 1_000;
+
+    private GrpcBench() {
+    }
+
+    /** One measured rate of one call. */
+    record Result(String call, int offeredPerSec, long calls, long errors, double seconds, Histogram micros,
+            double ingestEventsPerSec) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        boolean quick = List.of(args).contains("--quick");
+        Path out = BenchReport.outDir(args);
+        double warmupSeconds = quick ? 2 : 5;
+        double measureSeconds = quick ? 4 : 15;
+        int[] rates = quick ? new int[] {1_000, 5_000, 10_000} : new int[] {1_000, 2_000, 5_000, 10_000, 20_000};
+
+        EngineRegistry registry = new EngineRegistry();
+        BlockIndex index = new BlockIndex(id -> "m", 16, PrefixScorer.Weights.DEFAULT);
+        List<byte[]> payloads = Payloads.realisticMix(2048, 42);
+        long eventsPerBatch = IngestBench.blockEventsPerBatch(payloads);
+        List<Result> results = new ArrayList<>();
+        try (IngestBench.Blaster blaster = new IngestBench.Blaster(LIVE_ENGINES, payloads)) {
+            // The live engines first, so that ingest subscribes to them (and only them) when it starts.
+            for (int i = 0; i < LIVE_ENGINES; i++) {
+                registry.register(new EngineSpec(new EngineKey("live-" + i, 0), "m",
+                        Endpoint.parse(blaster.endpoints().get(i)), Optional.empty(), "kv@live-" + i + "@m"));
+            }
+            ZmqIngest ingest = new ZmqIngest(registry, index, BrokerConfig.defaults());
+            ingest.start();
+            for (int i = 0; i < INDEXED_ENGINES; i++) {
+                registry.register(new EngineSpec(new EngineKey("indexed-" + i, 0), "m",
+                        Endpoint.parse("tcp://127.0.0.1:" + (1_024 + i)), Optional.empty(), ""));
+            }
+            int[] query = IndexBench.scoreFleet(index, LIVE_ENGINES, INDEXED_ENGINES, quick ? 10 : 40);
+            System.out.printf(Locale.ROOT, "index: %,d residencies over %d engines%n", index.stats().residencies(),
+                    INDEXED_ENGINES);
+            Readiness readiness = new Readiness();
+            readiness.set(true);
+            GrpcServer server = new GrpcServer("127.0.0.1", 0, 4 << 20, new IndexQueries(index, registry,
+                    ingest::stream, new PendingHints(System::currentTimeMillis, 1), System::currentTimeMillis),
+                    QueryLimits.from(BrokerConfig.defaults()), readiness);
+            server.start();
+            blaster.thread.start();
+            blaster.batchesPerSec = INGEST_BLOCK_EVENTS_PER_SEC / eventsPerBatch;
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
+                    .directExecutor().build();
+            try {
+                ScoreRequest score = ScoreRequest.newBuilder().setModel("m")
+                        .addAllTokenIds(Arrays.stream(query).boxed().toList()).setTopK(32).build();
+                ScoreResponse sample = ClientCalls.blockingUnaryCall(channel, KvIndexServiceGrpc.getScoreMethod(),
+                        CallOptions.DEFAULT, score);
+                System.out.printf(Locale.ROOT, "Score answers %d engines (top_k 32)%n", sample.getEngineIdsCount());
+                for (int rate : rates) {
+                    results.add(run(channel, HealthGrpc.getCheckMethod(), HealthCheckRequest.getDefaultInstance(),
+                            "empty unary (health Check)", rate, warmupSeconds, measureSeconds, ingest));
+                    results.add(run(channel, KvIndexServiceGrpc.getScoreMethod(), score, "Score", rate,
+                            warmupSeconds, measureSeconds, ingest));
+                }
+            } finally {
+                channel.shutdownNow();
+                server.stop(Duration.ofSeconds(2));
+                ingest.stop(Duration.ofSeconds(2));
+            }
+        }
+        String command = "scripts/bench grpc" + (quick ? " --quick" : "");
+        String section = section(results, command, measureSeconds, warmupSeconds, index);
+        System.out.print(section);
+        BenchReport.writeSection(out, "Score over gRPC", section);
+        Files.createDirectories(out.resolve("bench/results"));
+        Files.writeString(out.resolve("bench/results/grpc.json"), json(results, command));
+    }
+
+    /** Offers {@code rate} calls/s for the warm-up, then measures for {@code measureSeconds}. */
+    private static <Q, R> Result run(ManagedChannel channel, MethodDescriptor<Q, R> method, Q request, String name,
+            int rate, double warmupSeconds, double measureSeconds, ZmqIngest ingest) throws InterruptedException {
+        Recorder recorder = new Recorder(3_600_000_000L, 3);
+        AtomicLong errors = new AtomicLong();
+        AtomicLong completed = new AtomicLong();
+        long intervalNanos = 1_000_000_000L / rate;
+        long start = System.nanoTime();
+        long measureFrom = start + (long) (warmupSeconds * 1e9);
+        long end = measureFrom + (long) (measureSeconds * 1e9);
+        long eventsBefore = -1;
+        long eventsNanos = 0;
+        long sent = 0;
+        while (true) {
+            long intended = start + sent * intervalNanos;
+            if (intended >= end) {
+                break;
+            }
+            if (eventsBefore < 0 && intended >= measureFrom) {
+                eventsBefore = ingestedEvents(ingest);
+                eventsNanos = System.nanoTime();
+                recorder.reset();
+                errors.set(0);
+                completed.set(0);
+            }
+            long wait = intended - System.nanoTime();
+            if (wait > 20_000) {
+                LockSupport.parkNanos(wait - 10_000);
+                continue;
+            }
+            while (System.nanoTime() < intended) {
+                Thread.onSpinWait();
+            }
+            boolean measured = intended >= measureFrom;
+            ClientCalls.asyncUnaryCall(channel.newCall(method, CallOptions.DEFAULT.withDeadlineAfter(5,
+                    TimeUnit.SECONDS)), request, new StreamObserver<R>() {
+                        @Override
+                        public void onNext(R value) {
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            if (measured) {
+                                errors.incrementAndGet();
+                            }
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            if (measured) {
+                                // From the intended start: a call the sender sent late still counts its wait.
+                                recorder.recordValue(Math.max(1, (System.nanoTime() - intended) / 1_000));
+                                completed.incrementAndGet();
+                            }
+                        }
+                    });
+            sent++;
+        }
+        // Let the calls in flight finish (they are measured from their intended start, however late).
+        long drainUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        long expected = (long) (measureSeconds * rate);
+        while (completed.get() + errors.get() < expected && System.nanoTime() < drainUntil) {
+            Thread.sleep(10);
+        }
+        double ingestRate = (ingestedEvents(ingest) - eventsBefore) / ((System.nanoTime() - eventsNanos) / 1e9);
+        Histogram histogram = recorder.getIntervalHistogram();
+        Result result = new Result(name, rate, histogram.getTotalCount(), errors.get(), measureSeconds, histogram,
+                ingestRate);
+        System.out.printf(Locale.ROOT, "%-28s %6d/s: p50 %6d µs, p99 %6d µs, p99.9 %6d µs, max %7d µs, %d calls,"
+                + " %d errors, ingest %,.0f block events/s%n", name, rate, histogram.getValueAtPercentile(50),
+                histogram.getValueAtPercentile(99), histogram.getValueAtPercentile(99.9), histogram.getMaxValue(),
+                histogram.getTotalCount(), errors.get(), ingestRate);
+        return result;
+    }
+
+    private static long ingestedEvents(ZmqIngest ingest) {
+        long events = 0;
+        for (EngineStream stream : ingest.streams()) {
+            events += stream.counters().get(Counter.BLOCK_EVENTS);
+        }
+        return events;
+    }
+
+    private static String section(List<Result> results, String command, double measureSeconds,
+            double warmupSeconds, BlockIndex index) {
+        StringBuilder md = new StringBuilder();
+        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
+                .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(".\n\n");
+        md.append(String.format(Locale.ROOT, "Score of a 2,049-token prompt (128 chunks, keys computed by the broker"
+                + " from the token ids) with top_k 32, over an index\nof %d engines holding %,d residencies, through"
+                + " a real gRPC server and client on loopback (plaintext HTTP/2,\none channel). Open loop at each"
+                + " offered rate: %.0f s warm-up, %.0f s measured; latency in µs from each call's\nintended start"
+                + " (corrected for coordinated omission, HdrHistogram). Floor: an empty unary call on the same"
+                + " server\n(the standard health Check). Meanwhile %d engines publish over ZeroMQ into the same"
+                + " index at about\n100,000 block events/s (column `ingest`, measured). Client, server, ingest and"
+                + " publishers share the 2 cores.\n\n", INDEXED_ENGINES + LIVE_ENGINES, index.stats().residencies(),
+                warmupSeconds, measureSeconds, LIVE_ENGINES));
+        md.append("| offered calls/s | call | p50 | p99 | p99.9 | max | answered | errors | ingest block events/s |"
+                + " p99 / floor p99 | target |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (int i = 0; i < results.size(); i += 2) {
+            Result floor = results.get(i);
+            for (Result r : List.of(floor, results.get(i + 1))) {
+                boolean isScore = r == results.get(i + 1);
+                md.append(String.format(Locale.ROOT, "| %,d | %s | %d | %d | %d | %d | %,d | %d | %,.0f | %s | %s |%n",
+                        r.offeredPerSec(), r.call(), r.micros().getValueAtPercentile(50),
+                        r.micros().getValueAtPercentile(99), r.micros().getValueAtPercentile(99.9),
+                        r.micros().getMaxValue(), r.calls(), r.errors(), r.ingestEventsPerSec(),
+                        isScore ? String.format(Locale.ROOT, "%.2f", r.micros().getValueAtPercentile(99)
+                                / (double) Math.max(1, floor.micros().getValueAtPercentile(99))) : "",
+                        isScore && r.offeredPerSec() == 10_000 ? "p99 <= 1,000" : ""));
+            }
+        }
+        return md.toString();
+    }
+
+    private static String json(List<Result> results, String command) {
+        List<String> entries = new ArrayList<>();
+        for (Result r : results) {
+            entries.add(String.format(Locale.ROOT, "    {\"call\": \"%s\", \"offeredPerSec\": %d, \"p50us\": %d,"
+                    + " \"p99us\": %d, \"p999us\": %d, \"maxUs\": %d, \"answered\": %d, \"errors\": %d,"
+                    + " \"ingestBlockEventsPerSec\": %.0f}", r.call(), r.offeredPerSec(),
+                    r.micros().getValueAtPercentile(50), r.micros().getValueAtPercentile(99),
+                    r.micros().getValueAtPercentile(99.9), r.micros().getMaxValue(), r.calls(), r.errors(),
+                    r.ingestEventsPerSec()));
+        }
+        return "{\n  \"command\": \"" + command + "\",\n  \"grpc\": [\n" + String.join(",\n", entries) + "\n  ]\n}\n";
+    }
+}

@@ -75,7 +75,7 @@ public final class IndexQueries {
             // An engine registered after the sequences were read has no sequence read before the query: -1.
             long sequence = id < bound ? sequences[id] : -1;
             EngineStream stream = streams.apply(id);
-            rows.add(new ScoreAnswer.Row(score, stateOf(id, stream), false, sequence,
+            rows.add(new ScoreAnswer.Row(score, stateOf(id, stream), truncated(index.engineSummary(id)), sequence,
                     stream == null ? 0 : EngineReport.lagBatches(stream.lastHeardSequence(), sequence)));
         }
         int chunks = query.tokens() != null ? PrefixScorer.chunksToScore(query.tokens().length, granularity())
@@ -142,8 +142,9 @@ public final class IndexQueries {
         for (int id = 0; id < registry.idCount(); id++) {
             EngineRegistry.Entry entry = registry.entry(id);
             EngineStream stream = streams.apply(id);
+            BlockIndex.EngineSummary summary = index.engineSummary(id);
             reports.add(new EngineReport(id, entry.spec(), entry.removed() ? EngineState.REMOVED : stateOf(id, stream),
-                    false, index.engineSummary(id), stream == null ? -1 : stream.lastHeardSequence(),
+                    truncated(summary), summary, stream == null ? -1 : stream.lastHeardSequence(),
                     stream == null ? 0 : Math.max(0, now - stream.lastHeardMs()),
                     stream == null ? new EngineCounters() : stream.counters()));
         }
@@ -175,6 +176,15 @@ public final class IndexQueries {
     private long[] promptKeys(String model, String loraName, int[] tokens) {
         long[] all = keyComputers.get().promptKeys(model, loraName, tokens);
         return Arrays.copyOf(all, PrefixScorer.chunksToScore(tokens.length, granularity()));
+    }
+
+    /**
+     * Whether the index holds less of an engine than the engine does (it evicted some of its blocks for its memory
+     * budget). The index this is built on has no budget, so it never truncates and this is always false; the
+     * budget's {@code EngineSummary.truncated()} is what this returns once the index has one.
+     */
+    private static boolean truncated(BlockIndex.EngineSummary summary) {
+        return false;
     }
 
     private static EngineState stateOf(int engineId, EngineStream stream) {

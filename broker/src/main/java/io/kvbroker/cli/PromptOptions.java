@@ -44,7 +44,8 @@ final class PromptOptions {
         }
         if (samplePrompt) {
             if (model.isEmpty()) {
-                throw new ParameterException(commandLine, "--sample-prompt needs --model (sim/llama-8b or sim/qwen-7b)");
+                throw new ParameterException(commandLine,
+                        "--sample-prompt needs --model (sim/llama-8b or sim/qwen-7b)");
             }
             for (int token : Workload.sharedSystemPrompt(model)) {
                 all.add(token);

@@ -7,6 +7,8 @@ import io.kvbroker.query.QueryLimits;
 import io.kvbroker.query.RequestException;
 import io.kvbroker.query.ScoreQuery;
 import java.util.List;
+import java.util.function.IntToLongFunction;
+import java.util.function.IntUnaryOperator;
 
 /**
  * Checks requests field by field against the API's rules and the configured limits, and turns them into domain
@@ -25,7 +27,8 @@ final class Requests {
         if (request.getModel().isEmpty()) {
             throw RequestException.invalid("model", "required: the served model name");
         }
-        Prompt prompt = prompt(request.getTokenIdsList(), request.getContentKeysList());
+        Prompt prompt = prompt(request.getTokenIdsCount(), request::getTokenIds, request.getContentKeysCount(),
+                request::getContentKeys);
         int[] filter = null;
         if (request.getEngineIdsCount() > 0) {
             filter = new int[request.getEngineIdsCount()];
@@ -65,7 +68,8 @@ final class Requests {
 
     Hint hint(HintRequest request) {
         int engineId = nonNegative("engine_id", request.getEngineId());
-        Prompt prompt = prompt(request.getTokenIdsList(), request.getContentKeysList());
+        Prompt prompt = prompt(request.getTokenIdsCount(), request::getTokenIds, request.getContentKeysCount(),
+                request::getContentKeys);
         if (prompt.tokens != null && request.getModel().isEmpty()) {
             throw RequestException.invalid("model", "required with token_ids: the keys are computed under it");
         }
@@ -82,21 +86,22 @@ final class Requests {
     private record Prompt(int[] tokens, long[] keys) {
     }
 
-    private Prompt prompt(List<Integer> tokenIds, List<Long> contentKeys) {
-        if (tokenIds.isEmpty() && contentKeys.isEmpty()) {
+    /** Reads the repeated fields by index: no boxed Integer per token on the hot path. */
+    private Prompt prompt(int tokenCount, IntUnaryOperator tokenId, int keyCount, IntToLongFunction contentKey) {
+        if (tokenCount == 0 && keyCount == 0) {
             throw RequestException.invalid("token_ids", "give token_ids or content_keys (one of them)");
         }
-        if (!tokenIds.isEmpty() && !contentKeys.isEmpty()) {
+        if (tokenCount > 0 && keyCount > 0) {
             throw RequestException.invalid("content_keys", "give token_ids or content_keys, not both");
         }
-        if (!tokenIds.isEmpty()) {
-            if (tokenIds.size() > limits.maxTokensPerQuery()) {
-                throw RequestException.invalid("token_ids", tokenIds.size() + " tokens, more than the limit of "
+        if (tokenCount > 0) {
+            if (tokenCount > limits.maxTokensPerQuery()) {
+                throw RequestException.invalid("token_ids", tokenCount + " tokens, more than the limit of "
                         + limits.maxTokensPerQuery() + " (grpc.maxTokensPerQuery)");
             }
-            int[] tokens = new int[tokenIds.size()];
+            int[] tokens = new int[tokenCount];
             for (int i = 0; i < tokens.length; i++) {
-                int token = tokenIds.get(i);
+                int token = tokenId.applyAsInt(i);
                 if (token < 0) {
                     throw RequestException.invalid("token_ids", "token id " + Integer.toUnsignedString(token)
                             + " at index " + i + " is above " + Integer.MAX_VALUE);
@@ -106,11 +111,15 @@ final class Requests {
             return new Prompt(tokens, null);
         }
         int maxKeys = limits.maxKeysPerQuery(granularity);
-        if (contentKeys.size() > maxKeys) {
-            throw RequestException.invalid("content_keys", contentKeys.size() + " keys, more than the limit of "
-                    + maxKeys + " (grpc.maxTokensPerQuery / index.granularity)");
+        if (keyCount > maxKeys) {
+            throw RequestException.invalid("content_keys", keyCount + " keys, more than the limit of " + maxKeys
+                    + " (grpc.maxTokensPerQuery / index.granularity)");
         }
-        return new Prompt(null, longs(contentKeys));
+        long[] keys = new long[keyCount];
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = contentKey.applyAsLong(i);
+        }
+        return new Prompt(null, keys);
     }
 
     private static long[] longs(List<Long> values) {

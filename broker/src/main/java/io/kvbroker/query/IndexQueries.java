@@ -75,7 +75,7 @@ public final class IndexQueries {
             // An engine registered after the sequences were read has no sequence read before the query: -1.
             long sequence = id < bound ? sequences[id] : -1;
             EngineStream stream = streams.apply(id);
-            rows.add(new ScoreAnswer.Row(score, stateOf(id, stream), truncated(index.engineSummary(id)), sequence,
+            rows.add(new ScoreAnswer.Row(score, stateOf(id, stream), truncated(id), sequence,
                     stream == null ? 0 : EngineReport.lagBatches(stream.lastHeardSequence(), sequence)));
         }
         int chunks = query.tokens() != null ? PrefixScorer.chunksToScore(query.tokens().length, granularity())
@@ -144,7 +144,7 @@ public final class IndexQueries {
             EngineStream stream = streams.apply(id);
             BlockIndex.EngineSummary summary = index.engineSummary(id);
             reports.add(new EngineReport(id, entry.spec(), entry.removed() ? EngineState.REMOVED : stateOf(id, stream),
-                    truncated(summary), summary, stream == null ? -1 : stream.lastHeardSequence(),
+                    truncated(id), summary, stream == null ? -1 : stream.lastHeardSequence(),
                     stream == null ? 0 : Math.max(0, now - stream.lastHeardMs()),
                     stream == null ? new EngineCounters() : stream.counters()));
         }
@@ -180,10 +180,10 @@ public final class IndexQueries {
 
     /**
      * Whether the index holds less of an engine than the engine does (it evicted some of its blocks for its memory
-     * budget). The index this is built on has no budget, so it never truncates and this is always false; the
-     * budget's {@code EngineSummary.truncated()} is what this returns once the index has one.
+     * budget). The index this is built on has no budget, so it never truncates and this is always false; once the
+     * index has one, this is where its {@code EngineSummary.truncated()} is read (once per Score row: keep it cheap).
      */
-    private static boolean truncated(BlockIndex.EngineSummary summary) {
+    private static boolean truncated(int engineId) {
         return false;
     }
 

@@ -73,6 +73,7 @@ public final class GrpcBench {
         int[] rates = quick ? new int[] {500, 1_000, 2_000, 5_000, 10_000}
                 : new int[] {500, 1_000, 2_000, 5_000, 10_000, 20_000};
 
+        String loadBefore = loadAverage();
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, PrefixScorer.Weights.DEFAULT);
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
@@ -129,7 +130,8 @@ public final class GrpcBench {
             }
         }
         String command = "scripts/bench grpc" + (quick ? " --quick" : "");
-        String section = section(results, command, measureSeconds, warmupSeconds, index);
+        String section = section(results, command, measureSeconds, warmupSeconds, index, loadBefore,
+                loadAverage());
         System.out.print(section);
         BenchReport.writeSection(out, "Score over gRPC", section);
         Files.createDirectories(out.resolve("bench/results"));
@@ -184,6 +186,7 @@ public final class GrpcBench {
         Recorder recorder = new Recorder(3_600_000_000L, 3);
         AtomicLong errors = new AtomicLong();
         AtomicLong completed = new AtomicLong();
+        AtomicLong inFlight = new AtomicLong();
         long intervalNanos = 1_000_000_000L / rate;
         long start = System.nanoTime();
         long measureFrom = start + (long) (warmupSeconds * 1e9);
@@ -212,6 +215,7 @@ public final class GrpcBench {
                 Thread.onSpinWait();
             }
             boolean measured = intended >= measureFrom;
+            inFlight.incrementAndGet();
             ClientCalls.asyncUnaryCall(channel.newCall(method, CallOptions.DEFAULT.withDeadlineAfter(5,
                     TimeUnit.SECONDS)), request, new StreamObserver<R>() {
                         @Override
@@ -223,6 +227,7 @@ public final class GrpcBench {
                             if (measured) {
                                 errors.incrementAndGet();
                             }
+                            inFlight.decrementAndGet();
                         }
 
                         @Override
@@ -232,17 +237,18 @@ public final class GrpcBench {
                                 recorder.recordValue(Math.max(1, (System.nanoTime() - intended) / 1_000));
                                 completed.incrementAndGet();
                             }
+                            inFlight.decrementAndGet();
                         }
                     });
             sent++;
         }
-        // Let the calls in flight finish (they are measured from their intended start, however late).
-        long drainUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        long expected = (long) (measureSeconds * rate);
-        while (completed.get() + errors.get() < expected && System.nanoTime() < drainUntil) {
+        double ingestRate = (ingestedEvents(ingest) - eventsBefore) / ((System.nanoTime() - eventsNanos) / 1e9);
+        // Every call ends (answered, or failed by its 5 s deadline) before the next run starts, so that a run that
+        // fell behind cannot leave its backlog to the next one; late calls count from their intended start.
+        long drainUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (inFlight.get() > 0 && System.nanoTime() < drainUntil) {
             Thread.sleep(10);
         }
-        double ingestRate = (ingestedEvents(ingest) - eventsBefore) / ((System.nanoTime() - eventsNanos) / 1e9);
         Histogram histogram = recorder.getIntervalHistogram();
         Result result = new Result(name, rate, histogram.getTotalCount(), errors.get(), measureSeconds, histogram,
                 ingestRate);
@@ -261,8 +267,17 @@ public final class GrpcBench {
         return events;
     }
 
+    /** The machine's 1-minute load average: on a shared machine, how many other threads wanted the cores. */
+    private static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (java.io.IOException | RuntimeException e) {
+            return "unknown";
+        }
+    }
+
     private static String section(List<Result> results, String command, double measureSeconds,
-            double warmupSeconds, BlockIndex index) {
+            double warmupSeconds, BlockIndex index, String loadBefore, String loadAfter) {
         StringBuilder md = new StringBuilder();
         md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
                 .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(".\n\n");
@@ -273,7 +288,8 @@ public final class GrpcBench {
                 + " (corrected for coordinated omission, HdrHistogram). Floor: an empty unary call on the same"
                 + " server\n(the standard health Check). Meanwhile %d engines publish over ZeroMQ into the same"
                 + " index at about\n100,000 block events/s (column `ingest`, measured). Client, server, ingest and"
-                + " publishers share the 2 cores.\n\n", INDEXED_ENGINES + LIVE_ENGINES, index.stats().residencies(),
+                + " publishers share the 2 cores;\nthe machine's load average was " + loadBefore + " before the run and "
+                + loadAfter + " after it.\n\n", INDEXED_ENGINES + LIVE_ENGINES, index.stats().residencies(),
                 warmupSeconds, measureSeconds, LIVE_ENGINES));
         md.append("| offered calls/s | call | p50 | p99 | p99.9 | max | answered | errors | ingest block events/s |"
                 + " p99 / floor p99 | target |\n|---|---|---|---|---|---|---|---|---|---|---|\n");

@@ -117,6 +117,11 @@ public final class IndexQueries {
         }
         List<ScoreAnswer.Pending> pending = new ArrayList<>();
         for (int id : hinted) {
+            if (registry.entry(id).removed()) {
+                // A removed engine will never confirm: its hints go with it.
+                hints.forget(id);
+                continue;
+            }
             int run = hints.pendingRun(id, keys, id < cachedRun.length ? cachedRun[id] : 0);
             if (run > 0) {
                 pending.add(new ScoreAnswer.Pending(id, run));

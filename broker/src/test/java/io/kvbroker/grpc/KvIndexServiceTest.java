@@ -188,6 +188,9 @@ class KvIndexServiceTest {
         assertThat(confirmed.getPendingEngineIdsList()).containsExactly(1);
         assertThat(stub.score(score(PROMPT).addEngineIds(0).addEngineIds(2).build()).getPendingEngineIdsCount())
                 .as("the engine filter applies to pending engines too").isZero();
+        registry.remove(1);
+        assertThat(stub.score(score(PROMPT).build()).getPendingEngineIdsCount())
+                .as("a removed engine's hints go with it").isZero();
     }
 
     @Test

@@ -27,6 +27,7 @@ import io.kvbroker.proto.v1.ScoreResponse;
 import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.PendingHints;
 import io.kvbroker.query.QueryLimits;
+import io.kvbroker.query.ScoreQuery;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -79,6 +80,7 @@ public final class GrpcBench {
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
         long eventsPerBatch = IngestBench.blockEventsPerBatch(payloads);
         List<Result> results = new ArrayList<>();
+        String breakdown;
         try (IngestBench.Blaster blaster = new IngestBench.Blaster(LIVE_ENGINES, payloads)) {
             // The live engines first, so that ingest subscribes to them (and only them) when it starts.
             for (int i = 0; i < LIVE_ENGINES; i++) {
@@ -96,8 +98,9 @@ public final class GrpcBench {
                     INDEXED_ENGINES);
             Readiness readiness = new Readiness();
             readiness.set(true);
-            GrpcServer server = new GrpcServer("127.0.0.1", 0, 4 << 20, new IndexQueries(index, registry,
-                    ingest::stream, new PendingHints(System::currentTimeMillis, 1), System::currentTimeMillis),
+            IndexQueries queries = new IndexQueries(index, registry, ingest::stream,
+                    new PendingHints(System::currentTimeMillis, 1), System::currentTimeMillis);
+            GrpcServer server = new GrpcServer("127.0.0.1", 0, 4 << 20, queries,
                     QueryLimits.from(BrokerConfig.defaults()), readiness);
             server.start();
             blaster.thread.start();
@@ -115,6 +118,7 @@ public final class GrpcBench {
                 long[] keys = Arrays.copyOf(new ContentKeys(16).promptKeys("m", null, query), 128);
                 ScoreRequest scoreByKeys = ScoreRequest.newBuilder().setModel("m")
                         .addAllContentKeys(Arrays.stream(keys).boxed().toList()).setTopK(32).build();
+                breakdown = breakdown(channel, queries, score, scoreByKeys, query);
                 for (int rate : rates) {
                     results.add(run(channel, HealthGrpc.getCheckMethod(), HealthCheckRequest.getDefaultInstance(),
                             FLOOR, rate, warmupSeconds, measureSeconds, ingest));
@@ -131,7 +135,7 @@ public final class GrpcBench {
         }
         String command = "scripts/bench grpc" + (quick ? " --quick" : "");
         String section = section(results, command, measureSeconds, warmupSeconds, index, loadBefore,
-                loadAverage());
+                loadAverage()) + breakdown;
         System.out.print(section);
         BenchReport.writeSection(out, "Score over gRPC", section);
         Files.createDirectories(out.resolve("bench/results"));
@@ -178,6 +182,50 @@ public final class GrpcBench {
     @SuppressWarnings("unchecked")
     private static <T> StreamObserver<T> erase(StreamObserver<Object> observer) {
         return (StreamObserver<T>) (StreamObserver<?>) observer;
+    }
+
+    /**
+     * Where a Score's time goes: one call in flight at a time (no queueing), against the parts measured in process
+     * on this thread: the broker's query alone and the parsing of the request.
+     */
+    private static String breakdown(ManagedChannel channel, IndexQueries queries, ScoreRequest score,
+            ScoreRequest scoreByKeys, int[] query) throws Exception {
+        int calls = 3_000;
+        double[] micros = new double[5];
+        long start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            ClientCalls.blockingUnaryCall(channel, HealthGrpc.getCheckMethod(), CallOptions.DEFAULT,
+                    HealthCheckRequest.getDefaultInstance());
+        }
+        micros[0] = (System.nanoTime() - start) / 1e3 / calls;
+        start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            ClientCalls.blockingUnaryCall(channel, KvIndexServiceGrpc.getScoreMethod(), CallOptions.DEFAULT, score);
+        }
+        micros[1] = (System.nanoTime() - start) / 1e3 / calls;
+        start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            ClientCalls.blockingUnaryCall(channel, KvIndexServiceGrpc.getScoreMethod(), CallOptions.DEFAULT,
+                    scoreByKeys);
+        }
+        micros[2] = (System.nanoTime() - start) / 1e3 / calls;
+        ScoreQuery inProcess = new ScoreQuery("m", null, query, null, null, 32, 0);
+        start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            queries.score(inProcess);
+        }
+        micros[3] = (System.nanoTime() - start) / 1e3 / calls;
+        com.google.protobuf.ByteString bytes = score.toByteString();
+        start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            ScoreRequest.parseFrom(bytes);
+        }
+        micros[4] = (System.nanoTime() - start) / 1e3 / calls;
+        return String.format(Locale.ROOT, "%nWhere the time goes: mean µs per call with one call in flight (no"
+                + " queueing), same server, ingest running,%nafter the runs above; and the broker's parts timed in"
+                + " process.%n%n| empty unary | Score, token ids | Score, content keys | broker query in process"
+                + " (IndexQueries.score) | parsing the token-id request |%n|---|---|---|---|---|%n"
+                + "| %.0f | %.0f | %.0f | %.1f | %.1f |%n", micros[0], micros[1], micros[2], micros[3], micros[4]);
     }
 
     /** Offers {@code rate} calls/s for the warm-up, then measures for {@code measureSeconds}. */

@@ -27,7 +27,7 @@ final class ClientOptions {
             description = "table or json (default: ${DEFAULT-VALUE}).")
     Output output;
 
-    @Option(names = "--deadline-ms", paramLabel = "MS", defaultValue = "3000",
+    @Option(names = "--deadline-ms", paramLabel = "MS", defaultValue = "10000",
             description = "Deadline of the call, retries included (default: ${DEFAULT-VALUE}).")
     long deadlineMs;
 

@@ -146,8 +146,11 @@ class ServeProcessTest {
     private record Result(int exitCode, String stdout, String stderr) {
     }
 
+    /** Runs a command-line client call with a deadline long enough for a cold JVM on a busy machine. */
     private static Result run(String... args) throws Exception {
-        Process process = launch(false, args);
+        List<String> withDeadline = new ArrayList<>(List.of(args));
+        withDeadline.addAll(List.of("--deadline-ms", "30000"));
+        Process process = launch(false, withDeadline.toArray(String[]::new));
         CompletableFuture<String> stderr = CompletableFuture.supplyAsync(() -> {
             try {
                 return new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);

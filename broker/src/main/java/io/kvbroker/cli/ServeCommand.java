@@ -1,5 +1,6 @@
 package io.kvbroker.cli;
 
+import io.grpc.StatusRuntimeException;
 import io.kvbroker.client.KvIndexClient;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
@@ -91,7 +92,15 @@ final class ServeCommand implements Callable<Integer> {
             // A few seconds of traffic first, so that several engines have cached the shared prompt.
             Thread.sleep(3_000);
             for (int attempt = 0; attempt < 60; attempt++) {
-                ScoreResponse response = client.score(request);
+                ScoreResponse response;
+                try {
+                    response = client.score(request);
+                } catch (StatusRuntimeException e) {
+                    // A slow first call (class loading on a busy machine) is not worth giving up the sample for.
+                    log.debug("sample Score attempt failed: {}", e.getStatus());
+                    Thread.sleep(500);
+                    continue;
+                }
                 if (response.getEngineIdsCount() > 0 || attempt == 59) {
                     ByteArrayOutputStream text = new ByteArrayOutputStream();
                     ScoreCommand.print(response, EnginesCommand.names(client.listEngines()), false,

@@ -80,25 +80,7 @@ public final class IndexBench {
         // Score: 1,000 engines holding chains of shared system prompts and their own conversations.
         int engines = 1_000;
         BlockIndex index = new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT);
-        int[][] systems = new int[16][];
-        SplittableRandom random = new SplittableRandom(5);
-        for (int s = 0; s < systems.length; s++) {
-            systems[s] = tokens(random, 64 * G);
-        }
-        for (int e = 0; e < engines; e++) {
-            for (int c = 0; c < (quick ? 10 : 40); c++) {
-                int[] system = systems[random.nextInt(systems.length)];
-                int[] prompt = new int[128 * G];
-                int shared = G * (8 + random.nextInt(56));
-                System.arraycopy(system, 0, prompt, 0, shared);
-                System.arraycopy(tokens(random, prompt.length - shared), 0, prompt, shared, prompt.length - shared);
-                index.onBatch(e, 1, c, new KvEventBatch(0, 0, List.of(chain(e, c, prompt)), 0, 0));
-            }
-        }
-        int[] query = new int[128 * G + 1];
-        System.arraycopy(systems[0], 0, query, 0, systems[0].length);
-        System.arraycopy(tokens(random, query.length - systems[0].length), 0, query, systems[0].length,
-                query.length - systems[0].length);
+        int[] query = scoreFleet(index, 0, engines, quick ? 10 : 40);
         Histogram latency = new Histogram(3_600_000_000L, 3);
         int holders = index.score("m", null, query, null, null, 0, 0).size();
         // Enough warm-up calls for the JIT to compile the whole Score path before measuring.
@@ -176,6 +158,34 @@ public final class IndexBench {
         return blockEvents / ((System.nanoTime() - start) / 1e9);
     }
 
+    /**
+     * Fills {@code index} with {@code engines} engines (ids from {@code firstEngine}) of model "m", each holding
+     * {@code conversations} 128-block chains that start with one of 16 shared system prompts (8 to 63 chunks of it);
+     * returns a 2,049-token query: the first system prompt's 64 chunks, then 64 chunks of its own.
+     */
+    static int[] scoreFleet(BlockIndex index, int firstEngine, int engines, int conversations) {
+        int[][] systems = new int[16][];
+        SplittableRandom random = new SplittableRandom(5);
+        for (int s = 0; s < systems.length; s++) {
+            systems[s] = tokens(random, 64 * G);
+        }
+        for (int e = firstEngine; e < firstEngine + engines; e++) {
+            for (int c = 0; c < conversations; c++) {
+                int[] system = systems[random.nextInt(systems.length)];
+                int[] prompt = new int[128 * G];
+                int shared = G * (8 + random.nextInt(56));
+                System.arraycopy(system, 0, prompt, 0, shared);
+                System.arraycopy(tokens(random, prompt.length - shared), 0, prompt, shared, prompt.length - shared);
+                index.onBatch(e, 1, c, new KvEventBatch(0, 0, List.of(chain(e, c, prompt)), 0, 0));
+            }
+        }
+        int[] query = new int[128 * G + 1];
+        System.arraycopy(systems[0], 0, query, 0, systems[0].length);
+        System.arraycopy(tokens(random, query.length - systems[0].length), 0, query, systems[0].length,
+                query.length - systems[0].length);
+        return query;
+    }
+
     /** Runs a fleet of workloads and keeps their decoded batches; returns the number of block events. */
     private static long generate(int engines, int steps, List<KvEventBatch> batches, List<Integer> engineOf) {
         List<Workload> fleet = new ArrayList<>();
@@ -240,7 +250,7 @@ public final class IndexBench {
     }
 
     /** A conversation's chain as the engine stores it: equal content has equal hashes within one engine. */
-    private static BlockStored chain(int engine, int conversation, int[] prompt) {
+    static BlockStored chain(int engine, int conversation, int[] prompt) {
         long[] hashes = new long[prompt.length / G];
         long[] keys = CHAIN_KEYS.get().promptKeys("m", null, prompt);
         for (int b = 0; b < hashes.length; b++) {
@@ -250,7 +260,7 @@ public final class IndexBench {
                 -1, null, null, null);
     }
 
-    private static int[] tokens(SplittableRandom random, int count) {
+    static int[] tokens(SplittableRandom random, int count) {
         int[] tokens = new int[count];
         for (int i = 0; i < count; i++) {
             tokens[i] = random.nextInt(150_000);

@@ -327,7 +327,7 @@ public final class IngestBench {
         return total;
     }
 
-    private static long blockEventsPerBatch(List<byte[]> payloads) throws Exception {
+    static long blockEventsPerBatch(List<byte[]> payloads) throws Exception {
         KvEventDecoder decoder = new KvEventDecoder();
         long events = 0;
         for (byte[] payload : payloads) {

@@ -220,6 +220,41 @@ public final class Settings {
             "integer", 20, "20", "Batches each simulated engine publishes per second.", false,
             ValueParsers.intRange(1, 10_000));
 
+    public static final Setting<Integer> GRPC_PORT = new Setting<>("grpc.port", "integer", 50_051, "50051",
+            "Port of the gRPC query API (KvIndexService, health, reflection); 0 picks a free port and logs it.", false,
+            ValueParsers.intRange(0, 65_535));
+
+    public static final Setting<String> GRPC_HOST = new Setting<>("grpc.host", "string", "0.0.0.0", "0.0.0.0",
+            "Address the gRPC server binds to.", false, ValueParsers.text(false));
+
+    public static final Setting<Integer> GRPC_MAX_TOKENS_PER_QUERY = new Setting<>("grpc.maxTokensPerQuery",
+            "integer, tokens", 131_072, "131072",
+            "Largest prompt a Score or Hint may carry, in tokens (content keys: this divided by index.granularity);"
+                    + " larger requests get INVALID_ARGUMENT.", false, ValueParsers.intRange(1, 16_777_216));
+
+    public static final Setting<Integer> GRPC_MAX_KEYS_PER_LOOKUP = new Setting<>("grpc.maxKeysPerLookup",
+            "integer", 8_192, "8192", "Most content keys or block hashes one Lookup may carry.", false,
+            ValueParsers.intRange(1, 1_048_576));
+
+    public static final Setting<Integer> GRPC_MAX_MESSAGE_BYTES = new Setting<>("grpc.maxMessageBytes",
+            "integer, bytes", 4_194_304, "4194304",
+            "Largest gRPC request accepted (RESOURCE_EXHAUSTED beyond it); must hold a prompt of"
+                    + " grpc.maxTokensPerQuery tokens.", false, ValueParsers.intRange(1_024, 1_073_741_824));
+
+    public static final Setting<Integer> GRPC_MAX_HINTS_PER_ENGINE = new Setting<>("grpc.maxHintsPerEngine",
+            "integer, chunks", 100_000, "100000",
+            "Most hinted chunks pending on one engine at a time; a Hint that would pass it gets RESOURCE_EXHAUSTED.",
+            false, ValueParsers.intRange(1, 100_000_000));
+
+    public static final Setting<Integer> GRPC_DEFAULT_HINT_TTL_MS = new Setting<>("grpc.defaultHintTtlMs",
+            "integer, ms", 5_000, "5000",
+            "How long a Hint that gives no ttl_ms holds when the engine does not confirm its blocks.", false,
+            ValueParsers.intRange(1, 3_600_000));
+
+    public static final Setting<Integer> GRPC_MAX_HINT_TTL_MS = new Setting<>("grpc.maxHintTtlMs", "integer, ms",
+            60_000, "60000", "Longest ttl_ms a Hint may ask for; longer gets INVALID_ARGUMENT.", false,
+            ValueParsers.intRange(1, 3_600_000));
+
     /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
             LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, DISCOVERY_REMOVE_GRACE_MS, DISCOVERY_DNS_SERVICES,
@@ -231,7 +266,10 @@ public final class Settings {
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
             INDEX_BUDGET_SHARES, JOURNAL_DIR, JOURNAL_SYNC, JOURNAL_SYNC_INTERVAL_MS, JOURNAL_RETENTION_MAX_MB,
             JOURNAL_RETENTION_MAX_AGE_SECONDS, JOURNAL_RETENTION_MAX_BATCHES, JOURNAL_CHECKPOINT_EVERY_BATCHES,
-            JOURNAL_CHECKPOINT_INTERVAL_MS, JOURNAL_START_FRESH, SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
+            JOURNAL_CHECKPOINT_INTERVAL_MS, JOURNAL_START_FRESH,
+            GRPC_PORT, GRPC_HOST, GRPC_MAX_TOKENS_PER_QUERY, GRPC_MAX_KEYS_PER_LOOKUP, GRPC_MAX_MESSAGE_BYTES,
+            GRPC_MAX_HINTS_PER_ENGINE, GRPC_DEFAULT_HINT_TTL_MS, GRPC_MAX_HINT_TTL_MS,
+            SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));
@@ -264,6 +302,19 @@ public final class Settings {
         if (metrics > 0 && listen > 0 && metrics >= listen && metrics < listen + ranks) {
             throw new ConfigException(METRICS_PORT.key(), "port " + metrics + " is one of the listening ports "
                     + listen + ".." + (listen + ranks - 1));
+        }
+        int defaultTtl = (Integer) values.get(GRPC_DEFAULT_HINT_TTL_MS);
+        int maxTtl = (Integer) values.get(GRPC_MAX_HINT_TTL_MS);
+        if (defaultTtl > maxTtl) {
+            throw new ConfigException(GRPC_DEFAULT_HINT_TTL_MS.key(), defaultTtl + " is above grpc.maxHintTtlMs "
+                    + maxTtl);
+        }
+        long tokens = (Integer) values.get(GRPC_MAX_TOKENS_PER_QUERY);
+        long messageBytes = (Integer) values.get(GRPC_MAX_MESSAGE_BYTES);
+        // A packed token id takes at most 5 bytes on the wire; a smaller limit would refuse allowed prompts.
+        if (tokens * 5 + 1_024 > messageBytes) {
+            throw new ConfigException(GRPC_MAX_MESSAGE_BYTES.key(), messageBytes + " bytes cannot hold a prompt of"
+                    + " grpc.maxTokensPerQuery " + tokens + " tokens (needs " + (tokens * 5 + 1_024) + ")");
         }
         if (listen > 0 && replay > 0 && replay < listen + ranks && listen < replay + ranks) {
             throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."

@@ -1,5 +1,6 @@
 package io.kvbroker.daemon;
 
+import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.discovery.DnsSource;
@@ -10,8 +11,7 @@ import io.kvbroker.discovery.KubernetesSource;
 import io.kvbroker.discovery.StaticSource;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
-import io.kvbroker.metrics.MetricsServer;
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
 import io.kvbroker.ingest.IngestSink;
@@ -19,6 +19,10 @@ import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.Journal;
 import io.kvbroker.journal.JournalTrimmer;
 import io.kvbroker.journal.JournalingSink;
+import io.kvbroker.metrics.MetricsServer;
+import io.kvbroker.query.IndexQueries;
+import io.kvbroker.query.PendingHints;
+import io.kvbroker.query.QueryLimits;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -34,8 +38,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Design note: the start order is the data's path (the metrics server first so probes answer, simulated engines
  * if asked for, discovery, the journal, which restores the index and the engines' cursors before anything arrives,
- * ingest, then status), so nothing is fed before what it feeds is ready, and stopping in reverse drains the way in
- * first and closes the journal last.
+ * ingest into the index, the query API, then status), so nothing is fed before what it feeds is ready; stopping in
+ * reverse stops taking queries before ingest stops and closes the journal last. Queries are answered only while
+ * {@link Readiness} is set: after every component started (recovery included), until stop begins.
  */
 public final class BrokerDaemon {
     private static final Logger LOG = LoggerFactory.getLogger(BrokerDaemon.class);
@@ -51,6 +56,8 @@ public final class BrokerDaemon {
     private final EngineDiscovery discovery;
     private final Optional<MetricsServer> metrics;
     private volatile boolean ready;
+    private final GrpcServer grpc;
+    private final Readiness readiness = new Readiness();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
 
@@ -95,6 +102,12 @@ public final class BrokerDaemon {
         // Discovery registers the engines the journal then restores, before ingest starts creating their streams.
         components.add(journal == null ? components.size() : components.indexOf(journal), discovery);
         components.add(ingest);
+        QueryLimits limits = QueryLimits.from(config);
+        IndexQueries queries = new IndexQueries(index, registry, ingest::stream,
+                new PendingHints(System::currentTimeMillis, limits.maxHintsPerEngine()), System::currentTimeMillis);
+        this.grpc = new GrpcServer(config.get(Settings.GRPC_HOST), config.get(Settings.GRPC_PORT),
+                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness);
+        components.add(grpc);
         components.add(new StatusReporter(ingest, index, registry,
                 simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
         if (config.get(Settings.METRICS_PORT) > 0) {
@@ -171,11 +184,21 @@ public final class BrokerDaemon {
         return metrics;
     }
 
+    /** The port the query API listens on, once started. */
+    public int grpcPort() {
+        return grpc.port();
+    }
+
+    public Readiness readiness() {
+        return readiness;
+    }
+
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */
     public void start() throws Exception {
         long begin = System.nanoTime();
         lifecycle.start(drainBudget());
         ready = true;
+        readiness.set(true);
         LOG.info("kvbroker {} started in {} ms: {} engines", replicaName(), (System.nanoTime() - begin) / 1_000_000,
                 registry.live().size());
     }
@@ -185,6 +208,7 @@ public final class BrokerDaemon {
         if (stopReport == null) {
             ready = false;
             LOG.info("kvbroker stopping (drain timeout {} ms)", drainBudget().toMillis());
+            readiness.set(false);
             stopReport = lifecycle.stop(drainBudget());
             LOG.info("kvbroker stopped{}", stopReport.clean() ? "" : " with problems: failed=" + stopReport.failed()
                     + " timedOut=" + stopReport.timedOut());

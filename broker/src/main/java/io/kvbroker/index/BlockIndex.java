@@ -791,6 +791,12 @@ public final class BlockIndex implements IngestSink {
         return engineId < all.length ? all[engineId] : null;
     }
 
+    /** Whether the engine's quota made the index evict some of its blocks since its last clear (cheap, per row). */
+    public boolean truncated(int engineId) {
+        EngineBlocks b = engineBlocks(engineId);
+        return b != null && b.evictions > 0;
+    }
+
     /** Blocks one engine has indexed (on any medium), for status and tests. */
     public int blocksOf(int engineId) {
         EngineBlocks b = engineBlocks(engineId);

@@ -76,7 +76,9 @@ public final class EngineStream {
     /** XXH64 of the last applied payload: what a continuation replay's first reply is checked against. */
     private long lastFingerprint;
     private boolean fingerprintKnown;
-    private long lastHeardMs;
+    // Volatile: ListEngines reads them from query threads to report lag.
+    private volatile long lastHeardMs;
+    private volatile long lastHeardSequence = NONE;
     /**
      * Whether the replay socket is connected, as far as anyone told us (true until a transport says otherwise).
      * Silence from a socket that is not connected is no evidence that history is lost: it does not count as a try.
@@ -159,6 +161,16 @@ public final class EngineStream {
         return counters;
     }
 
+    /** When anything was last heard from the engine (live or replay), on the ingest clock. */
+    public long lastHeardMs() {
+        return lastHeardMs;
+    }
+
+    /** The latest sequence heard from the engine, live or replayed (-1 before the first): what it has published. */
+    public long lastHeardSequence() {
+        return lastHeardSequence;
+    }
+
     /** The SUB socket (re)connected to the engine's PUB. */
     public void onConnected(long nowMs) {
         // A new connection starts a new live stream: a restart across the reconnect is found by verifying instead.
@@ -180,6 +192,7 @@ public final class EngineStream {
     /** A live batch arrived on the SUB socket. */
     public void onLive(long sequence, byte[] payload, long nowMs) {
         heard(nowMs);
+        lastHeardSequence = sequence;
         // Restarts are judged in arrival order: a batch that waited behind a replay may be below the cursor by then
         // without the engine having restarted.
         boolean backwards = lastLiveSequence != NONE && sequence <= lastLiveSequence;
@@ -251,6 +264,9 @@ public final class EngineStream {
         }
         long sequence = message.sequence();
         byte[] payload = message.payload();
+        if (sequence > lastHeardSequence) {
+            lastHeardSequence = sequence;
+        }
         if (awaitingFirstReply) {
             awaitingFirstReply = false;
             if (verifyFirst && sequence == cursor) {

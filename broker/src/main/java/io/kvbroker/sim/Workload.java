@@ -66,15 +66,29 @@ public final class Workload {
     public Workload(SplittableRandom random, long promptSeed, Shape shape) {
         this.random = random;
         this.shape = shape;
+        systemPrompts.addAll(systemPrompts(promptSeed, shape.systemPrompts()));
+        restart();
+    }
+
+    private static List<int[]> systemPrompts(long promptSeed, int count) {
+        List<int[]> list = new ArrayList<>();
         SplittableRandom prompts = new SplittableRandom(promptSeed);
-        for (int p = 0; p < shape.systemPrompts(); p++) {
+        for (int p = 0; p < count; p++) {
             int[] prompt = new int[BLOCK_SIZE * (2 + prompts.nextInt(6))];
             for (int t = 0; t < prompt.length; t++) {
                 prompt[t] = prompts.nextInt(VOCABULARY);
             }
-            systemPrompts.add(prompt);
+            list.add(prompt);
         }
-        restart();
+        return list;
+    }
+
+    /**
+     * The first system prompt that simulated engines of {@code model} share, computed without an engine: tools ask
+     * a broker fed by simulated engines about it ({@code kvbroker score --sample-prompt}).
+     */
+    public static int[] sharedSystemPrompt(String model) {
+        return systemPrompts(model.hashCode(), 1).get(0);
     }
 
     /** A shared system prompt, for sample queries. */

@@ -2,6 +2,8 @@ package io.kvbroker.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kvbroker.testing.Ports;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -13,9 +15,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
-/** The real daemon process: starts on embedded defaults, stops cleanly on SIGTERM, refuses bad configuration. */
+/**
+ * The real daemon process: starts on embedded defaults, answers the command line's queries over gRPC, stops cleanly
+ * on SIGTERM, refuses bad configuration.
+ */
 class ServeProcessTest {
 
     /** A kvbroker process whose merged output is collected line by line. */
@@ -95,7 +102,7 @@ class ServeProcessTest {
     @Test
     void servesOnEmbeddedDefaultsAndStopsCleanlyOnSigterm() throws Exception {
         // The metrics port is the only default moved: 9464 may be taken on a shared machine.
-        try (Daemon daemon = new Daemon("serve", "--set", "shutdown.drainTimeoutMs=2000",
+        try (Daemon daemon = new Daemon("serve", "--set", "shutdown.drainTimeoutMs=2000", "--set", "grpc.port=0",
                 "--set", "metrics.port=" + Ports.freeRange(1),
                 "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]")) {
             assertThat(daemon.awaitLine("started in", 60)).as("daemon logged its start").isTrue();
@@ -105,18 +112,65 @@ class ServeProcessTest {
     }
 
     @Test
-    void serveWithSimulatedEnginesReportsThemLive() throws Exception {
+    void serveWithSimulatedEnginesAnswersTheCommandLineOverGrpc() throws Exception {
         int basePort = Ports.freeRange(6);
         int metricsPort = Ports.freeRange(1);
         try (Daemon daemon = new Daemon("serve", "--simulate", "3", "--set", "simulate.basePort=" + basePort,
-                "--set", "log.statusIntervalMs=300", "--set", "metrics.port=" + metricsPort)) {
+                "--set", "log.statusIntervalMs=300", "--set", "metrics.port=" + metricsPort, "--set", "grpc.port=0")) {
             assertThat(daemon.awaitLine("engines 3 (3 live)", 60)).as(daemon.output()).isTrue();
             java.net.http.HttpResponse<String> ready = java.net.http.HttpClient.newHttpClient().send(
                     java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + metricsPort
                             + "/-/ready")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
             assertThat(ready.statusCode()).as("the probe the StatefulSet uses").isEqualTo(200);
+            assertThat(daemon.awaitLine("sample Score over gRPC", 60)).as(daemon.output()).isTrue();
+            Matcher listening = Pattern.compile("gRPC API listening on [^:]+:(\\d+)").matcher(daemon.output());
+            assertThat(listening.find()).isTrue();
+            String address = "127.0.0.1:" + listening.group(1);
+
+            Result engines = run("engines", "--address", address);
+            assertThat(engines.exitCode()).as(engines.stderr()).isZero();
+            assertThat(engines.stdout()).contains("sim-0/0", "sim-1/0", "sim-2/0", "live");
+
+            Result score = run("score", "--address", "127.0.0.1:1," + address, "--model", "sim/llama-8b",
+                    "--sample-prompt", "--output", "json");
+            assertThat(score.exitCode()).as(score.stderr()).isZero();
+            JsonNode answer = new ObjectMapper().readTree(score.stdout());
+            assertThat(answer.get("granularity").asInt()).isEqualTo(16);
+            assertThat(answer.get("scored_chunks").asInt()).isPositive();
+            assertThat(answer.get("engines")).as("the llama engines hold the shared prompt").isNotEmpty();
+            assertThat(answer.get("engines").get(0).get("engine").asText()).startsWith("sim-");
+
+            Result hint = run("hint", "--address", address, "--engine", "1", "--model", "sim/llama-8b",
+                    "--sample-prompt", "--ttl-ms", "60000");
+            assertThat(hint.exitCode()).as(hint.stderr()).isZero();
+            assertThat(hint.stdout()).contains("pending on engine 1");
+
+            Result bad = run("score", "--address", address, "--tokens", "1,2,3");
+            assertThat(bad.exitCode()).isEqualTo(1);
+            assertThat(bad.stderr()).contains("INVALID_ARGUMENT: model: required");
             assertThat(daemon.terminate()).as(daemon.output()).isZero();
         }
+    }
+
+    /** A finished command's exit code and output. */
+    private record Result(int exitCode, String stdout, String stderr) {
+    }
+
+    /** Runs a command-line client call with a deadline long enough for a cold JVM on a busy machine. */
+    private static Result run(String... args) throws Exception {
+        List<String> withDeadline = new ArrayList<>(List.of(args));
+        withDeadline.addAll(List.of("--deadline-ms", "30000"));
+        Process process = launch(false, withDeadline.toArray(String[]::new));
+        CompletableFuture<String> stderr = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return e.toString();
+            }
+        });
+        String stdout = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        return new Result(process.exitValue(), stdout, stderr.get(10, TimeUnit.SECONDS));
     }
 
     @Test

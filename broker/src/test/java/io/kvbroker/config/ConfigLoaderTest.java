@@ -111,6 +111,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void queryApiLimitsAreCheckedTogether() throws Exception {
+        ConfigException ttl = failure(Optional.empty(), Map.of(), Map.of("grpc.defaultHintTtlMs", "70000"));
+        assertThat(ttl.key()).isEqualTo("grpc.defaultHintTtlMs");
+        assertThat(ttl.getMessage()).contains("above grpc.maxHintTtlMs 60000");
+        ConfigException message = failure(Optional.empty(), Map.of(), Map.of("grpc.maxTokensPerQuery", "1000000"));
+        assertThat(message.key()).isEqualTo("grpc.maxMessageBytes");
+        assertThat(message.getMessage()).contains("cannot hold a prompt of grpc.maxTokensPerQuery 1000000 tokens");
+        BrokerConfig raised = load(Optional.empty(), Map.of("KVBROKER_GRPC_MAX_MESSAGE_BYTES", "6000000"),
+                Map.of("grpc.maxTokensPerQuery", "1000000", "grpc.port", "0"));
+        assertThat(raised.get(Settings.GRPC_MAX_TOKENS_PER_QUERY)).isEqualTo(1_000_000);
+        assertThat(raised.get(Settings.GRPC_PORT)).isZero();
+    }
+
+    @Test
     void unknownEnvironmentVariablesOnlyWarnAndKubernetesServiceLinksAreQuiet() throws Exception {
         BrokerConfig config = load(Optional.empty(), Map.of("KVBROKER_LOG_LEVL", "debug",
                 "KVBROKER_SERVICE_HOST", "10.0.0.1", "KVBROKER_PORT_50051_TCP", "tcp://10.0.0.1:50051"), Map.of());

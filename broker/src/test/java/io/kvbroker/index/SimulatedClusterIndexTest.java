@@ -6,9 +6,6 @@ import io.kvbroker.client.PrefixScore;
 import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
-import io.kvbroker.event.KvEvent;
-import io.kvbroker.event.KvEventBatch;
-import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.sim.Simulator;
@@ -24,45 +21,12 @@ import org.junit.jupiter.api.Test;
  */
 class SimulatedClusterIndexTest {
 
-    /** Feeds the index and the reference model the same history. */
-    private static final class Tee implements IngestSink {
-        final BlockIndex index;
-        final ReferenceIndex reference;
-
-        Tee(BlockIndex index, ReferenceIndex reference) {
-            this.index = index;
-            this.reference = reference;
-        }
-
-        @Override
-        public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
-            index.onBatch(engineId, incarnation, sequence, batch);
-            synchronized (reference) {
-                for (KvEvent event : batch.events()) {
-                    reference.apply(engineId, event);
-                }
-            }
-        }
-
-        @Override
-        public void onReset(int engineId, long incarnation, ResetReason reason) {
-            index.onReset(engineId, incarnation, reason);
-            synchronized (reference) {
-                reference.reset(engineId);
-            }
-        }
-
-        @Override
-        public void onUnknownHistory(int engineId, long incarnation, long fromSequence, long toSequence) {
-        }
-    }
-
     @Test
     void scoresOverTheSimulatedClusterMatchTheReference() throws Exception {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> registry.entry(id).spec().model(), 16, PrefixScorer.Weights.DEFAULT);
         ReferenceIndex reference = new ReferenceIndex(16, id -> registry.entry(id).spec().model());
-        ZmqIngest ingest = new ZmqIngest(registry, new Tee(index, reference), BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, new ReferenceTee(index, reference), BrokerConfig.defaults());
         try (Simulator simulator = new Simulator(Simulator.fleet(12, 3), 0, 100).start()) {
             for (EngineSpec spec : simulator.specs()) {
                 registry.register(spec);

@@ -1,0 +1,49 @@
+package io.kvbroker.grpc;
+
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.kvbroker.query.RequestException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The one place where failures of the query API become gRPC status codes. */
+final class StatusMapping {
+    private static final Logger LOG = LoggerFactory.getLogger(StatusMapping.class);
+
+    private StatusMapping() {
+    }
+
+    /**
+     * INVALID_ARGUMENT for a bad request (the message names the field), RESOURCE_EXHAUSTED for a bound on the
+     * broker's state, UNAVAILABLE while starting or stopping, the status of a cancelled call (DEADLINE_EXCEEDED
+     * when its deadline passed), INTERNAL for anything else (logged: it is a broker fault).
+     */
+    static StatusRuntimeException toStatus(Throwable failure) {
+        if (failure instanceof RequestException refused) {
+            Status status = switch (refused.kind()) {
+                case INVALID -> Status.INVALID_ARGUMENT;
+                case EXHAUSTED -> Status.RESOURCE_EXHAUSTED;
+                case UNAVAILABLE -> Status.UNAVAILABLE;
+            };
+            return status.withDescription(refused.getMessage()).asRuntimeException();
+        }
+        if (failure instanceof StatusRuntimeException status) {
+            return status;
+        }
+        LOG.warn("query failed: {}", failure.toString(), failure);
+        return Status.INTERNAL.withDescription("internal error: " + failure).withCause(failure).asRuntimeException();
+    }
+
+    /** The status of a call whose context was cancelled: DEADLINE_EXCEEDED when its deadline passed. */
+    static StatusRuntimeException cancelled(Context context) {
+        Status status = Contexts.statusFromCancelled(context);
+        return (status == null ? Status.CANCELLED : status).asRuntimeException();
+    }
+
+    static StatusRuntimeException unavailable() {
+        return toStatus(new RequestException(RequestException.Kind.UNAVAILABLE, "",
+                "kvbroker is starting (or stopping) and does not answer queries yet; retry, or ask another replica"));
+    }
+}

@@ -107,19 +107,40 @@ class DeploymentManifestsTest {
         int port = clusterConfig().get(Settings.METRICS_PORT);
         JsonNode container = brokerContainer();
         assertThat(namedPort(container, "metrics")).isEqualTo(port);
-        for (String probe : List.of("startupProbe", "livenessProbe", "readinessProbe")) {
+        for (String probe : List.of("startupProbe", "livenessProbe")) {
             assertThat(container.path(probe).path("httpGet").path("port").asText()).as(probe).isEqualTo("metrics");
-            assertThat(container.path(probe).path("httpGet").path("path").asText()).as(probe)
-                    .isIn("/-/healthy", "/-/ready");
+            assertThat(container.path(probe).path("httpGet").path("path").asText()).as(probe).isEqualTo("/-/healthy");
         }
-        assertThat(container.path("readinessProbe").path("httpGet").path("path").asText()).isEqualTo("/-/ready");
-        JsonNode servicePort = doc("Service/kvbroker").path("spec").path("ports").get(0);
-        assertThat(servicePort.path("port").asInt()).isEqualTo(port);
-        assertThat(servicePort.path("targetPort").asText()).isEqualTo("metrics");
+        assertThat(servicePort("metrics").path("port").asInt()).isEqualTo(port);
         assertThat(doc("StatefulSet/kvbroker").path("spec").path("template").path("metadata").path("annotations")
                 .path("prometheus.io/port").asText()).isEqualTo(String.valueOf(port));
         assertThat(Settings.METRICS_PORT.defaultValue()).as("the Dockerfile's probe and EXPOSE use the default")
                 .isEqualTo(port);
+    }
+
+    @Test
+    void grpcPortAgreesAcrossConfigContainerReadinessAndService() throws Exception {
+        int port = clusterConfig().get(Settings.GRPC_PORT);
+        JsonNode container = brokerContainer();
+        assertThat(namedPort(container, "grpc")).isEqualTo(port);
+        assertThat(container.path("readinessProbe").path("grpc").path("port").asInt())
+                .as("ready is the gRPC health service: SERVING once recovered").isEqualTo(port);
+        assertThat(servicePort("grpc").path("port").asInt()).isEqualTo(port);
+        assertThat(servicePort("grpc").path("targetPort").asText()).isEqualTo("grpc");
+    }
+
+    @Test
+    void theJournalLivesOnTheVolumeClaim() throws Exception {
+        assertThat(clusterConfig().get(Settings.JOURNAL_DIR)).startsWith("/var/lib/kvbroker/");
+    }
+
+    private JsonNode servicePort(String name) {
+        for (JsonNode port : doc("Service/kvbroker").path("spec").path("ports")) {
+            if (port.path("name").asText().equals(name)) {
+                return port;
+            }
+        }
+        throw new AssertionError("the Service has no port named " + name);
     }
 
     @Test
@@ -167,7 +188,8 @@ class DeploymentManifestsTest {
         container.path("volumeMounts").forEach(m -> mounts.put(m.path("name").asText(), m.path("mountPath").asText()));
         assertThat(mounts).containsEntry("config", "/etc/kvbroker").containsEntry("data", "/var/lib/kvbroker");
         assertThat(dockerfile).contains("VOLUME /var/lib/kvbroker", "USER 10001:10001",
-                "EXPOSE " + Settings.METRICS_PORT.defaultValue(), "/dev/tcp/127.0.0.1/" + Settings.METRICS_PORT
+                "EXPOSE " + Settings.GRPC_PORT.defaultValue() + " " + Settings.METRICS_PORT.defaultValue(),
+                "/dev/tcp/127.0.0.1/" + Settings.METRICS_PORT
                         .defaultValue());
         JsonNode security = doc("StatefulSet/kvbroker").path("spec").path("template").path("spec")
                 .path("securityContext");

@@ -10,6 +10,7 @@ import io.kvbroker.event.Medium;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
 import io.kvbroker.index.IndexStats;
+import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.sim.Workload;
 import it.unimi.dsi.fastutil.longs.Long2LongOpenHashMap;
 import java.lang.management.ManagementFactory;
@@ -187,7 +188,7 @@ public final class IndexBench {
     }
 
     /** Runs a fleet of workloads and keeps their decoded batches; returns the number of block events. */
-    private static long generate(int engines, int steps, List<KvEventBatch> batches, List<Integer> engineOf) {
+    static long generate(int engines, int steps, List<KvEventBatch> batches, List<Integer> engineOf) {
         List<Workload> fleet = new ArrayList<>();
         for (int e = 0; e < engines; e++) {
             fleet.add(new Workload(new SplittableRandom(e), 7, new Workload.Shape(500, 1_000, 8, 2, e % 5 == 4, 8,
@@ -230,8 +231,12 @@ public final class IndexBench {
         return blockEvents / ((System.nanoTime() - start) / 1e9);
     }
 
-    /** Distinct 8-block chains, round-robin over engines, until the index holds {@code target} residencies. */
-    private static void fill(BlockIndex index, int engines, long target) {
+    /**
+     * Distinct 8-block chains, round-robin over engines, until {@code target} residencies; each engine's batches
+     * numbered from 0.
+     */
+    static void fill(IngestSink index, int engines, long target) {
+        long[] sequence = new long[engines];
         SplittableRandom random = new SplittableRandom(9);
         int[] tokens = new int[8 * G];
         long hash = 1;
@@ -243,7 +248,8 @@ public final class IndexBench {
             for (int b = 0; b < 8; b++) {
                 hashes[b] = hash++;
             }
-            index.onBatch((int) ((held / 8) % engines), 1, held, new KvEventBatch(0, 0, List.of(
+            int engine = (int) ((held / 8) % engines);
+            index.onBatch(engine, 1, sequence[engine]++, new KvEventBatch(0, 0, List.of(
                     new BlockStored(hashes, false, 0, tokens.clone(), G, -1, Medium.GPU, null, null, 0,
                             GroupKind.FULL_ATTENTION, -1, null, null, null)), 0, 0));
         }

@@ -44,6 +44,13 @@ public interface IngestSink {
      */
     void onUnknownHistory(int engineId, long incarnation, long fromSequence, long toSequence);
 
+    /**
+     * Ingest finished a round of its loop (what was readable has been handled): a sink that groups its writes may
+     * write them now. At least every tick, also when no message came.
+     */
+    default void onRoundEnd(long nowMs) {
+    }
+
     /** A sink that drops everything (ingest without an index, as in tools). */
     IngestSink NONE = new IngestSink() {
         @Override

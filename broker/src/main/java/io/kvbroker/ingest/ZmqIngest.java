@@ -363,6 +363,7 @@ public final class ZmqIngest implements Component {
                         slots.get(i).handler().readable(now);
                     }
                 }
+                sink.onRoundEnd(now);
                 if (now - lastTick >= TICK_MS) {
                     lastTick = now;
                     for (Connection connection : connections) {

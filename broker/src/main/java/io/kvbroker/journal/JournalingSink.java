@@ -88,6 +88,11 @@ public final class JournalingSink implements IngestSink {
         index.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
     }
 
+    @Override
+    public void onRoundEnd(long nowMs) {
+        journal.flushIfDue(nowMs);
+    }
+
     private void append(int engineId, long incarnation, long sequence, ResolvedBatch resolved,
             Journal.Cursor cursor) {
         long now = clock.getAsLong();

@@ -1,17 +1,21 @@
 package io.kvbroker.bench;
 
+import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.ConfigLoader;
+import io.kvbroker.engine.Endpoint;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
-import io.kvbroker.engine.Endpoint;
+import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.journal.Journal;
+import io.kvbroker.journal.JournalingSink;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
 import java.lang.management.ThreadMXBean;
@@ -155,7 +159,10 @@ public final class IngestBench {
         long eventsPerBatch = blockEventsPerBatch(payloads);
         List<Probe[]> results = new ArrayList<>();
         for (int engines : quick ? new int[] {10} : new int[] {1, 10, 100}) {
-            for (String side : List.of("floor", "ingest")) {
+            for (String side : List.of("floor", "ingest", "ingest+index", "ingest+index+journal")) {
+                if (engines == 1 && side.contains("+")) {
+                    continue;
+                }
                 results.add(search(side, engines, payloads, eventsPerBatch, seconds));
             }
         }
@@ -183,7 +190,7 @@ public final class IngestBench {
             throws Exception {
         try (Blaster blaster = new Blaster(engines, payloads);
                 Receiver receiver = side.equals("floor") ? new FloorReceiver(blaster.endpoints(), eventsPerBatch)
-                        : new IngestReceiver(blaster.endpoints())) {
+                        : new IngestReceiver(blaster.endpoints(), side)) {
             blaster.thread.start();
             Probe held = null;
             for (double rate = 10_000; rate <= 2_000_000; rate *= 2) {
@@ -263,18 +270,48 @@ public final class IngestBench {
         }
     }
 
-    /** kvbroker's ingest: frames, sequence checks and decoding per engine, no replay endpoints, no index yet. */
+    /**
+     * kvbroker's ingest: frames, sequence checks and decoding per engine, no replay endpoints; then nothing, the
+     * index, or the journal and the index behind it (as the daemon runs it: sync every 100 ms, a temporary folder).
+     */
     static final class IngestReceiver implements Receiver {
         final ZmqIngest ingest;
+        final Journal journal;
+        final Path journalDir;
+        final java.util.concurrent.ScheduledExecutorService syncer;
 
-        IngestReceiver(List<String> endpoints) throws Exception {
+        IngestReceiver(List<String> endpoints, String side) throws Exception {
             BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of());
             EngineRegistry registry = new EngineRegistry();
             for (int i = 0; i < endpoints.size(); i++) {
                 registry.register(new EngineSpec(new EngineKey("bench-" + i, 0), "m",
                         Endpoint.parse(endpoints.get(i)), Optional.empty(), ""));
             }
-            ingest = new ZmqIngest(registry, IngestSink.NONE, config);
+            IngestSink sink = IngestSink.NONE;
+            if (side.contains("index")) {
+                BlockIndex index = new BlockIndex(id -> "m", 16, PrefixScorer.Weights.DEFAULT);
+                sink = index;
+                if (side.contains("journal")) {
+                    journalDir = Files.createTempDirectory("kvbroker-ingest-bench");
+                    journal = Journal.open(journalDir, Journal.Sync.INTERVAL);
+                    syncer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+                    syncer.scheduleAtFixedRate(journal::syncWal, 100, 100,
+                            java.util.concurrent.TimeUnit.MILLISECONDS);
+                    JournalingSink journaling = new JournalingSink(index, registry,
+                            new JournalingSink.CheckpointPolicy(5_000, 60_000), System::currentTimeMillis);
+                    journaling.attach(journal);
+                    sink = journaling;
+                } else {
+                    journalDir = null;
+                    journal = null;
+                    syncer = null;
+                }
+            } else {
+                journalDir = null;
+                journal = null;
+                syncer = null;
+            }
+            ingest = new ZmqIngest(registry, sink, config);
             ingest.start();
         }
 
@@ -292,12 +329,17 @@ public final class IngestBench {
 
         @Override
         public long cpuNanos() {
-            return threadCpu("kvbroker-ingest") + ioThreadsCpu() / 2;
+            return threadCpu("kvbroker-ingest") + threadCpu("kvbroker-journal-writer") + ioThreadsCpu() / 2;
         }
 
         @Override
         public void close() throws InterruptedException {
             ingest.stop(Duration.ofSeconds(5));
+            if (journal != null) {
+                syncer.shutdownNow();
+                journal.close();
+                Journal.destroy(journalDir);
+            }
         }
     }
 
@@ -345,8 +387,9 @@ public final class IngestBench {
                 .append(" s after 1 s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
                         + " batches (the decoder's mix) over loopback TCP. `floor` is a bare JeroMQ SUB\nloop on one"
                         + " thread, receiving without decoding; `ingest` is kvbroker's ingest thread (frames, sequence"
-                        + " checks,\ndecoding) with nothing behind it (the index's apply rate is measured apart)."
-                        + " Sender and receiver share the 2 cores. CPU-s"
+                        + " checks,\ndecoding) with nothing behind it; `ingest+index` applies to the index;"
+                        + " `ingest+index+journal` also writes the journal\n(RocksDB, sync every 100 ms, the"
+                        + " daemon's default). Sender and receiver share the 2 cores. CPU-s"
                         + " per million block events\ncounts the receiving thread and half of the JeroMQ I/O threads'"
                         + " time (sender and receiver have one each).\n\n");
         md.append("| side | engines | held: batches/s | MB/s | block events/s | CPU-s per M block events | next probe "

@@ -36,9 +36,9 @@ import java.util.function.IntFunction;
  *
  * <p>Concurrency: one writer (the ingest thread) applies batches; queries run on any thread, take no lock and never
  * make the writer wait. The shared structures never tear or move an entry the writer is not changing, and the
- * {@link WriteLog} tells a query which engines' batches overlapped it; only those engines are read again (the whole
- * query first, a few times, then just their part). So each engine's part of an answer is that engine as of one
- * applied batch. Per-engine counters ({@link #stats}) are read without that check.
+ * {@link WriteLog} tells a query which engines' batches overlapped it; then every engine is scored once more without
+ * a top-k cut and only the overlapped ones again until no write overlaps them. So each engine's part of an answer is
+ * that engine as of one applied batch. Per-engine counters ({@link #stats}) are read without that check.
  */
 public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
@@ -548,8 +548,11 @@ public final class BlockIndex implements IngestSink {
         return topK > 0 && merged.size() > topK ? merged.subList(0, topK) : merged;
     }
 
-    /** Reads this many times whole before reading again only the engines that writes overlapped. */
-    private static final int OPTIMISTIC_ATTEMPTS = 3;
+    /**
+     * Reads this many times whole before reading every engine once and again only those that writes overlapped: one,
+     * since at full ingest rate a second whole read is overlapped as surely as the first.
+     */
+    private static final int OPTIMISTIC_ATTEMPTS = 1;
 
     /**
      * Runs {@code read} over {@code filter} (null: every engine), then again over the engines whose writes overlapped

@@ -256,6 +256,20 @@ public final class Settings {
             ValueParsers.intRange(1, 3_600_000));
 
     /** All settings, in the order of the configuration table. */
+    public static final Setting<Integer> WATCH_BUFFER_BATCHES = new Setting<>("watch.bufferBatches",
+            "integer, batches", 65_536, "65536", "Applied batches kept in memory for Watch streams: a watcher further"
+                    + " behind than this is ended with ABORTED and resumes from its token (from the journal, or with"
+                    + " snapshots of the engines whose batches are gone). Rounded up to a power of two.", false,
+            ValueParsers.intRange(1_024, 16_777_216));
+
+    public static final Setting<Integer> WATCH_THREADS = new Setting<>("watch.threads", "integer", 2, "2",
+            "Threads sending Watch streams (each serves its share of the watchers).", false,
+            ValueParsers.intRange(1, 64));
+
+    public static final Setting<Integer> WATCH_MAX_WATCHERS = new Setting<>("watch.maxWatchers", "integer", 1_024,
+            "1024", "Watch streams open at once; more get RESOURCE_EXHAUSTED.", false,
+            ValueParsers.intRange(1, 100_000));
+
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
             LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, DISCOVERY_REMOVE_GRACE_MS, DISCOVERY_DNS_SERVICES,
             DISCOVERY_DNS_INTERVAL_MS, DISCOVERY_KUBERNETES_ENABLED, DISCOVERY_KUBERNETES_NAMESPACES,
@@ -269,6 +283,7 @@ public final class Settings {
             JOURNAL_CHECKPOINT_INTERVAL_MS, JOURNAL_START_FRESH,
             GRPC_PORT, GRPC_HOST, GRPC_MAX_TOKENS_PER_QUERY, GRPC_MAX_KEYS_PER_LOOKUP, GRPC_MAX_MESSAGE_BYTES,
             GRPC_MAX_HINTS_PER_ENGINE, GRPC_DEFAULT_HINT_TTL_MS, GRPC_MAX_HINT_TTL_MS,
+            WATCH_BUFFER_BATCHES, WATCH_THREADS, WATCH_MAX_WATCHERS,
             SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()

@@ -19,6 +19,9 @@ import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.Journal;
 import io.kvbroker.journal.JournalTrimmer;
 import io.kvbroker.journal.JournalingSink;
+import io.kvbroker.watch.ChangeFeed;
+import io.kvbroker.watch.FeedingSink;
+import io.kvbroker.watch.WatchService;
 import io.kvbroker.metrics.MetricsServer;
 import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.PendingHints;
@@ -57,6 +60,8 @@ public final class BrokerDaemon {
     private final Optional<MetricsServer> metrics;
     private volatile boolean ready;
     private final GrpcServer grpc;
+    private final ChangeFeed feed;
+    private final WatchService watch;
     private final Readiness readiness = new Readiness();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Lifecycle.StopReport stopReport;
@@ -78,21 +83,29 @@ public final class BrokerDaemon {
         }
         SimulationComponent simulated = simulation;
         double storage = config.get(Settings.INDEX_WEIGHT_STORAGE);
+        PrefixScorer.Weights weights = new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU),
+                config.get(Settings.INDEX_WEIGHT_CPU), storage, storage * 0.8);
         this.index = new BlockIndex(id -> registry.entry(id).spec().model(), config.get(Settings.INDEX_GRANULARITY),
-                new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU), config.get(Settings.INDEX_WEIGHT_CPU),
-                        storage, storage * 0.8),
+                weights,
                 IndexBudget.of(config.get(Settings.INDEX_BUDGET_MB), config.get(Settings.INDEX_BUDGET_SHARES)));
-        IngestSink sink = index;
+        this.feed = new ChangeFeed(config.get(Settings.WATCH_BUFFER_BATCHES));
+        IngestSink sink;
         if (!config.get(Settings.JOURNAL_DIR).isEmpty()) {
             JournalingSink journaling = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(
                     config.get(Settings.JOURNAL_CHECKPOINT_EVERY_BATCHES),
-                    config.get(Settings.JOURNAL_CHECKPOINT_INTERVAL_MS)), System::currentTimeMillis);
+                    config.get(Settings.JOURNAL_CHECKPOINT_INTERVAL_MS)), System::currentTimeMillis, feed);
             journal = new JournalComponent(journalSettings(config), journaling, index, registry, this::ingest,
-                    () -> recovered = true);
+                    () -> {
+                        // Watch numbers batches as the log does, under the journal's broker id.
+                        Journal opened = journal().orElseThrow();
+                        feed.startAt(opened.brokerId(), opened.nextSequence());
+                        recovered = true;
+                    });
             components.add(journal);
             sink = journaling;
         } else {
             journal = null;
+            sink = new FeedingSink(index, feed);
             recovered = true;
         }
         this.ingest = new ZmqIngest(registry, sink, config);
@@ -105,9 +118,13 @@ public final class BrokerDaemon {
         QueryLimits limits = QueryLimits.from(config);
         IndexQueries queries = new IndexQueries(index, registry, ingest::stream,
                 new PendingHints(System::currentTimeMillis, limits.maxHintsPerEngine()), System::currentTimeMillis);
+        this.watch = new WatchService(feed, index, registry, () -> journal().orElse(null), weights,
+                WatchService.Limits.of(config.get(Settings.WATCH_MAX_WATCHERS), config.get(Settings.WATCH_THREADS)));
         this.grpc = new GrpcServer(config.get(Settings.GRPC_HOST), config.get(Settings.GRPC_PORT),
-                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness);
+                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch);
         components.add(grpc);
+        // After the gRPC server, so it stops first: open streams end with UNAVAILABLE before the server drains.
+        components.add(new WatchComponent(watch));
         components.add(new StatusReporter(ingest, index, registry,
                 simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
         if (config.get(Settings.METRICS_PORT) > 0) {
@@ -149,6 +166,16 @@ public final class BrokerDaemon {
 
     public ZmqIngest ingest() {
         return ingest;
+    }
+
+    /** The Watch streams' service. */
+    public WatchService watch() {
+        return watch;
+    }
+
+    /** The applied batches in broker order, as Watch streams them. */
+    public ChangeFeed feed() {
+        return feed;
     }
 
     public BlockIndex index() {

@@ -10,6 +10,7 @@ import io.kvbroker.daemon.Readiness;
 import io.kvbroker.proto.v1.KvIndexServiceGrpc;
 import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.QueryLimits;
+import io.kvbroker.watch.WatchService;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
@@ -41,9 +42,17 @@ public final class GrpcServer implements Component {
     private HealthStatusManager health;
     private Server server;
     private boolean stopped;
+    private final WatchService watch;
 
     public GrpcServer(String host, int port, int maxMessageBytes, IndexQueries queries, QueryLimits limits,
             Readiness readiness) {
+        this(host, port, maxMessageBytes, queries, limits, readiness, null);
+    }
+
+    /** @param watch serves Watch streams; null: Watch answers UNIMPLEMENTED */
+    public GrpcServer(String host, int port, int maxMessageBytes, IndexQueries queries, QueryLimits limits,
+            Readiness readiness, WatchService watch) {
+        this.watch = watch;
         this.host = host;
         this.port = port;
         this.maxMessageBytes = maxMessageBytes;
@@ -70,7 +79,7 @@ public final class GrpcServer implements Component {
             server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                     .maxInboundMessageSize(maxMessageBytes)
                     .executor(executor)
-                    .addService(new KvIndexGrpcService(queries, limits, readiness))
+                    .addService(new KvIndexGrpcService(queries, limits, readiness, watch))
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance())
                     .build()

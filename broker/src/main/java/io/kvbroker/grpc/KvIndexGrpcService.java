@@ -1,6 +1,7 @@
 package io.kvbroker.grpc;
 
 import io.grpc.Context;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.kvbroker.daemon.Readiness;
 import io.kvbroker.proto.v1.HintRequest;
@@ -12,8 +13,11 @@ import io.kvbroker.proto.v1.LookupRequest;
 import io.kvbroker.proto.v1.LookupResponse;
 import io.kvbroker.proto.v1.ScoreRequest;
 import io.kvbroker.proto.v1.ScoreResponse;
+import io.kvbroker.proto.v1.WatchRequest;
+import io.kvbroker.proto.v1.WatchResponse;
 import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.QueryLimits;
+import io.kvbroker.watch.WatchService;
 import java.util.function.Supplier;
 
 /**
@@ -25,7 +29,10 @@ final class KvIndexGrpcService extends KvIndexServiceGrpc.KvIndexServiceImplBase
     private final Requests requests;
     private final Readiness readiness;
 
-    KvIndexGrpcService(IndexQueries queries, QueryLimits limits, Readiness readiness) {
+    private final WatchService watch;
+
+    KvIndexGrpcService(IndexQueries queries, QueryLimits limits, Readiness readiness, WatchService watch) {
+        this.watch = watch;
         this.queries = queries;
         this.requests = new Requests(limits, queries.granularity());
         this.readiness = readiness;
@@ -57,6 +64,23 @@ final class KvIndexGrpcService extends KvIndexServiceGrpc.KvIndexServiceImplBase
             return Responses.hint(queries.hint(hint.engineId(), hint.model(), hint.loraName(), hint.tokens(),
                     hint.keys(), hint.ttlMs()), hint.ttlMs());
         });
+    }
+
+    @Override
+    public void watch(WatchRequest request, StreamObserver<WatchResponse> observer) {
+        if (watch == null) {
+            super.watch(request, observer);
+            return;
+        }
+        if (!readiness.isReady()) {
+            observer.onError(StatusMapping.unavailable());
+            return;
+        }
+        try {
+            watch.open(request, (ServerCallStreamObserver<WatchResponse>) observer);
+        } catch (RuntimeException e) {
+            observer.onError(StatusMapping.toStatus(e));
+        }
     }
 
     private <T> void answer(StreamObserver<T> observer, Supplier<T> call) {

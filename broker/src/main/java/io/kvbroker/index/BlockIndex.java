@@ -51,6 +51,8 @@ public final class BlockIndex implements IngestSink {
     private volatile EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
     private final IndexBudget budget;
+    /** The holder changes of the write in progress, when it is resolved; null otherwise (the writer's thread). */
+    private HoldingChanges noting;
     /** Chunks a block may span (7 bits in {@link EngineBlocks}); larger blocks are kept for removals, never keyed. */
     static final int MAX_SPAN = 127;
 
@@ -90,7 +92,23 @@ public final class BlockIndex implements IngestSink {
      * Applies one batch, as {@link #onBatch}, and returns it resolved (for the journal) when {@code resolve} is set.
      */
     public ResolvedBatch apply(int engineId, long incarnation, long sequence, KvEventBatch batch, boolean resolve) {
+        return apply(engineId, incarnation, sequence, batch, resolve, 0, 0);
+    }
+
+    /**
+     * Applies one batch and returns it resolved, with its holder changes, noting the payload's fingerprint and the
+     * broker sequence it is applied under as the engine's position (what {@link #holdings} reports).
+     */
+    public ResolvedBatch apply(int engineId, long incarnation, long sequence, KvEventBatch batch, long fingerprint,
+            long brokerSequence) {
+        return apply(engineId, incarnation, sequence, batch, true, fingerprint, brokerSequence);
+    }
+
+    private ResolvedBatch apply(int engineId, long incarnation, long sequence, KvEventBatch batch, boolean resolve,
+            long fingerprint, long brokerSequence) {
         List<ResolvedBatch.Change> changes = resolve ? new ArrayList<>(batch.events().size() + 1) : null;
+        HoldingChanges holdings = resolve ? new HoldingChanges() : HoldingChanges.NONE;
+        noting = resolve ? holdings : null;
         writes.begin(engineId);
         try {
             EngineBlocks blocks = engine(engineId);
@@ -115,10 +133,13 @@ public final class BlockIndex implements IngestSink {
                 }
             }
             finish(blocks, incarnation, sequence, changes);
+            blocks.fingerprint = fingerprint;
+            blocks.brokerSequence = brokerSequence;
         } finally {
+            noting = null;
             writes.end();
         }
-        return resolve ? new ResolvedBatch(changes) : null;
+        return resolve ? new ResolvedBatch(changes, holdings) : null;
     }
 
     /**
@@ -126,6 +147,12 @@ public final class BlockIndex implements IngestSink {
      * so the engine ends as it did when the batch was first applied.
      */
     public void applyResolved(int engineId, long incarnation, long sequence, ResolvedBatch batch) {
+        applyResolved(engineId, incarnation, sequence, batch, 0, 0);
+    }
+
+    /** Replays a logged batch, as above, restoring the engine's position too (see {@link #apply}). */
+    public void applyResolved(int engineId, long incarnation, long sequence, ResolvedBatch batch, long fingerprint,
+            long brokerSequence) {
         writes.begin(engineId);
         try {
             EngineBlocks blocks = engine(engineId);
@@ -145,6 +172,8 @@ public final class BlockIndex implements IngestSink {
                 }
             }
             finish(blocks, incarnation, sequence, null);
+            blocks.fingerprint = fingerprint;
+            blocks.brokerSequence = brokerSequence;
         } finally {
             writes.end();
         }
@@ -166,6 +195,14 @@ public final class BlockIndex implements IngestSink {
 
     @Override
     public void onReset(int engineId, long incarnation, ResetReason reason) {
+        reset(engineId, incarnation, reason, -1);
+    }
+
+    /**
+     * Forgets everything an engine held, as {@link #onReset}, under {@code brokerSequence} (-1: the engine's position
+     * keeps its broker sequence).
+     */
+    public void reset(int engineId, long incarnation, ResetReason reason, long brokerSequence) {
         writes.begin(engineId);
         try {
             if (engineId < engines.length && engines[engineId] != null) {
@@ -173,6 +210,10 @@ public final class BlockIndex implements IngestSink {
                 counts.clears++;
                 engines[engineId].appliedSequence = -1;
                 engines[engineId].incarnation = incarnation;
+                engines[engineId].fingerprint = 0;
+                if (brokerSequence >= 0) {
+                    engines[engineId].brokerSequence = brokerSequence;
+                }
                 if (reason == ResetReason.REMOVED) {
                     engines[engineId] = null;
                 }
@@ -311,6 +352,7 @@ public final class BlockIndex implements IngestSink {
             counts.duplicateKeys++;
         } else {
             holders.add(key, blocks.engineId, blocks.span(id), blocks.media(id));
+            note(key, blocks.span(id), blocks.media(id));
             blocks.addFlags(id, EngineBlocks.LINKED);
         }
     }
@@ -339,7 +381,15 @@ public final class BlockIndex implements IngestSink {
     private void unlink(EngineBlocks blocks, int id) {
         if (blocks.linked(id)) {
             holders.remove(blocks.key(id), blocks.engineId);
+            note(blocks.key(id), 0, 0);
             blocks.clearFlags(id, EngineBlocks.LINKED);
+        }
+    }
+
+    /** Notes a holder change of the write in progress, if it is resolved. */
+    private void note(long key, int span, int media) {
+        if (noting != null) {
+            noting.set(key, span, media);
         }
     }
 
@@ -370,6 +420,9 @@ public final class BlockIndex implements IngestSink {
 
     /** Forgets every block of an engine at once: its holders go, and its table starts empty. */
     private void reset(EngineBlocks blocks) {
+        if (noting != null) {
+            noting.drop();
+        }
         for (int id : blocks.usedIds()) {
             if (blocks.linked(id)) {
                 holders.remove(blocks.key(id), blocks.engineId);
@@ -378,6 +431,8 @@ public final class BlockIndex implements IngestSink {
         EngineBlocks fresh = new EngineBlocks(blocks.engineId, blocks.model);
         fresh.appliedSequence = blocks.appliedSequence;
         fresh.incarnation = blocks.incarnation;
+        fresh.fingerprint = blocks.fingerprint;
+        fresh.brokerSequence = blocks.brokerSequence;
         engines[blocks.engineId] = fresh;
     }
 
@@ -396,6 +451,7 @@ public final class BlockIndex implements IngestSink {
             blocks.release(id);
         } else if (blocks.linked(id)) {
             holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
+            note(blocks.key(id), blocks.span(id), after);
         }
     }
 
@@ -406,6 +462,7 @@ public final class BlockIndex implements IngestSink {
             blocks.setMedia(id, after);
             if (blocks.linked(id)) {
                 holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
+                note(blocks.key(id), blocks.span(id), after);
             }
         }
     }
@@ -738,6 +795,69 @@ public final class BlockIndex implements IngestSink {
             return true;
         });
         return summary[0];
+    }
+
+    /**
+     * An engine's position and, if asked, its holdings (what Score reads of it), exactly as of one applied batch.
+     *
+     * @param incarnation the incarnation of the engine's last applied batch or reset
+     * @param sequence that batch's sequence, -1 after a reset or before any batch
+     * @param fingerprint that batch's payload fingerprint, 0 if none
+     * @param brokerSequence the broker sequence that batch or reset was applied under
+     * @param keys holdings: content key
+     * @param values holdings: span and media packed as {@link HoldingChanges#value}
+     */
+    public record EngineHoldings(long incarnation, long sequence, long fingerprint, long brokerSequence, long[] keys,
+            int[] values) {
+        static final EngineHoldings NONE = new EngineHoldings(0, -1, 0, 0, new long[0], new int[0]);
+    }
+
+    /**
+     * One engine's {@link EngineHoldings} (with an empty holding list unless {@code withHoldings}), read without a
+     * lock and again while a write to the engine overlapped the read; {@link EngineHoldings#NONE}'s position when the
+     * index has no state for it.
+     */
+    public EngineHoldings holdings(int engineId, boolean withHoldings) {
+        EngineHoldings[] read = new EngineHoldings[1];
+        readRepeatedly(new int[] {engineId}, filter -> {
+            try {
+                read[0] = readHoldings(engineBlocks(engineId), withHoldings);
+                return true;
+            } catch (RuntimeException e) {
+                // Arrays swapped or grown under the read: the write that did it overlapped, so it is read again.
+                return false;
+            }
+        });
+        return read[0];
+    }
+
+    private static EngineHoldings readHoldings(EngineBlocks b, boolean withHoldings) {
+        if (b == null) {
+            return EngineHoldings.NONE;
+        }
+        long incarnation = b.incarnation;
+        long sequence = b.appliedSequence;
+        long fingerprint = b.fingerprint;
+        long brokerSequence = b.brokerSequence;
+        if (!withHoldings) {
+            return new EngineHoldings(incarnation, sequence, fingerprint, brokerSequence, new long[0], new int[0]);
+        }
+        int bound = b.idBound();
+        long[] keys = new long[Math.min(bound, b.indexedCount() + 16)];
+        int[] values = new int[keys.length];
+        int n = 0;
+        for (int id = 0; id < bound; id++) {
+            if (b.used(id) && b.linked(id)) {
+                if (n == keys.length) {
+                    keys = Arrays.copyOf(keys, n * 2 + 16);
+                    values = Arrays.copyOf(values, keys.length);
+                }
+                keys[n] = b.key(id);
+                values[n++] = HoldingChanges.value(b.span(id), b.media(id));
+            }
+        }
+        return new EngineHoldings(incarnation, sequence, fingerprint, brokerSequence, Arrays.copyOf(keys, n),
+                Arrays.copyOf(values, n));
     }
 
     /**

@@ -66,6 +66,9 @@ final class EngineBlocks {
     /** The last sequence and incarnation applied for this engine (written by the writer, read by anyone). */
     volatile long appliedSequence = -1;
     volatile long incarnation;
+    /** The payload fingerprint of the last applied batch (0: none) and the broker sequence it was applied under. */
+    volatile long fingerprint;
+    volatile long brokerSequence;
 
     EngineBlocks(int engineId, String model) {
         this.engineId = engineId;
@@ -307,14 +310,15 @@ final class EngineBlocks {
 
     // ---- checkpoints ----
 
-    private static final int CHECKPOINT_VERSION = 1;
+    private static final int CHECKPOINT_VERSION = 2;
 
     /** This engine's table as bytes: everything but the slot table, which {@link #read} rebuilds. */
     byte[] write() {
         int n = idBound;
-        ByteBuffer out = ByteBuffer.allocate(4 + 8 * 3 + 4 * 6 + 8 * 4 + n * 24);
+        ByteBuffer out = ByteBuffer.allocate(4 + 8 * 5 + 4 * 6 + 8 * 4 + n * 24);
         out.putInt(CHECKPOINT_VERSION);
-        out.putLong(appliedSequence).putLong(incarnation).putLong(evictions);
+        out.putLong(appliedSequence).putLong(incarnation).putLong(fingerprint).putLong(brokerSequence)
+                .putLong(evictions);
         out.putInt(hand).putInt(n).putInt(freeHead).putInt(used).putInt(indexed).putInt(evicted);
         for (long count : perMedium) {
             out.putLong(count);
@@ -340,6 +344,8 @@ final class EngineBlocks {
         EngineBlocks b = new EngineBlocks(engineId, model);
         b.appliedSequence = in.getLong();
         b.incarnation = in.getLong();
+        b.fingerprint = in.getLong();
+        b.brokerSequence = in.getLong();
         b.evictions = in.getLong();
         b.hand = in.getInt();
         int n = in.getInt();

@@ -12,8 +12,20 @@ import java.util.List;
  * recomputes them rather than trusting the list.
  *
  * @param changes in the order applied
+ * @param holdings what the batch changed in the holder table (what Watch streams); {@link HoldingChanges#NONE} when
+ *     not recorded
  */
-public record ResolvedBatch(List<Change> changes) {
+public record ResolvedBatch(List<Change> changes, HoldingChanges holdings) {
+
+    public ResolvedBatch(List<Change> changes) {
+        this(changes, HoldingChanges.NONE);
+    }
+
+    /** An engine's reset: every medium cleared, every holding dropped. */
+    public static ResolvedBatch reset() {
+        return new ResolvedBatch(List.of(new Clear(io.kvbroker.client.Media.ALL)),
+                new HoldingChanges(true, new long[0], new int[0]));
+    }
 
     /** One change. Media are {@link io.kvbroker.client.Media} bits. */
     public sealed interface Change permits Store, Remove, Clear, Evict {

@@ -49,8 +49,9 @@ public final class Journal implements AutoCloseable {
     static final int GROUP_BYTES = 1 << 20;
     static final long GROUP_DELAY_MS = 2;
     /** The on-disk layout this release writes and reads. */
-    static final int FORMAT = 1;
+    static final int FORMAT = 2;
     private static final byte[] FORMAT_KEY = "format".getBytes(StandardCharsets.UTF_8);
+    private static final byte[] BROKER_ID_KEY = "broker-id".getBytes(StandardCharsets.UTF_8);
 
     static {
         RocksDB.loadLibrary();
@@ -90,6 +91,8 @@ public final class Journal implements AutoCloseable {
     private long next;
     /** The first sequence still in the log. */
     private volatile long first;
+    /** Names this journal's sequence numbering: made when the journal is created, kept across restarts. */
+    private String brokerId;
     /** The last second the time index has an entry for (writer thread only). */
     private long lastSecond = -1;
     // The group being gathered (appending thread only).
@@ -195,6 +198,8 @@ public final class Journal implements AutoCloseable {
                         + " an empty or kvbroker folder");
             }
             db.put(FORMAT_KEY, ByteBuffer.allocate(4).putInt(FORMAT).array());
+            brokerId = java.util.UUID.randomUUID().toString();
+            db.put(BROKER_ID_KEY, bytes(brokerId));
             return;
         }
         int format = ByteBuffer.wrap(stored).getInt();
@@ -202,6 +207,11 @@ public final class Journal implements AutoCloseable {
             throw new JournalException("the journal in " + dir + " has format " + format + "; this release reads "
                     + FORMAT + ". Start fresh (rebuild from the engines) with journal.startFresh=true");
         }
+        byte[] id = db.get(BROKER_ID_KEY);
+        if (id == null) {
+            throw new JournalException("the journal in " + dir + " has no broker id");
+        }
+        brokerId = new String(id, StandardCharsets.UTF_8);
     }
 
     private void loadPositions() {
@@ -373,6 +383,48 @@ public final class Journal implements AutoCloseable {
     @FunctionalInterface
     public interface RecordVisitor {
         void record(long sequence, LogRecord record);
+    }
+
+    /**
+     * The id of the broker sequence numbering this journal keeps: the same after every restart, new when the journal
+     * is created (a fresh start is another numbering).
+     */
+    public String brokerId() {
+        return brokerId;
+    }
+
+    /**
+     * The record with broker sequence {@code sequence}, or null if it is not (or not yet) in the log: appends reach
+     * the log in groups, so the last few may not be readable yet.
+     */
+    public LogRecord record(long sequence) {
+        try {
+            byte[] value = db.get(log, key(sequence));
+            return value == null ? null : RecordCodec.decode(value);
+        } catch (RocksDBException e) {
+            throw new JournalException("journal read failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Visits at most {@code max} records from {@code fromSequence} on, in order, stopping at the first missing
+     * sequence; returns the sequence after the last visited ({@code fromSequence} if none was).
+     */
+    public long readRecords(long fromSequence, int max, RecordVisitor visitor) {
+        long expected = fromSequence;
+        try (Slice lower = new Slice(key(fromSequence));
+                ReadOptions options = new ReadOptions().setIterateLowerBound(lower);
+                RocksIterator it = db.newIterator(log, options)) {
+            for (it.seek(key(fromSequence)); it.isValid() && expected - fromSequence < max; it.next()) {
+                long sequence = sequenceOf(it.key());
+                if (sequence != expected) {
+                    break;
+                }
+                visitor.record(sequence, RecordCodec.decode(it.value()));
+                expected++;
+            }
+        }
+        return expected;
     }
 
     /** Visits the records from {@code fromSequence} on, in order. */

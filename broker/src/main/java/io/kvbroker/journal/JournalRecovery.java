@@ -62,7 +62,8 @@ public final class JournalRecovery {
             if (id == null || sequence <= checkpointAt.getOrDefault(id, 0L)) {
                 return;
             }
-            index.applyResolved(id, record.incarnation(), record.sequence(), record.batch());
+            index.applyResolved(id, record.incarnation(), record.sequence(), record.batch(), record.fingerprint(),
+                    sequence);
             lastRecord.put(id, sequence);
             replayed[0]++;
         });

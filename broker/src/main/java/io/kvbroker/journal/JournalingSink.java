@@ -6,8 +6,8 @@ import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.ResolvedBatch;
 import io.kvbroker.ingest.IngestSink;
+import io.kvbroker.watch.ChangeFeed;
 import java.util.Arrays;
-import java.util.List;
 import java.util.function.LongSupplier;
 
 /**
@@ -32,6 +32,8 @@ public final class JournalingSink implements IngestSink {
     private final EngineRegistry registry;
     private final CheckpointPolicy policy;
     private final LongSupplier clock;
+    /** Where applied batches go for Watch streams, numbered with the log's sequences; null: nowhere. */
+    private final ChangeFeed feed;
     /** Per engine id: the log sequence its checkpoint reflects (0: none), its last record, and their counts. */
     private long[] checkpointAt = new long[16];
     private long[] lastRecord = new long[16];
@@ -44,6 +46,13 @@ public final class JournalingSink implements IngestSink {
     private volatile boolean hurry;
 
     public JournalingSink(BlockIndex index, EngineRegistry registry, CheckpointPolicy policy, LongSupplier clock) {
+        this(index, registry, policy, clock, null);
+    }
+
+    /** @param feed receives every applied batch and reset under its log sequence (Watch), or null */
+    public JournalingSink(BlockIndex index, EngineRegistry registry, CheckpointPolicy policy, LongSupplier clock,
+            ChangeFeed feed) {
+        this.feed = feed;
         this.index = index;
         this.registry = registry;
         this.policy = policy;
@@ -63,24 +72,37 @@ public final class JournalingSink implements IngestSink {
     @Override
     public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch, long fingerprint,
             GroupKinds kinds) {
-        ResolvedBatch resolved = index.apply(engineId, incarnation, sequence, batch, true);
-        append(engineId, incarnation, sequence, resolved, new Journal.Cursor(incarnation, sequence, fingerprint,
-                kinds.toBytes()));
+        long logSequence = journal.nextSequence();
+        ResolvedBatch resolved = index.apply(engineId, incarnation, sequence, batch, fingerprint, logSequence);
+        append(engineId, incarnation, sequence, resolved, fingerprint, new Journal.Cursor(incarnation, sequence,
+                fingerprint, kinds.toBytes()));
+        if (feed != null) {
+            feed.publish(logSequence, engineId, incarnation, sequence, fingerprint,
+                    (long) (batch.timestamp() * 1e6), resolved);
+        }
     }
 
     @Override
     public void onReset(int engineId, long incarnation, ResetReason reason) {
-        index.onReset(engineId, incarnation, reason);
         if (reason == ResetReason.REMOVED) {
+            index.onReset(engineId, incarnation, reason);
             journal.forget(name(engineId));
             grow(engineId);
             lastRecord[engineId] = 0;
             checkpointAt[engineId] = 0;
+            if (feed != null) {
+                feed.engineRemoved();
+            }
             return;
         }
-        append(engineId, incarnation, LogRecord.RESET,
-                new ResolvedBatch(List.of(new ResolvedBatch.Clear(io.kvbroker.client.Media.ALL))),
+        long logSequence = journal.nextSequence();
+        index.reset(engineId, incarnation, reason, logSequence);
+        ResolvedBatch resolved = ResolvedBatch.reset();
+        append(engineId, incarnation, LogRecord.RESET, resolved, 0,
                 new Journal.Cursor(incarnation, LogRecord.RESET, 0, new byte[0]));
+        if (feed != null) {
+            feed.publish(logSequence, engineId, incarnation, LogRecord.RESET, 0, 0, resolved);
+        }
     }
 
     @Override
@@ -91,13 +113,16 @@ public final class JournalingSink implements IngestSink {
     @Override
     public void onRoundEnd(long nowMs) {
         journal.flushIfDue(nowMs);
+        if (feed != null) {
+            feed.wake();
+        }
     }
 
-    private void append(int engineId, long incarnation, long sequence, ResolvedBatch resolved,
+    private void append(int engineId, long incarnation, long sequence, ResolvedBatch resolved, long fingerprint,
             Journal.Cursor cursor) {
         long now = clock.getAsLong();
-        long logSequence = journal.append(new LogRecord(name(engineId), incarnation, sequence, now, resolved),
-                cursor);
+        long logSequence = journal.append(new LogRecord(name(engineId), incarnation, sequence, now, resolved,
+                fingerprint), cursor);
         grow(engineId);
         lastRecord[engineId] = logSequence;
         batchesSinceCheckpoint[engineId]++;

@@ -1,5 +1,6 @@
 package io.kvbroker.journal;
 
+import io.kvbroker.index.HoldingChanges;
 import io.kvbroker.index.ResolvedBatch;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -16,7 +17,7 @@ import java.util.List;
  * can be saved is everything around them, which varints do. A stored block costs 16 bytes plus a few per event.
  */
 final class RecordCodec {
-    static final byte FORMAT = 1;
+    static final byte FORMAT = 2;
     private static final byte STORE = 1;
     private static final byte STORE_TOKENLESS = 2;
     private static final byte REMOVE = 3;
@@ -33,6 +34,7 @@ final class RecordCodec {
         out.varLong(record.incarnation());
         out.varLong(record.sequence() + 1);
         out.varLong(record.timeMs());
+        out.fixed(record.fingerprint());
         List<ResolvedBatch.Change> changes = record.batch().changes();
         out.varLong(changes.size());
         for (ResolvedBatch.Change change : changes) {
@@ -65,6 +67,13 @@ final class RecordCodec {
                 }
             }
         }
+        HoldingChanges holdings = record.batch().holdings();
+        out.write(holdings.cleared() ? 1 : 0);
+        out.varLong(holdings.size());
+        for (int i = 0; i < holdings.size(); i++) {
+            out.fixed(holdings.key(i));
+            out.varLong(holdings.value(i));
+        }
         return out.toByteArray();
     }
 
@@ -82,6 +91,7 @@ final class RecordCodec {
             long incarnation = varLong(in);
             long sequence = varLong(in) - 1;
             long timeMs = varLong(in);
+            long fingerprint = in.getLong();
             int count = (int) varLong(in);
             List<ResolvedBatch.Change> changes = new ArrayList<>(count);
             for (int i = 0; i < count; i++) {
@@ -112,7 +122,21 @@ final class RecordCodec {
                     default -> throw new JournalException("log record with unknown change " + op);
                 }
             }
-            return new LogRecord(engine, incarnation, sequence, timeMs, new ResolvedBatch(changes));
+            boolean cleared = in.get() != 0;
+            int held = (int) Math.min(Integer.MAX_VALUE, varLong(in));
+            if (held < 0 || held > in.remaining() / 9) {
+                throw new BufferUnderflowException();
+            }
+            long[] keys = new long[held];
+            int[] values = new int[held];
+            for (int i = 0; i < held; i++) {
+                keys[i] = in.getLong();
+                values[i] = (int) varLong(in);
+            }
+            HoldingChanges holdings = !cleared && held == 0 ? HoldingChanges.NONE
+                    : new HoldingChanges(cleared, keys, values);
+            return new LogRecord(engine, incarnation, sequence, timeMs, new ResolvedBatch(changes, holdings),
+                    fingerprint);
         } catch (BufferUnderflowException | IllegalArgumentException e) {
             throw new JournalException("log record cut short or damaged", e);
         }

@@ -73,7 +73,9 @@ class MetricsScrapeTest {
                 "simulate.stepsPerSecond", "50",
                 "metrics.port", String.valueOf(metricsPort),
                 "metrics.host", "127.0.0.1",
-                "log.statusIntervalMs", "3600000"));
+                "log.statusIntervalMs", "3600000",
+                // No journal: the tests watch metrics, and a default journal would land in the working folder.
+                "journal.dir", ""));
         BrokerDaemon daemon = new BrokerDaemon(config);
         daemon.start();
         try {
@@ -114,7 +116,9 @@ class MetricsScrapeTest {
         BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
                 "engines.static", "[{pod: bad, model: m, endpoint: 'tcp://127.0.0.1:" + enginePort + "'}]",
                 "metrics.port", String.valueOf(metricsPort), "metrics.host", "127.0.0.1",
-                "log.statusIntervalMs", "3600000"));
+                "log.statusIntervalMs", "3600000",
+                // No journal: the tests watch metrics, and a default journal would land in the working folder.
+                "journal.dir", ""));
         BrokerDaemon daemon = new BrokerDaemon(config);
         KvEventEncoder encoder = new KvEventEncoder();
         byte[] valid = encoder.encode(new KvEventBatch(1.0, 0, List.of(AllBlocksCleared.ALL), 0, 0),

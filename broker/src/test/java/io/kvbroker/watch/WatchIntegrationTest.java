@@ -1,0 +1,314 @@
+package io.kvbroker.watch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.config.ConfigLoader;
+import io.kvbroker.daemon.BrokerDaemon;
+import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.index.BlockIndex;
+import io.kvbroker.proto.v1.KvIndexServiceGrpc;
+import io.kvbroker.proto.v1.ResumeToken;
+import io.kvbroker.proto.v1.WatchRequest;
+import io.kvbroker.proto.v1.WatchResponse;
+import io.kvbroker.sim.SimulatedEngine;
+import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Ports;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Watch against real brokers (in this JVM) fed over ZeroMQ by simulated engines: resumes after disconnects, resume
+ * points older than the broker keeps, a slow watcher beside a fast one, and fail-over to a second broker. Every
+ * stream is applied by {@link StreamCopy}, which fails on a missed or doubled batch; at the end, with the engines
+ * paused and everything applied, the copy must hold exactly what the broker's index holds.
+ */
+class WatchIntegrationTest {
+    private static final int ENGINES = 6;
+    @TempDir
+    Path work;
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            open.get(i).close();
+        }
+    }
+
+    private Simulator simulator(long seed) {
+        Simulator simulator = new Simulator(Simulator.fleet(ENGINES, seed), Ports.freeRange(2 * ENGINES), 100)
+                .start();
+        open.add(simulator);
+        return simulator;
+    }
+
+    private BrokerDaemon broker(Simulator simulator, String name, Map<String, String> settings) throws Exception {
+        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
+        simulator.specs().forEach(spec -> yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: '")
+                .append(spec.model()).append("', endpoint: '").append(spec.endpoint()).append("', replayEndpoint: '")
+                .append(spec.replayEndpoint().orElseThrow()).append("', topic: '").append(spec.topic())
+                .append("'}\n"));
+        Path file = work.resolve(name + ".yaml");
+        Files.writeString(file, yaml);
+        Map<String, String> flags = new HashMap<>(Map.of("grpc.port", "0", "grpc.host", "127.0.0.1",
+                "log.statusIntervalMs", "3600000", "journal.dir", "", "metrics.port", "0"));
+        flags.putAll(settings);
+        BrokerConfig config = ConfigLoader.load(Optional.of(file), Map.of(), flags);
+        BrokerDaemon daemon = new BrokerDaemon(config);
+        daemon.start();
+        open.add(daemon::stop);
+        return daemon;
+    }
+
+    private KvIndexServiceGrpc.KvIndexServiceBlockingStub stub(BrokerDaemon daemon) {
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", daemon.grpcPort()).usePlaintext()
+                .build();
+        open.add(() -> {
+            channel.shutdownNow();
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        });
+        return KvIndexServiceGrpc.newBlockingStub(channel);
+    }
+
+    private static WatchRequest request(ResumeToken token) {
+        return WatchRequest.newBuilder().setResumeToken(token == null ? com.google.protobuf.ByteString.EMPTY
+                : token.toByteString()).build();
+    }
+
+    /** Reads {@code messages} messages of a stream into the copy, then disconnects. */
+    private static void watchFor(KvIndexServiceGrpc.KvIndexServiceBlockingStub stub, StreamCopy copy,
+            ResumeToken token, int messages) {
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        try {
+            call.run(() -> {
+                Iterator<WatchResponse> stream = stub.withDeadlineAfter(60, TimeUnit.SECONDS).watch(request(token));
+                for (int i = 0; i < messages && stream.hasNext(); i++) {
+                    copy.apply(stream.next());
+                }
+            });
+        } finally {
+            call.cancel(null);
+        }
+    }
+
+    /** Pauses the engines, waits until the broker applied all they published, and reads until the copy has it. */
+    private static void settle(Simulator simulator, BrokerDaemon daemon,
+            KvIndexServiceGrpc.KvIndexServiceBlockingStub stub, StreamCopy copy) throws Exception {
+        simulator.setStepping(false);
+        long[] next = simulator.call(engines -> engines.stream().mapToLong(SimulatedEngine::nextSequence).toArray());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        for (int e = 0; e < ENGINES; e++) {
+            while (daemon.ingest().stream(e).cursor() != next[e] - 1) {
+                assertThat(System.nanoTime()).as("broker caught up with engine %d", e).isLessThan(deadline);
+                Thread.sleep(20);
+            }
+        }
+        long last = daemon.feed().next() - 1;
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        try {
+            call.run(() -> {
+                Iterator<WatchResponse> stream = stub.withDeadlineAfter(60, TimeUnit.SECONDS)
+                        .watch(request(copy.token()));
+                while (!caughtUp(copy, daemon, last)) {
+                    copy.apply(stream.next());
+                }
+            });
+        } finally {
+            call.cancel(null);
+        }
+    }
+
+    private static boolean caughtUp(StreamCopy copy, BrokerDaemon daemon, long last) {
+        if (copy.starts.isEmpty() || copy.positions.size() < ENGINES) {
+            return false;
+        }
+        EngineRegistry registry = daemon.registry();
+        for (EngineRegistry.Entry entry : registry.live()) {
+            var position = copy.positions.get(entry.spec().key().toString());
+            long applied = daemon.index().holdings(entry.id(), false).sequence();
+            if (position == null || position.getSequence() != applied) {
+                return false;
+            }
+        }
+        return last >= 0;
+    }
+
+    /** The copy holds exactly the broker's holdings, engine by engine. */
+    private static void assertSameAsBroker(StreamCopy copy, BrokerDaemon daemon) {
+        for (EngineRegistry.Entry entry : daemon.registry().live()) {
+            BlockIndex.EngineHoldings holdings = daemon.index().holdings(entry.id(), true);
+            Map<Long, Integer> expected = new HashMap<>();
+            for (int i = 0; i < holdings.keys().length; i++) {
+                expected.put(holdings.keys()[i], holdings.values()[i]);
+            }
+            String name = entry.spec().key().toString();
+            assertThat(copy.holdings.getOrDefault(name, Map.of())).as("holdings of %s", name)
+                    .isEqualTo(expected);
+            assertThat(expected).as("%s holds something", name).isNotEmpty();
+        }
+    }
+
+    @Test
+    void resumesExactlyAfterDisconnects() throws Exception {
+        Simulator simulator = simulator(11);
+        BrokerDaemon daemon = broker(simulator, "a", Map.of());
+        var stub = stub(daemon);
+        StreamCopy copy = new StreamCopy();
+        watchFor(stub, copy, null, 40);
+        assertThat(copy.lastStart().getWholeSnapshot()).isTrue();
+        for (int round = 0; round < 6; round++) {
+            Thread.sleep(150);
+            watchFor(stub, copy, copy.token(), 25);
+            assertThat(copy.lastStart().getWholeSnapshot()).isFalse();
+            assertThat(copy.lastStart().getEnginesSnapshotted()).as("round %d resumes every engine", round)
+                    .isZero();
+        }
+        long snapshots = copy.snapshots;
+        settle(simulator, daemon, stub, copy);
+        assertThat(copy.snapshots).as("no snapshot after the first stream").isEqualTo(snapshots);
+        assertThat(copy.batches).isPositive();
+        assertSameAsBroker(copy, daemon);
+    }
+
+    /**
+     * Watches a little, stays away while 2,500 batches pass (more than a buffer of 1,024), resumes, and checks how
+     * the resumed stream started; then settles and compares.
+     */
+    private void resumeAfterTheBufferMovedOn(long seed, Map<String, String> settings,
+            java.util.function.Consumer<io.kvbroker.proto.v1.WatchStarted> check) throws Exception {
+        Simulator simulator = simulator(seed);
+        Map<String, String> all = new HashMap<>(settings);
+        all.put("watch.bufferBatches", "1024");
+        BrokerDaemon daemon = broker(simulator, "a", all);
+        var stub = stub(daemon);
+        StreamCopy copy = new StreamCopy();
+        watchFor(stub, copy, null, 20);
+        long from = daemon.feed().next();
+        while (daemon.feed().next() < from + 2_500) {
+            Thread.sleep(50);
+        }
+        watchFor(stub, copy, copy.token(), 5);
+        assertThat(copy.lastStart().getWholeSnapshot()).isFalse();
+        check.accept(copy.lastStart());
+        settle(simulator, daemon, stub, copy);
+        assertSameAsBroker(copy, daemon);
+    }
+
+    @Test
+    void aResumePointOlderThanTheBufferGetsSnapshotsOfThoseEnginesAlone() throws Exception {
+        resumeAfterTheBufferMovedOn(12, Map.of(), started -> assertThat(started.getEnginesSnapshotted())
+                .isPositive());
+    }
+
+    @Test
+    void withAJournalAResumePointOlderThanTheBufferResumesFromTheLog() throws Exception {
+        resumeAfterTheBufferMovedOn(13, Map.of("journal.dir", work.resolve("journal").toString()), started -> {
+            assertThat(started.getEnginesSnapshotted()).as("every engine resumed from the journal").isZero();
+            assertThat(started.getEnginesResumed() + started.getEnginesCurrent()).isEqualTo(ENGINES);
+        });
+    }
+
+    @Test
+    void aSlowWatcherIsCutOverToResyncWithoutHurtingAFastOne() throws Exception {
+        Simulator simulator = simulator(14);
+        BrokerDaemon daemon = broker(simulator, "a", Map.of("watch.bufferBatches", "1024"));
+        var stub = stub(daemon);
+        StreamCopy fast = new StreamCopy();
+        StreamCopy slow = new StreamCopy();
+        io.grpc.Context.CancellableContext slowCall = io.grpc.Context.current().withCancellation();
+        Status[] slowEnd = new Status[1];
+        java.util.concurrent.atomic.AtomicBoolean hurry = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread slowReader = new Thread(() -> slowCall.run(() -> {
+            Iterator<WatchResponse> stream = stub.watch(request(null));
+            try {
+                while (stream.hasNext()) {
+                    slow.apply(stream.next());
+                    if (!hurry.get()) {
+                        Thread.sleep(200);
+                    }
+                }
+            } catch (StatusRuntimeException e) {
+                slowEnd[0] = e.getStatus();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        slowReader.start();
+        io.grpc.Context.CancellableContext fastCall = io.grpc.Context.current().withCancellation();
+        try {
+            fastCall.run(() -> {
+                Iterator<WatchResponse> stream = stub.watch(request(null));
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (daemon.watch().counters().fellBehind() == 0 && System.nanoTime() < deadline) {
+                    fast.apply(stream.next());
+                }
+            });
+        } finally {
+            fastCall.cancel(null);
+        }
+        assertThat(daemon.watch().counters().fellBehind()).as("the slow watcher was cut").isOne();
+        // What the transport had buffered is read at full speed now; then the stream's end shows.
+        hurry.set(true);
+        slowReader.join(30_000);
+        slowCall.cancel(null);
+        assertThat(slowEnd[0]).isNotNull();
+        assertThat(slowEnd[0].getCode()).isEqualTo(Status.Code.ABORTED);
+        assertThat(slowEnd[0].getDescription()).contains("fell behind").contains("resume from your token");
+        // Both resume from their tokens and end up exact.
+        settle(simulator, daemon, stub, fast);
+        assertSameAsBroker(fast, daemon);
+        settle(simulator, daemon, stub, slow);
+        assertSameAsBroker(slow, daemon);
+    }
+
+    @Test
+    void failsOverToASecondBrokerFedByTheSameEnginesWithoutAWholeSnapshot() throws Exception {
+        Simulator simulator = simulator(15);
+        BrokerDaemon first = broker(simulator, "a", Map.of());
+        BrokerDaemon second = broker(simulator, "b", Map.of());
+        StreamCopy copy = new StreamCopy();
+        watchFor(stub(first), copy, null, 60);
+        Thread.sleep(300);
+        var stub = stub(second);
+        watchFor(stub, copy, copy.token(), 10);
+        assertThat(copy.lastStart().getBrokerId()).isNotEqualTo(copy.starts.get(0).getBrokerId());
+        assertThat(copy.lastStart().getWholeSnapshot()).isFalse();
+        assertThat(copy.lastStart().getEnginesSnapshotted()).as("engines resumed from the second broker's buffer")
+                .isZero();
+        settle(simulator, second, stub, copy);
+        assertSameAsBroker(copy, second);
+    }
+
+    @Test
+    void badRequestsNameTheField() throws Exception {
+        Simulator simulator = simulator(16);
+        var stub = stub(broker(simulator, "a", Map.of()));
+        assertInvalid(stub, WatchRequest.newBuilder().setResumeToken(com.google.protobuf.ByteString
+                .copyFromUtf8("garbage!")).build(), "resume_token:");
+        assertInvalid(stub, WatchRequest.newBuilder().addEngines("no-rank").build(), "engines[0]:");
+    }
+
+    private static void assertInvalid(KvIndexServiceGrpc.KvIndexServiceBlockingStub stub, WatchRequest request,
+            String field) {
+        StatusRuntimeException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                StatusRuntimeException.class, () -> stub.watch(request).hasNext());
+        assertThat(refused.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(refused.getStatus().getDescription()).startsWith(field);
+    }
+}

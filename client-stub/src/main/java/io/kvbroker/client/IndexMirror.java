@@ -142,7 +142,7 @@ public final class IndexMirror implements WatchListener {
         return skippedHoldings;
     }
 
-    /** The engine's holdings as key to {@code span << 4 | media}, for tests and diagnostics (copies; takes the read lock). */
+    /** A copy of an engine's holdings as key to {@code span << 4 | media}, for tests and diagnostics (read lock). */
     public Map<Long, Integer> holdings(int engineId) {
         long stamp = lock.readLock();
         try {

@@ -35,7 +35,15 @@ import java.util.concurrent.TimeUnit;
  * wakes the blocked read at once.
  */
 public final class KvIndexWatcher implements AutoCloseable {
-    /** What the watcher has done so far. */
+    /**
+     * What the watcher has done so far.
+     *
+     * @param streamsOpened streams that started (their {@code started} message was applied)
+     * @param resumes of those, streams opened with a non-empty token
+     * @param snapshotsReceived engine snapshots applied whole (their last part)
+     * @param batchesReceived engine batches applied
+     * @param fellBehind streams the server ended with ABORTED
+     */
     public record Counters(long streamsOpened, long resumes, long snapshotsReceived, long batchesReceived,
             long fellBehind) {
     }
@@ -87,7 +95,10 @@ public final class KvIndexWatcher implements AutoCloseable {
             return this;
         }
 
-        /** Where to resume: a token from {@link #token()} of an earlier watcher (empty: start with snapshots). */
+        /**
+         * Where to resume: a token from {@link #token()} of an earlier watcher (empty: start with snapshots). Only
+         * for a listener that still holds what the token describes: a fresh {@link IndexMirror} starts without one.
+         */
         public Builder token(byte[] value) {
             this.token = value.clone();
             return this;

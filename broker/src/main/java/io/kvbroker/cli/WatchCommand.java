@@ -77,8 +77,7 @@ final class WatchCommand implements Callable<Integer> {
                     @Override
                     public void disconnected(String address, Status status) {
                         System.err.println("kvbroker: stream to " + address + " ended: " + status.getCode()
-                                + (status.getDescription() == null ? "" : ": " + status.getDescription())
-                                + "; resuming");
+                                + (status.getDescription() == null ? "" : ": " + status.getDescription()));
                     }
 
                     @Override

@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "kvbroker", mixinStandardHelpOptions = true, versionProvider = KvbrokerCommand.Version.class,
         description = "Fans in vLLM KV-cache events, keeps a global block index, serves prefix queries.",
         subcommands = {ServeCommand.class, ConfigCommand.class, DecodeCommand.class, SimulateCommand.class,
-            ScoreCommand.class, LookupCommand.class, EnginesCommand.class, HintCommand.class})
+            ScoreCommand.class, LookupCommand.class, EnginesCommand.class, HintCommand.class,
+            WatchCommand.class})
 public final class KvbrokerCommand implements Runnable {
     /** Exit status for a configuration that does not validate (picocli uses 2 for usage errors too). */
     static final int EXIT_CONFIG = 2;

@@ -36,8 +36,25 @@ final class LongIntTable {
     private int size;
     private int tombstones;
 
+    /** Receives one entry of the table. */
+    @FunctionalInterface
+    interface EntryVisitor {
+        void entry(long key, int value);
+    }
+
     int size() {
         return size;
+    }
+
+    /** Visits every live entry; on the writer's thread, which alone changes the table. */
+    void forEach(EntryVisitor visitor) {
+        Tab t = tab;
+        for (int i = 0; i < t.keys.length; i++) {
+            int value = t.values[i];
+            if (value != EMPTY && value != TOMBSTONE) {
+                visitor.entry(t.keys[i], value);
+            }
+        }
     }
 
     long memoryBytes() {

@@ -295,6 +295,88 @@ class WatchIntegrationTest {
         assertSameAsBroker(copy, second);
     }
 
+    /**
+     * The property the client stub promises: a mirror fed by Watch (through a disconnect and a resume) gives the
+     * broker's Score once caught up, for random prompts over seeded random workloads.
+     */
+    @Test
+    void aMirrorFedByWatchScoresAsTheBrokerDoes() throws Exception {
+        for (long seed : new long[] {31, 32, 33}) {
+            Simulator simulator = simulator(seed);
+            BrokerDaemon daemon = broker(simulator, "m" + seed, Map.of());
+            List<String> address = List.of("127.0.0.1:" + daemon.grpcPort());
+            io.kvbroker.client.IndexMirror mirror = new io.kvbroker.client.IndexMirror();
+            StreamCopy copy = new StreamCopy();
+            io.kvbroker.client.WatchListener both = message -> {
+                mirror.onMessage(message);
+                copy.apply(message);
+            };
+            io.kvbroker.client.KvIndexWatcher first = io.kvbroker.client.KvIndexWatcher.builder(address, both)
+                    .build();
+            first.start();
+            Thread.sleep(700);
+            first.close();
+            io.kvbroker.client.KvIndexWatcher second = io.kvbroker.client.KvIndexWatcher.builder(address, both)
+                    .token(first.token()).build();
+            open.add(second);
+            second.start();
+            Thread.sleep(700);
+            simulator.setStepping(false);
+            long[] next = simulator.call(engines -> engines.stream().mapToLong(SimulatedEngine::nextSequence)
+                    .toArray());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!mirrorCaughtUp(mirror, daemon, next)) {
+                assertThat(second.failure()).as("the watcher runs").isNull();
+                assertThat(System.nanoTime()).as("mirror caught up").isLessThan(deadline);
+                Thread.sleep(20);
+            }
+            assertThat(first.failure()).isNull();
+            assertThat(second.counters().snapshotsReceived()).as("the second stream resumed, no snapshot").isZero();
+            java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+            List<SimulatedEngine.Options> fleet = Simulator.fleet(ENGINES, seed);
+            int matched = 0;
+            for (int q = 0; q < 200; q++) {
+                int owner = random.nextInt(ENGINES);
+                String model = fleet.get(owner).model();
+                int[] system = simulator.call(engines -> engines.get(owner).systemPrompt(random.nextInt(8)));
+                int keep = random.nextInt(system.length + 1);
+                int[] prompt = java.util.Arrays.copyOf(system, keep + random.nextInt(64));
+                for (int t = keep; t < prompt.length; t++) {
+                    prompt[t] = random.nextInt(32_000);
+                }
+                int minTokens = random.nextInt(4) == 0 ? 16 * random.nextInt(8) : 0;
+                Map<String, io.kvbroker.client.PrefixScore> expected = new HashMap<>();
+                daemon.index().score(model, null, prompt, null, null, 0, minTokens).forEach(score -> expected.put(
+                        daemon.registry().entry(score.engineId()).spec().key().toString(), score));
+                Map<String, io.kvbroker.client.PrefixScore> actual = new HashMap<>();
+                mirror.score(model, null, prompt, 0, minTokens).forEach(score -> actual.put(
+                        mirror.name(score.engineId()), score));
+                assertThat(actual.keySet()).as("seed %d query %d: engines", seed, q).isEqualTo(expected.keySet());
+                for (String name : expected.keySet()) {
+                    io.kvbroker.client.PrefixScore want = expected.get(name);
+                    io.kvbroker.client.PrefixScore got = actual.get(name);
+                    assertThat(new double[] {got.gpuBlocks(), got.offloadBlocks(), got.score()})
+                            .as("seed %d query %d engine %s", seed, q, name)
+                            .containsExactly(want.gpuBlocks(), want.offloadBlocks(), want.score());
+                }
+                matched += expected.isEmpty() ? 0 : 1;
+            }
+            assertThat(matched).as("seed %d: queries that matched some engine", seed).isGreaterThan(50);
+            second.close();
+        }
+    }
+
+    private static boolean mirrorCaughtUp(io.kvbroker.client.IndexMirror mirror, BrokerDaemon daemon, long[] next) {
+        for (EngineRegistry.Entry entry : daemon.registry().live()) {
+            long applied = daemon.index().holdings(entry.id(), false).sequence();
+            var position = mirror.positions().position(entry.spec().key().toString());
+            if (applied != next[entry.id()] - 1 || position == null || position.getSequence() != applied) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     @Test
     void badRequestsNameTheField() throws Exception {
         Simulator simulator = simulator(16);

@@ -3,7 +3,9 @@ package io.kvbroker.journal;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvbroker.cli.KvbrokerCommand;
+import io.kvbroker.client.IndexMirror;
 import io.kvbroker.client.KvIndexClient;
+import io.kvbroker.client.KvIndexWatcher;
 import io.kvbroker.client.PrefixScore;
 import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.codec.KvEventDecoder;
@@ -19,6 +21,7 @@ import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;
 import io.kvbroker.testing.Ports;
+import io.kvbroker.watch.StreamCopy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,7 +39,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * kvbroker as a separate process with a journal, fed by 20 simulated engines at load, killed with SIGKILL at random
  * moments and restarted, round after round: once caught up, its index must equal the ground truth computed from
- * everything the engines published, and its journal must hold every batch exactly once.
+ * everything the engines published, and its journal must hold every batch exactly once. A gateway's Watch client
+ * runs throughout: its mirror must score as the truth does every round, and it never misses or doubles a batch.
  *
  * <p>The truth is rebuilt here from the engines' own seeds (a simulated engine's history is a function of its seed),
  * encoded and decoded as the wire does, and applied to an index of this process that never crashed.
@@ -88,10 +92,18 @@ class CrashRecoveryProcessTest {
         Truth truth = new Truth(options);
         SplittableRandom random = new SplittableRandom(SEED);
         Path journalDir = work.resolve("journal");
-        try (Simulator simulator = new Simulator(options, basePort, 100).start()) {
+        int grpcPort = Ports.freeRange(1);
+        // A gateway's copy of the index, kept by Watch across every crash and restart of the broker.
+        IndexMirror mirror = new IndexMirror();
+        StreamCopy copy = new StreamCopy();
+        try (Simulator simulator = new Simulator(options, basePort, 100).start();
+                KvIndexWatcher watcher = KvIndexWatcher.builder(List.of("127.0.0.1:" + grpcPort), message -> {
+                    mirror.onMessage(message);
+                    copy.apply(message);
+                }).initialBackoff(Duration.ofMillis(50)).maxBackoff(Duration.ofMillis(500)).build()) {
             Path config = writeConfig(simulator, journalDir);
+            watcher.start();
             for (int round = 0; round <= ROUNDS; round++) {
-                int grpcPort = Ports.freeRange(1);
                 Process broker = launch(config, grpcPort, round);
                 try (KvIndexClient client = KvIndexClient.builder(List.of("127.0.0.1:" + grpcPort))
                         .deadline(Duration.ofSeconds(5)).maxAttempts(200).backoff(Duration.ofMillis(100)).build()) {
@@ -102,6 +114,8 @@ class CrashRecoveryProcessTest {
                     ListEnginesResponse engines = awaitCaughtUp(client, next, broker);
                     truth.advance(next);
                     compare(round, client, engines, simulator, truth);
+                    awaitMirror(mirror, watcher, next);
+                    compareMirror(round, mirror, simulator, truth);
                     if (round == ROUNDS) {
                         broker.destroy();
                         assertThat(broker.waitFor(60, TimeUnit.SECONDS)).isTrue();
@@ -117,6 +131,47 @@ class CrashRecoveryProcessTest {
             }
         }
         assertEveryBatchLoggedOnce(journalDir);
+        assertThat(copy.batches).as("the watcher received batches").isPositive();
+    }
+
+    /** Waits until the watcher's mirror holds every engine at its last published batch. */
+    private static void awaitMirror(IndexMirror mirror, KvIndexWatcher watcher, long[] next) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            assertThat(watcher.failure()).as("the watcher runs").isNull();
+            boolean caughtUp = true;
+            for (int e = 0; e < ENGINES; e++) {
+                var position = mirror.positions().position("sim-" + e + "/0");
+                caughtUp &= position != null && position.getSequence() == next[e] - 1;
+            }
+            if (caughtUp) {
+                return;
+            }
+            assertThat(System.nanoTime()).as("the mirror caught up").isLessThan(deadline);
+            Thread.sleep(50);
+        }
+    }
+
+    /** The mirror's Score equals the truth's, by engine name, for the engines' system prompts. */
+    private static void compareMirror(int round, IndexMirror mirror, Simulator simulator, Truth truth) {
+        for (int model = 0; model < 2; model++) {
+            String name = truth.options.get(model).model();
+            for (int p = 0; p < 8; p++) {
+                int engine = model;
+                int prompt = p;
+                int[] tokens = simulator.call(all -> all.get(engine).systemPrompt(prompt));
+                Map<String, String> got = new TreeMap<>();
+                for (PrefixScore s : mirror.score(name, null, tokens, 0, 0)) {
+                    got.put(mirror.name(s.engineId()), s.gpuBlocks() + "/" + s.offloadBlocks() + "/" + s.score());
+                }
+                Map<String, String> expected = new TreeMap<>();
+                for (PrefixScore s : truth.index.score(name, null, tokens, null, null, 0, 0)) {
+                    expected.put("sim-" + s.engineId() + "/0", s.gpuBlocks() + "/" + s.offloadBlocks() + "/"
+                            + s.score());
+                }
+                assertThat(got).as("round %d: the mirror's %s prompt %d", round, name, p).isEqualTo(expected);
+            }
+        }
     }
 
     private static Path writeConfig(Simulator simulator, Path journalDir) throws Exception {

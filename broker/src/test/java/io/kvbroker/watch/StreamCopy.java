@@ -18,17 +18,17 @@ import java.util.Map;
  * client stub): holdings by engine name, positions, the resume token, and checks that no batch is missed or applied
  * twice: within an incarnation an engine's batches come with consecutive sequences, after a snapshot or reset any.
  */
-final class StreamCopy {
-    final Map<String, Map<Long, Integer>> holdings = new HashMap<>();
+public final class StreamCopy {
+    public final Map<String, Map<Long, Integer>> holdings = new HashMap<>();
     final Map<String, EnginePosition> positions = new HashMap<>();
     final List<WatchStarted> starts = new ArrayList<>();
     private final Map<Integer, String> names = new HashMap<>();
     private final Map<String, Map<Long, Integer>> partial = new HashMap<>();
     private String brokerId = "";
-    long batches;
+    public long batches;
     long snapshots;
 
-    void apply(WatchResponse response) {
+    public void apply(WatchResponse response) {
         switch (response.getEventCase()) {
             case STARTED -> {
                 starts.add(response.getStarted());

@@ -154,22 +154,33 @@ class CrashRecoveryProcessTest {
 
     /** The mirror's Score equals the truth's, by engine name, for the engines' system prompts. */
     private static void compareMirror(int round, IndexMirror mirror, Simulator simulator, Truth truth) {
+        forEachSystemPrompt(simulator, truth, (name, p, tokens) -> {
+            Map<String, String> got = new TreeMap<>();
+            for (PrefixScore s : mirror.score(name, null, tokens, 0, 0)) {
+                got.put(mirror.name(s.engineId()), s.gpuBlocks() + "/" + s.offloadBlocks() + "/" + s.score());
+            }
+            Map<String, String> expected = new TreeMap<>();
+            for (PrefixScore s : truth.index.score(name, null, tokens, null, null, 0, 0)) {
+                expected.put("sim-" + s.engineId() + "/0", s.gpuBlocks() + "/" + s.offloadBlocks() + "/"
+                        + s.score());
+            }
+            assertThat(got).as("round %d: the mirror's %s prompt %d", round, name, p).isEqualTo(expected);
+        });
+    }
+
+    /** A prompt of the simulated fleet: model, index and tokens. */
+    private interface PromptVisitor {
+        void visit(String model, int index, int[] tokens);
+    }
+
+    /** Visits the first two engines' (one per model) eight system prompts. */
+    private static void forEachSystemPrompt(Simulator simulator, Truth truth, PromptVisitor visitor) {
         for (int model = 0; model < 2; model++) {
             String name = truth.options.get(model).model();
             for (int p = 0; p < 8; p++) {
                 int engine = model;
                 int prompt = p;
-                int[] tokens = simulator.call(all -> all.get(engine).systemPrompt(prompt));
-                Map<String, String> got = new TreeMap<>();
-                for (PrefixScore s : mirror.score(name, null, tokens, 0, 0)) {
-                    got.put(mirror.name(s.engineId()), s.gpuBlocks() + "/" + s.offloadBlocks() + "/" + s.score());
-                }
-                Map<String, String> expected = new TreeMap<>();
-                for (PrefixScore s : truth.index.score(name, null, tokens, null, null, 0, 0)) {
-                    expected.put("sim-" + s.engineId() + "/0", s.gpuBlocks() + "/" + s.offloadBlocks() + "/"
-                            + s.score());
-                }
-                assertThat(got).as("round %d: the mirror's %s prompt %d", round, name, p).isEqualTo(expected);
+                visitor.visit(name, p, simulator.call(all -> all.get(engine).systemPrompt(prompt)));
             }
         }
     }
@@ -239,29 +250,23 @@ class CrashRecoveryProcessTest {
             assertThat(info.getRestarts()).as("round %d engine %s: a resumed engine is no restart", round,
                     info.getPod()).isZero();
         }
-        int scored = 0;
-        for (int model = 0; model < 2; model++) {
-            String name = truth.options.get(model).model();
-            for (int p = 0; p < 8; p++) {
-                int engine = model;
-                int prompt = p;
-                int[] tokens = simulator.call(all -> all.get(engine).systemPrompt(prompt));
-                ScoreResponse answer = client.score(ScoreRequest.newBuilder().setModel(name)
-                        .addAllTokenIds(Arrays.stream(tokens).boxed().toList()).build());
-                Map<Integer, String> got = new TreeMap<>();
-                for (int i = 0; i < answer.getEngineIdsCount(); i++) {
-                    got.put(truthIdOf.get(answer.getEngineIds(i)), answer.getGpuBlocks(i) + "/"
-                            + answer.getOffloadBlocks(i) + "/" + answer.getScores(i));
-                }
-                Map<Integer, String> expected = new TreeMap<>();
-                for (PrefixScore s : truth.index.score(name, null, tokens, null, null, 0, 0)) {
-                    expected.put(s.engineId(), s.gpuBlocks() + "/" + s.offloadBlocks() + "/" + s.score());
-                }
-                assertThat(got).as("round %d %s prompt %d", round, name, p).isEqualTo(expected);
-                scored += expected.size();
+        int[] scored = {0};
+        forEachSystemPrompt(simulator, truth, (name, p, tokens) -> {
+            ScoreResponse answer = client.score(ScoreRequest.newBuilder().setModel(name)
+                    .addAllTokenIds(Arrays.stream(tokens).boxed().toList()).build());
+            Map<Integer, String> got = new TreeMap<>();
+            for (int i = 0; i < answer.getEngineIdsCount(); i++) {
+                got.put(truthIdOf.get(answer.getEngineIds(i)), answer.getGpuBlocks(i) + "/"
+                        + answer.getOffloadBlocks(i) + "/" + answer.getScores(i));
             }
-        }
-        assertThat(scored).as("round %d: the prompts match cached prefixes", round).isPositive();
+            Map<Integer, String> expected = new TreeMap<>();
+            for (PrefixScore s : truth.index.score(name, null, tokens, null, null, 0, 0)) {
+                expected.put(s.engineId(), s.gpuBlocks() + "/" + s.offloadBlocks() + "/" + s.score());
+            }
+            assertThat(got).as("round %d %s prompt %d", round, name, p).isEqualTo(expected);
+            scored[0] += expected.size();
+        });
+        assertThat(scored[0]).as("round %d: the prompts match cached prefixes", round).isPositive();
     }
 
     /** Every engine's records: one incarnation, sequences 0, 1, 2, ... each once. */

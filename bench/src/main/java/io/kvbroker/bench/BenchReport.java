@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 
 /**
  * Writes BENCHMARKS.md one section per suite, so each {@code scripts/bench SUITE} run refreshes its own figures,
@@ -51,6 +52,17 @@ final class BenchReport {
         Files.writeString(file, replaceSection(existing, title, body));
     }
 
+    /** A results file: the command that wrote it and the suite's entries (JSON objects), one a line. */
+    static String json(String command, String suite, List<String> entries) {
+        return "{\n  \"command\": \"" + command + "\",\n  \"" + suite + "\": [\n" + String.join(",\n", entries)
+                + "\n  ]\n}\n";
+    }
+
+    /** The first words of a section: the command that wrote it, on what machine and JVM, and when. */
+    static String writtenBy(String command) {
+        return "Written by `" + command + "` on " + machine() + ", " + jvm() + ", " + now();
+    }
+
     static String machine() {
         String cpu = "unknown CPU";
         String memory = "";
@@ -69,6 +81,15 @@ final class BenchReport {
 
     static String jvm() {
         return System.getProperty("java.vm.name") + " " + System.getProperty("java.version");
+    }
+
+    /** The machine's 1-minute load average: on a shared machine, how many other threads wanted the cores. */
+    static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
     }
 
     static String now() {

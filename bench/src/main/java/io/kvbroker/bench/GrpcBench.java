@@ -74,7 +74,7 @@ public final class GrpcBench {
         int[] rates = quick ? new int[] {500, 1_000, 2_000, 5_000, 10_000}
                 : new int[] {500, 1_000, 2_000, 5_000, 10_000, 20_000};
 
-        String loadBefore = loadAverage();
+        String loadBefore = BenchReport.loadAverage();
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, PrefixScorer.Weights.DEFAULT);
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
@@ -135,7 +135,7 @@ public final class GrpcBench {
         }
         String command = "scripts/bench grpc" + (quick ? " --quick" : "");
         String section = section(results, command, measureSeconds, warmupSeconds, index, loadBefore,
-                loadAverage()) + breakdown;
+                BenchReport.loadAverage()) + breakdown;
         System.out.print(section);
         BenchReport.writeSection(out, "Score over gRPC", section);
         Files.createDirectories(out.resolve("bench/results"));
@@ -315,20 +315,10 @@ public final class GrpcBench {
         return events;
     }
 
-    /** The machine's 1-minute load average: on a shared machine, how many other threads wanted the cores. */
-    private static String loadAverage() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (java.io.IOException | RuntimeException e) {
-            return "unknown";
-        }
-    }
-
     private static String section(List<Result> results, String command, double measureSeconds,
             double warmupSeconds, BlockIndex index, String loadBefore, String loadAfter) {
         StringBuilder md = new StringBuilder();
-        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
-                .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(".\n\n");
+        md.append(BenchReport.writtenBy(command)).append(".\n\n");
         md.append(String.format(Locale.ROOT, "Score of a 2,049-token prompt (128 chunks; sent as token ids, the broker"
                 + " computing the keys, or as\nthe 128 content keys) with top_k 32, over an index of %d engines"
                 + " holding %,d residencies, through\na real gRPC server and client on loopback (plaintext HTTP/2, one"
@@ -367,6 +357,6 @@ public final class GrpcBench {
                     r.micros().getValueAtPercentile(99.9), r.micros().getMaxValue(), r.calls(), r.errors(),
                     r.ingestEventsPerSec()));
         }
-        return "{\n  \"command\": \"" + command + "\",\n  \"grpc\": [\n" + String.join(",\n", entries) + "\n  ]\n}\n";
+        return BenchReport.json(command, "grpc", entries);
     }
 }

@@ -40,8 +40,7 @@ public final class IndexBench {
         Path out = BenchReport.outDir(args);
         StringBuilder md = new StringBuilder();
         String command = "scripts/bench index" + (quick ? " --quick" : "");
-        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
-                .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(". One thread.\n\n");
+        md.append(BenchReport.writtenBy(command)).append(". One thread.\n\n");
 
         // Apply: a simulated fleet's decoded batches, applied to a fresh index, three rounds (the first warms up).
         List<KvEventBatch> batches = new ArrayList<>();

@@ -380,8 +380,7 @@ public final class IngestBench {
 
     private static String section(List<Probe[]> results, String command, double seconds) {
         StringBuilder md = new StringBuilder();
-        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
-                .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(".\n\n");
+        md.append(BenchReport.writtenBy(command)).append(".\n\n");
         md.append("The highest rate that held (at least 97% of the offered batches arrived and no gap was seen), found by"
                 + " doubling\nthe offered rate from 10,000 batches/s, each probe measured ").append((int) seconds)
                 .append(" s after 1 s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
@@ -423,7 +422,6 @@ public final class IngestBench {
                         p.mbPerSec(), p.blockEventsPerSec(), p.cpuSecondsPerMillionEvents()));
             }
         }
-        return "{\n  \"command\": \"" + command + "\",\n  \"ingest\": [\n" + String.join(",\n", entries)
-                + "\n  ]\n}\n";
+        return BenchReport.json(command, "ingest", entries);
     }
 }

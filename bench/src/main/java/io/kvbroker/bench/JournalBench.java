@@ -41,8 +41,7 @@ public final class JournalBench {
         Path scratch = Files.createTempDirectory("kvbroker-journal-bench");
         StringBuilder md = new StringBuilder();
         String command = "scripts/bench journal" + (quick ? " --quick" : "");
-        md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
-                .append(BenchReport.jvm()).append(", ").append(BenchReport.now()).append(". One applying thread;")
+        md.append(BenchReport.writtenBy(command)).append(". One applying thread;")
                 .append(" RocksDB in a temporary folder on the machine's disk.\n\n");
 
         int engines = quick ? 100 : 200;

@@ -58,6 +58,12 @@ final class BenchReport {
                 + "\n  ]\n}\n";
     }
 
+    /** Writes a suite's results file, {@code bench/results/SUITE.json} under {@code out}. */
+    static void writeJson(Path out, String suite, String command, List<String> entries) throws IOException {
+        Files.createDirectories(out.resolve("bench/results"));
+        Files.writeString(out.resolve("bench/results/" + suite + ".json"), json(command, suite, entries));
+    }
+
     /** The first words of a section: the command that wrote it, on what machine and JVM, and when. */
     static String writtenBy(String command) {
         return "Written by `" + command + "` on " + machine() + ", " + jvm() + ", " + now();

@@ -95,6 +95,13 @@ public final class IndexBench {
                 + " shared system prompt) over %d engines holding\n%,d residencies, top_k 32; %d engines match."
                 + " Keys computed from the tokens on every call. Latency in µs over\n%,d calls after warm-up.%n%n",
                 engines, index.stats().residencies(), holders, latency.getTotalCount()));
+        List<String> json = new ArrayList<>();
+        json.add(String.format(Locale.ROOT, "    {\"figure\": \"apply\", \"blockEventsPerSec\": %.0f, \"floor\": %.0f}",
+                applyBest, floorBest));
+        json.add(String.format(Locale.ROOT, "    {\"figure\": \"applyAtQuota\", \"blockEventsPerSec\": %.0f,"
+                + " \"floor\": %.0f}", atQuotaBest, floorBest));
+        json.add(String.format(Locale.ROOT, "    {\"figure\": \"scoreAlone\", \"p50us\": %d, \"p99us\": %d}",
+                latency.getValueAtPercentile(50), latency.getValueAtPercentile(99)));
         md.append("| reads | p50 | p99 | p99.9 | max | target p99 |\n|---|---|---|---|---|---|\n");
         md.append(String.format(Locale.ROOT, "| alone | %d | %d | %d | %d | <= 20 |%n",
                 latency.getValueAtPercentile(50), latency.getValueAtPercentile(99),
@@ -127,26 +134,32 @@ public final class IndexBench {
         md.append(String.format(Locale.ROOT, "| beside a writer applying %,.0f batches/s | %d | %d | %d | %d | |%n",
                 writerRate, busy.getValueAtPercentile(50), busy.getValueAtPercentile(99),
                 busy.getValueAtPercentile(99.9), busy.getMaxValue()));
+        json.add(String.format(Locale.ROOT, "    {\"figure\": \"scoreBesideWriter\", \"writerBatchesPerSec\": %.0f,"
+                + " \"p50us\": %d, \"p99us\": %d}", writerRate, busy.getValueAtPercentile(50),
+                busy.getValueAtPercentile(99)));
         md.append("\nReads take no lock; a query that a write to an engine overlapped reads that engine again.\n");
 
         // Memory per residency.
         md.append("\n### Memory\n\nHeap after a full GC, with the index built from distinct chains over 1,000 "
                 + "engines, divided by residencies;\nthe index's own estimate beside it.\n\n");
         md.append("| residencies | heap bytes per residency | estimated bytes per residency | target |\n|---|---|---|---|\n");
-        for (long target : quick ? new long[] {1_000_000} : new long[] {10_000_000, 50_000_000}) {
+        for (long target : quick ? new long[] {1_000_000} : new long[] {1_000_000, 10_000_000, 50_000_000}) {
             index = null;
             long before = usedHeapAfterGc();
             BlockIndex big = new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT);
             fill(big, 1_000, target);
             long after = usedHeapAfterGc();
             IndexStats stats = big.stats();
+            double perResidency = (after - before) / (double) stats.residencies();
             md.append(String.format(Locale.ROOT, "| %,d | %.1f | %.1f | <= 64 (aim 40) |%n", stats.residencies(),
-                    (after - before) / (double) stats.residencies(),
-                    stats.memoryBytes() / (double) stats.residencies()));
+                    perResidency, stats.memoryBytes() / (double) stats.residencies()));
+            json.add(String.format(Locale.ROOT, "    {\"figure\": \"memory\", \"residencies\": %d,"
+                    + " \"heapBytesPerResidency\": %.1f}", stats.residencies(), perResidency));
             big = null;
         }
         System.out.print(md);
         BenchReport.writeSection(out, "Index", md.toString());
+        BenchReport.writeJson(out, "index", command, json);
     }
 
     private static double applyRate(BlockIndex index, List<KvEventBatch> batches, List<Integer> engineOf,

@@ -104,6 +104,9 @@ public final class JournalBench {
         row(md, "index + journal, sync batch (fsync each; " + fsyncBatches + " batches)", batchSync, fsyncEvents,
                 fsyncBatches, plainBest, "");
         row(md, "floor: journal appends alone", best(floor), blockEvents, batches.size(), plainBest, "");
+        double raw = rawRocksDb(scratch.resolve("raw"), records, blockEvents);
+        row(md, "floor: raw RocksDB WriteBatches (256 records a batch, WAL, no fsync)", raw, blockEvents,
+                batches.size(), plainBest, "");
 
         // Recovery: 1,000 engines' worth of residencies stored, then restored as at start-up.
         long residencies = quick ? 1_000_000 : 10_000_000;
@@ -141,6 +144,46 @@ public final class JournalBench {
         Journal.destroy(scratch);
         System.out.print(md);
         BenchReport.writeSection(out, "Journal", md.toString());
+        BenchReport.writeJson(out, "journal", command, List.of(
+                String.format(Locale.ROOT, "    {\"figure\": \"indexAlone\", \"blockEventsPerSec\": %.0f}",
+                        plainBest),
+                String.format(Locale.ROOT, "    {\"figure\": \"persistedInterval\", \"blockEventsPerSec\": %.0f,"
+                        + " \"vsIndexAlone\": %.3f}", best(interval), best(interval) / plainBest),
+                String.format(Locale.ROOT, "    {\"figure\": \"persistedNone\", \"blockEventsPerSec\": %.0f}",
+                        best(none)),
+                String.format(Locale.ROOT, "    {\"figure\": \"rawRocksDb\", \"blockEventsPerSec\": %.0f}", raw),
+                String.format(Locale.ROOT, "    {\"figure\": \"recovery\", \"residencies\": %d, \"seconds\": %.2f}",
+                        stored, recoverySeconds)));
+    }
+
+    /**
+     * The floor under the journal's writes: the same encoded records put into a bare RocksDB in WriteBatches of 256
+     * (the journal's group size), WAL on and no fsync (as the default's writes between syncs), no column families.
+     */
+    private static double rawRocksDb(Path dir, List<LogRecord> records, long blockEvents) throws Exception {
+        List<byte[]> encoded = new ArrayList<>(records.size());
+        for (LogRecord record : records) {
+            encoded.add(record.encode());
+        }
+        org.rocksdb.RocksDB.loadLibrary();
+        Files.createDirectories(dir);
+        double rate;
+        try (org.rocksdb.Options options = new org.rocksdb.Options().setCreateIfMissing(true);
+                org.rocksdb.RocksDB db = org.rocksdb.RocksDB.open(options, dir.toString());
+                org.rocksdb.WriteOptions write = new org.rocksdb.WriteOptions()) {
+            long begin = System.nanoTime();
+            for (int from = 0; from < encoded.size(); from += 256) {
+                try (org.rocksdb.WriteBatch batch = new org.rocksdb.WriteBatch()) {
+                    for (int i = from; i < Math.min(encoded.size(), from + 256); i++) {
+                        batch.put(java.nio.ByteBuffer.allocate(8).putLong(i).array(), encoded.get(i));
+                    }
+                    db.write(write, batch);
+                }
+            }
+            rate = blockEvents / seconds(begin);
+        }
+        Journal.destroy(dir);
+        return rate;
     }
 
     private static double journaled(Path dir, Journal.Sync sync, EngineRegistry registry, List<KvEventBatch> batches,

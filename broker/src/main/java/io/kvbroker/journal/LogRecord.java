@@ -24,4 +24,9 @@ public record LogRecord(String engine, long incarnation, long sequence, long tim
     public boolean reset() {
         return sequence == RESET;
     }
+
+    /** The record as the log stores it (for tools and benchmarks; the journal encodes on its own). */
+    public byte[] encode() {
+        return RecordCodec.encode(this);
+    }
 }

@@ -52,9 +52,9 @@ public final class DecoderBench {
                 .include(DecoderBenchmark.class.getName())
                 .forks(1)
                 .threads(1)
-                .warmupIterations(quick ? 2 : 4)
+                .warmupIterations(quick ? 1 : 4)
                 .warmupTime(TimeValue.seconds(quick ? 1 : 2))
-                .measurementIterations(quick ? 3 : 6)
+                .measurementIterations(quick ? 2 : 6)
                 .measurementTime(TimeValue.seconds(quick ? 1 : 2))
                 .timeUnit(TimeUnit.SECONDS)
                 .jvmArgsAppend("-Xms1g", "-Xmx1g");
@@ -97,7 +97,7 @@ public final class DecoderBench {
         StringBuilder md = new StringBuilder();
         md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
                 .append(BenchReport.jvm()).append(" (heap 1 GiB, one benchmark thread), ").append(BenchReport.now())
-                .append(". JMH, 1 fork, ").append(quick ? "2 x 1 s warm-up, 3 x 1 s measured (quick: wide error)"
+                .append(". JMH, 1 fork, ").append(quick ? "1 x 1 s warm-up, 2 x 1 s measured (quick: wide error)"
                         : "4 x 2 s warm-up, 6 x 2 s measured").append(".\n\n");
         md.append("One thread decoding payloads already in memory into event records. The floor is msgpack-core's\n");
         md.append("`skipValue()` over the same bytes: walking the msgpack without building anything.\n\n");

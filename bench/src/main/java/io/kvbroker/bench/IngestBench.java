@@ -154,16 +154,18 @@ public final class IngestBench {
     public static void main(String[] args) throws Exception {
         boolean quick = List.of(args).contains("--quick");
         Path out = BenchReport.outDir(args);
-        double seconds = quick ? 2 : 4;
+        double seconds = quick ? 1 : 4;
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
         long eventsPerBatch = blockEventsPerBatch(payloads);
         List<Probe[]> results = new ArrayList<>();
         for (int engines : quick ? new int[] {10} : new int[] {1, 10, 100}) {
-            for (String side : List.of("floor", "ingest", "ingest+index", "ingest+index+journal")) {
+            // Quick (CI's smoke run): the floor and the whole persisted path only.
+            for (String side : quick ? List.of("floor", "ingest+index+journal")
+                    : List.of("floor", "ingest", "ingest+index", "ingest+index+journal")) {
                 if (engines == 1 && side.contains("+")) {
                     continue;
                 }
-                results.add(search(side, engines, payloads, eventsPerBatch, seconds));
+                results.add(search(side, engines, payloads, eventsPerBatch, seconds, quick ? 40_000 : 10_000));
             }
         }
         for (Probe[] r : results) {
@@ -185,17 +187,17 @@ public final class IngestBench {
                 p.cpuSecondsPerMillionEvents(), p.gaps(), verdict);
     }
 
-    /** Doubles the offered rate from 10,000 batches/s until a probe does not hold; returns {last held, first not}. */
-    static Probe[] search(String side, int engines, List<byte[]> payloads, long eventsPerBatch, double seconds)
-            throws Exception {
+    /** Doubles the offered rate from {@code from} batches/s until a probe does not hold; returns {held, first not}. */
+    static Probe[] search(String side, int engines, List<byte[]> payloads, long eventsPerBatch, double seconds,
+            double from) throws Exception {
         try (Blaster blaster = new Blaster(engines, payloads);
                 Receiver receiver = side.equals("floor") ? new FloorReceiver(blaster.endpoints(), eventsPerBatch)
                         : new IngestReceiver(blaster.endpoints(), side)) {
             blaster.thread.start();
             Probe held = null;
-            for (double rate = 10_000; rate <= 2_000_000; rate *= 2) {
+            for (double rate = from; rate <= 2_000_000; rate *= 2) {
                 blaster.batchesPerSec = rate;
-                Thread.sleep(1_000);
+                Thread.sleep((long) (Math.min(1, seconds) * 1_000));
                 long[] before = receiver.totals();
                 long cpuBefore = receiver.cpuNanos();
                 long start = System.nanoTime();
@@ -382,8 +384,9 @@ public final class IngestBench {
         StringBuilder md = new StringBuilder();
         md.append(BenchReport.writtenBy(command)).append(".\n\n");
         md.append("The highest rate that held (at least 97% of the offered batches arrived and no gap was seen), found by"
-                + " doubling\nthe offered rate from 10,000 batches/s, each probe measured ").append((int) seconds)
-                .append(" s after 1 s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
+                + " doubling\nthe offered rate from ").append(seconds < 2 ? "40,000" : "10,000")
+                .append(" batches/s, each probe measured ").append((int) seconds).append(" s after ")
+                .append((int) Math.min(1, seconds)).append(" s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
                         + " batches (the decoder's mix) over loopback TCP. `floor` is a bare JeroMQ SUB\nloop on one"
                         + " thread, receiving without decoding; `ingest` is kvbroker's ingest thread (frames, sequence"
                         + " checks,\ndecoding) with nothing behind it; `ingest+index` applies to the index;"

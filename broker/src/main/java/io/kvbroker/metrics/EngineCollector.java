@@ -113,6 +113,8 @@ final class EngineCollector implements MultiCollector {
             f.gauge(P + "blocks", "", labels.add("medium", "cpu"), summary.cpuBlocks());
             f.gauge(P + "blocks", "", labels.add("medium", "storage"), summary.storageBlocks());
             f.gauge(P + "blocks", "", labels.add("medium", "other"), summary.otherBlocks());
+            f.gauge(P + "evicted_blocks", "Blocks the engine holds that the index dropped for its quota.", labels,
+                    summary.evictedBlocks());
         }
         f.counter("kvbroker_ingest_refused_messages", "Listen mode: messages refused, by why.",
                 Labels.of("reason", "empty_topic"), ingest.refusedEmptyTopic());

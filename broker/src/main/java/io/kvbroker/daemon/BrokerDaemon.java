@@ -12,6 +12,8 @@ import io.kvbroker.discovery.StaticSource;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.grpc.GrpcServer;
+import io.kvbroker.metrics.GrpcMetrics;
+import io.kvbroker.metrics.JournalCollector;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
 import io.kvbroker.ingest.IngestSink;
@@ -82,6 +84,8 @@ public final class BrokerDaemon {
             components.add(simulation);
         }
         SimulationComponent simulated = simulation;
+        boolean metered = config.get(Settings.METRICS_PORT) > 0;
+        JournalCollector journalMetrics = null;
         double storage = config.get(Settings.INDEX_WEIGHT_STORAGE);
         PrefixScorer.Weights weights = new PrefixScorer.Weights(config.get(Settings.INDEX_WEIGHT_GPU),
                 config.get(Settings.INDEX_WEIGHT_CPU), storage, storage * 0.8);
@@ -94,13 +98,18 @@ public final class BrokerDaemon {
             JournalingSink journaling = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(
                     config.get(Settings.JOURNAL_CHECKPOINT_EVERY_BATCHES),
                     config.get(Settings.JOURNAL_CHECKPOINT_INTERVAL_MS)), System::currentTimeMillis, feed);
+            if (metered) {
+                journalMetrics = new JournalCollector(() -> journal().orElse(null), this::trimmer,
+                        journaling);
+            }
+            JournalCollector writes = journalMetrics;
             journal = new JournalComponent(journalSettings(config), journaling, index, registry, this::ingest,
                     () -> {
                         // Watch numbers batches as the log does, under the journal's broker id.
                         Journal opened = journal().orElseThrow();
                         feed.startAt(opened.brokerId(), opened.nextSequence());
                         recovered = true;
-                    });
+                    }, writes == null ? nanos -> { } : writes::groupWritten);
             components.add(journal);
             sink = journaling;
         } else {
@@ -120,18 +129,22 @@ public final class BrokerDaemon {
                 new PendingHints(System::currentTimeMillis, limits.maxHintsPerEngine()), System::currentTimeMillis);
         this.watch = new WatchService(feed, index, registry, () -> journal().orElse(null), weights,
                 WatchService.Limits.of(config.get(Settings.WATCH_MAX_WATCHERS), config.get(Settings.WATCH_THREADS)));
+        GrpcMetrics calls = metered ? new GrpcMetrics() : null;
         this.grpc = new GrpcServer(config.get(Settings.GRPC_HOST), config.get(Settings.GRPC_PORT),
-                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch);
+                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch, calls);
         components.add(grpc);
         // After the gRPC server, so it stops first: open streams end with UNAVAILABLE before the server drains.
         components.add(new WatchComponent(watch));
         components.add(new StatusReporter(ingest, index, registry,
                 simulated == null ? Optional::empty : simulated::sample, config.get(Settings.LOG_STATUS_INTERVAL_MS)));
-        if (config.get(Settings.METRICS_PORT) > 0) {
+        if (metered) {
             // First to start and last to stop: probes answer (not ready) while the rest starts and stops.
             metrics = new MetricsServer(config.get(Settings.METRICS_HOST), config.get(Settings.METRICS_PORT), ingest,
                     registry, index, discovery, () -> !ready || ingest.isRunning(),
-                    () -> ready && ingest.isRunning());
+                    () -> ready && ingest.isRunning()).watch(watch, feed).grpc(calls);
+            if (journalMetrics != null) {
+                metrics.journal(journalMetrics);
+            }
             components.add(0, metrics);
         }
         this.metrics = Optional.ofNullable(metrics);
@@ -190,6 +203,11 @@ public final class BrokerDaemon {
     /** The open journal, if there is one and it has started. */
     Optional<Journal> journal() {
         return journal == null ? Optional.empty() : Optional.ofNullable(journal.journal());
+    }
+
+    /** The journal's trimmer, once the journal has started; null without one. */
+    private JournalTrimmer trimmer() {
+        return journal == null ? null : journal.trimmer();
     }
 
     static JournalComponent.Settings journalSettings(BrokerConfig config) {

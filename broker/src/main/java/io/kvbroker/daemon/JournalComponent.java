@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,12 +37,20 @@ final class JournalComponent implements Component {
     private final EngineRegistry registry;
     private final Supplier<ZmqIngest> ingest;
     private final Runnable ready;
-    private Journal journal;
-    private JournalTrimmer trimmer;
+    private final LongConsumer groupWriteNanos;
+    private volatile Journal journal;
+    private volatile JournalTrimmer trimmer;
     private ScheduledExecutorService timer;
 
     JournalComponent(Settings settings, JournalingSink sink, BlockIndex index, EngineRegistry registry,
             Supplier<ZmqIngest> ingest, Runnable ready) {
+        this(settings, sink, index, registry, ingest, ready, nanos -> { });
+    }
+
+    /** @param groupWriteNanos hears each group write's duration (metrics), on the journal's writer thread */
+    JournalComponent(Settings settings, JournalingSink sink, BlockIndex index, EngineRegistry registry,
+            Supplier<ZmqIngest> ingest, Runnable ready, LongConsumer groupWriteNanos) {
+        this.groupWriteNanos = groupWriteNanos;
         this.settings = settings;
         this.sink = sink;
         this.index = index;
@@ -63,6 +72,7 @@ final class JournalComponent implements Component {
             Journal.destroy(settings.dir());
         }
         journal = Journal.open(settings.dir(), settings.sync());
+        journal.observeGroupWrites(groupWriteNanos);
         sink.attach(journal);
         JournalRecovery.Result result;
         try {

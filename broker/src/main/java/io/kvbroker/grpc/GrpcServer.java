@@ -43,6 +43,7 @@ public final class GrpcServer implements Component {
     private Server server;
     private boolean stopped;
     private final WatchService watch;
+    private final CallObserver calls;
 
     public GrpcServer(String host, int port, int maxMessageBytes, IndexQueries queries, QueryLimits limits,
             Readiness readiness) {
@@ -52,7 +53,17 @@ public final class GrpcServer implements Component {
     /** @param watch serves Watch streams; null: Watch answers UNIMPLEMENTED */
     public GrpcServer(String host, int port, int maxMessageBytes, IndexQueries queries, QueryLimits limits,
             Readiness readiness, WatchService watch) {
+        this(host, port, maxMessageBytes, queries, limits, readiness, watch, null);
+    }
+
+    /**
+     * @param watch serves Watch streams; null: Watch answers UNIMPLEMENTED
+     * @param calls hears how every call ended (metrics); null: nobody
+     */
+    public GrpcServer(String host, int port, int maxMessageBytes, IndexQueries queries, QueryLimits limits,
+            Readiness readiness, WatchService watch, CallObserver calls) {
         this.watch = watch;
+        this.calls = calls;
         this.host = host;
         this.port = port;
         this.maxMessageBytes = maxMessageBytes;
@@ -76,14 +87,16 @@ public final class GrpcServer implements Component {
         });
         health = new HealthStatusManager();
         try {
-            server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+            NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                     .maxInboundMessageSize(maxMessageBytes)
                     .executor(executor)
                     .addService(new KvIndexGrpcService(queries, limits, readiness, watch))
                     .addService(health.getHealthService())
-                    .addService(ProtoReflectionServiceV1.newInstance())
-                    .build()
-                    .start();
+                    .addService(ProtoReflectionServiceV1.newInstance());
+            if (calls != null) {
+                builder.intercept(new ObservingInterceptor(calls));
+            }
+            server = builder.build().start();
         } catch (Exception e) {
             executor.shutdownNow();
             throw new IllegalStateException("cannot serve gRPC on " + host + ":" + port + " (grpc.port): "

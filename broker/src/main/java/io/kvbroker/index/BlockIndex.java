@@ -77,6 +77,11 @@ public final class BlockIndex implements IngestSink {
                 new PrefixScorer(weights)));
     }
 
+    /** Each engine's quota of indexed blocks ({@link IndexBudget#NONE}: no budget). */
+    public IndexBudget budget() {
+        return budget;
+    }
+
     public int granularity() {
         return granularity;
     }

@@ -115,6 +115,13 @@ public final class Journal implements AutoCloseable {
     private static final int IN_FLIGHT = 4;
     private final java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(IN_FLIGHT);
     private volatile JournalException writeFailure;
+    /** Writes that failed (each one; after the first, appends stop with that failure). */
+    private final java.util.concurrent.atomic.AtomicLong writeFailures = new java.util.concurrent.atomic.AtomicLong();
+    /** Hears each group write's duration in nanoseconds, on the thread that wrote it (metrics). */
+    private volatile java.util.function.LongConsumer groupWriteNanos = nanos -> { };
+    /** Set under {@link #closing} once the database is closing: size reads from other threads stop then. */
+    private boolean closed;
+    private final Object closing = new Object();
 
     private Journal(Path dir, Sync sync) throws RocksDBException {
         this.dir = dir;
@@ -268,6 +275,7 @@ public final class Journal implements AutoCloseable {
         groupBatches = 0;
         groupBytes = 0;
         write(() -> {
+            long start = System.nanoTime();
             try (WriteBatch batch = new WriteBatch()) {
                 long sequence = firstSequence;
                 for (LogRecord record : records) {
@@ -284,7 +292,21 @@ public final class Journal implements AutoCloseable {
                 }
                 db.write(writeOptions, batch);
             }
+            groupWriteNanos.accept(System.nanoTime() - start);
         });
+    }
+
+    /**
+     * Hears the duration of every group write from now on (encoding and the RocksDB write, in nanoseconds), on the
+     * writer thread (on the appending thread with {@link Sync#BATCH}); it must be quick.
+     */
+    public void observeGroupWrites(java.util.function.LongConsumer observer) {
+        groupWriteNanos = observer;
+    }
+
+    /** Writes (groups, checkpoints, forgets, trims) that failed since the journal opened. */
+    public long writeFailures() {
+        return writeFailures.get();
     }
 
     /** One RocksDB write step, run by {@link #writer} in order. */
@@ -303,6 +325,7 @@ public final class Journal implements AutoCloseable {
             try {
                 step.run();
             } catch (RocksDBException e) {
+                writeFailures.incrementAndGet();
                 throw new JournalException("journal write failed: " + e.getMessage(), e);
             }
             return;
@@ -312,6 +335,7 @@ public final class Journal implements AutoCloseable {
             try {
                 step.run();
             } catch (RocksDBException | RuntimeException e) {
+                writeFailures.incrementAndGet();
                 writeFailure = new JournalException("journal write failed: " + e.getMessage(), e);
             } finally {
                 inFlight.release();
@@ -450,9 +474,14 @@ public final class Journal implements AutoCloseable {
         return next;
     }
 
-    /** The log's approximate size on disk and in memory, in bytes. */
+    /**
+     * The log's approximate size on disk and in memory, in bytes; 0 once the journal is closing (metrics read it from
+     * their own thread, and a closed database must not be touched).
+     */
     public long logBytes() {
-        return bytesFrom(first);
+        synchronized (closing) {
+            return closed ? 0 : bytesFrom(first);
+        }
     }
 
     /** Approximate bytes of the records from {@code sequence} to the end. */
@@ -521,6 +550,9 @@ public final class Journal implements AutoCloseable {
             // As above.
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        synchronized (closing) {
+            closed = true;
         }
         for (ColumnFamilyHandle handle : handles) {
             handle.close();

@@ -40,7 +40,8 @@ public final class JournalingSink implements IngestSink {
     private long[] batchesSinceCheckpoint = new long[16];
     private long[] checkpointTimeMs = new long[16];
     private int sweep;
-    private long checkpoints;
+    /** Written by the ingest thread only; volatile for metrics. */
+    private volatile long checkpoints;
     private volatile long trimFloor = 1;
     /** Set by the trimmer when retention wants the log shorter than the checkpoints allow. */
     private volatile boolean hurry;

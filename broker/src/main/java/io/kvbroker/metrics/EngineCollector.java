@@ -113,6 +113,10 @@ final class EngineCollector implements MultiCollector {
             f.gauge(P + "blocks", "", labels.add("medium", "cpu"), summary.cpuBlocks());
             f.gauge(P + "blocks", "", labels.add("medium", "storage"), summary.storageBlocks());
             f.gauge(P + "blocks", "", labels.add("medium", "other"), summary.otherBlocks());
+            f.gauge(P + "evicted_blocks", "Blocks the engine holds that the index dropped for its quota.", labels,
+                    summary.evictedBlocks());
+            f.gauge(P + "truncated", "1 while the index holds less of the engine than it caches (evictions for its"
+                    + " quota since its last clear), else 0.", labels, summary.truncated() ? 1 : 0);
         }
         f.counter("kvbroker_ingest_refused_messages", "Listen mode: messages refused, by why.",
                 Labels.of("reason", "empty_topic"), ingest.refusedEmptyTopic());

@@ -6,6 +6,8 @@ import io.kvbroker.discovery.EngineDiscovery;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.watch.ChangeFeed;
+import io.kvbroker.watch.WatchService;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -18,15 +20,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Serves Prometheus metrics ({@code /metrics}: engines, index, discovery, JVM) and the HTTP probes on
- * {@code metrics.port}: {@code /-/healthy} (liveness: fails only once a started daemon has lost a part it cannot do
- * without, so the kubelet restarts it) and {@code /-/ready} (started and ingesting).
+ * Serves Prometheus metrics ({@code /metrics}: engines, index, discovery, JVM, and as the daemon adds them Watch, gRPC
+ * and the journal) and the HTTP probes on {@code metrics.port}: {@code /-/healthy} (liveness: fails only once a
+ * started daemon has lost a part it cannot do without, so the kubelet restarts it) and {@code /-/ready} (started and
+ * ingesting).
  *
  * <p>Design note: the server is the Prometheus client's own, on the JDK's HTTP server with its own small thread
- * pool, so a slow scraper never touches the ingest thread; every kvbroker series is computed at scrape time from
- * counters that exist anyway. It starts first and stops last, so probes answer (not ready) during start-up and a
- * last scrape can see the shutdown. Readiness will move to gRPC health when the API server arrives; until then it is
- * the HTTP probe Kubernetes uses.
+ * pool, so a slow scraper never touches the ingest thread; kvbroker's series are computed at scrape time from
+ * counters that exist anyway, except the two nothing else counts: gRPC calls and the journal's group write times
+ * (see {@link GrpcMetrics}, {@link JournalCollector}). It starts first and stops last, so probes answer (not ready) during start-up and a
+ * last scrape can see the shutdown.
  */
 public final class MetricsServer implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
@@ -51,9 +54,27 @@ public final class MetricsServer implements Component {
         this.healthy = healthy;
         this.ready = ready;
         registry.register(new EngineCollector(ingest, engines, index, System::currentTimeMillis));
-        registry.register(new IndexCollector(index));
+        registry.register(new IndexCollector(index, engines));
         registry.register(new DiscoveryCollector(discovery));
         JvmMetrics.builder().register(registry);
+    }
+
+    /** Adds the Watch series ({@code kvbroker_watch_*}); before {@link #start}. */
+    public MetricsServer watch(WatchService watch, ChangeFeed feed) {
+        registry.register(new WatchCollector(watch, feed));
+        return this;
+    }
+
+    /** Adds the gRPC series ({@code kvbroker_grpc_*}) the server's interceptor feeds; before {@link #start}. */
+    public MetricsServer grpc(GrpcMetrics calls) {
+        calls.register(registry);
+        return this;
+    }
+
+    /** Adds the journal series ({@code kvbroker_journal_*}); before {@link #start}. */
+    public MetricsServer journal(JournalCollector journal) {
+        journal.register(registry);
+        return this;
     }
 
     @Override

@@ -2,6 +2,10 @@ package io.kvbroker.metrics;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.kvbroker.codec.KvEventEncoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
@@ -13,25 +17,40 @@ import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.proto.v1.KvIndexServiceGrpc;
+import io.kvbroker.proto.v1.ListEnginesRequest;
+import io.kvbroker.proto.v1.ListEnginesResponse;
+import io.kvbroker.proto.v1.ScoreRequest;
+import io.kvbroker.proto.v1.WatchRequest;
+import io.kvbroker.proto.v1.WatchResponse;
 import io.kvbroker.testing.Ports;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
 
-/** Scrapes /metrics over HTTP from a running broker fed by simulated engines over ZeroMQ. */
+/**
+ * Scrapes /metrics over HTTP from a running broker fed by simulated engines over ZeroMQ, queried and watched over a
+ * real gRPC channel.
+ */
 class MetricsScrapeTest {
     private static final int ENGINES = 3;
+    private static final String SERVICE = "service=\"kvbroker.v1.KvIndexService\"";
     private final HttpClient http = HttpClient.newHttpClient();
 
     private HttpResponse<String> get(int port, String path) throws Exception {
@@ -64,20 +83,29 @@ class MetricsScrapeTest {
         return samples.keySet().stream().filter(k -> k.startsWith(name + "{")).count();
     }
 
+    /** A broker over {@link #ENGINES} simulated engines, with metrics on {@code metricsPort} and gRPC on a free port. */
+    private static BrokerDaemon simulatedBroker(int metricsPort, int stepsPerSecond, Map<String, String> settings)
+            throws Exception {
+        Map<String, String> flags = new HashMap<>(Map.of(
+                "simulate.engines", String.valueOf(ENGINES),
+                "simulate.basePort", String.valueOf(Ports.freeRange(2 * ENGINES)),
+                "simulate.stepsPerSecond", String.valueOf(stepsPerSecond),
+                "metrics.port", String.valueOf(metricsPort),
+                "metrics.host", "127.0.0.1",
+                "grpc.port", "0",
+                "grpc.host", "127.0.0.1",
+                "log.statusIntervalMs", "3600000"));
+        flags.putAll(settings);
+        BrokerDaemon daemon = new BrokerDaemon(ConfigLoader.load(Optional.empty(), Map.of(), flags));
+        daemon.start();
+        return daemon;
+    }
+
     @Test
     void keySeriesMoveWhileSimulatedEnginesPublish() throws Exception {
         int metricsPort = Ports.freeRange(1);
-        BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
-                "simulate.engines", String.valueOf(ENGINES),
-                "simulate.basePort", String.valueOf(Ports.freeRange(2 * ENGINES)),
-                "simulate.stepsPerSecond", "50",
-                "metrics.port", String.valueOf(metricsPort),
-                "metrics.host", "127.0.0.1",
-                "log.statusIntervalMs", "3600000",
-                // No journal: the tests watch metrics, and a default journal would land in the working folder.
-                "journal.dir", ""));
-        BrokerDaemon daemon = new BrokerDaemon(config);
-        daemon.start();
+        // No journal: its series must then be absent, and a default journal would land in the working folder.
+        BrokerDaemon daemon = simulatedBroker(metricsPort, 50, Map.of("journal.dir", ""));
         try {
             assertThat(get(metricsPort, "/-/healthy").statusCode()).isEqualTo(200);
             assertThat(get(metricsPort, "/-/ready").statusCode()).isEqualTo(200);
@@ -104,6 +132,120 @@ class MetricsScrapeTest {
             assertThat(later.get("kvbroker_index_stored_blocks_total")).isPositive();
             assertThat(later.keySet()).anyMatch(k -> k.startsWith("jvm_memory_used_bytes{"));
             assertThat(later.keySet()).anyMatch(k -> k.startsWith("kvbroker_engine_batches_total{engine=\"sim-0/0\""));
+            assertThat(later.get("kvbroker_index_evicted_blocks_total")).isZero();
+            assertThat(later.get("kvbroker_index_truncated_engines")).isZero();
+            assertThat(later).doesNotContainKey("kvbroker_index_quota_blocks");
+            assertThat(later.keySet()).noneMatch(k -> k.startsWith("kvbroker_journal_"));
+        } finally {
+            daemon.stop();
+        }
+    }
+
+    @Test
+    void grpcCallsAndWatchStreamsAreCountedByMethodAndCode() throws Exception {
+        int metricsPort = Ports.freeRange(1);
+        BrokerDaemon daemon = simulatedBroker(metricsPort, 50, Map.of("journal.dir", ""));
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", daemon.grpcPort()).usePlaintext()
+                .build();
+        try {
+            KvIndexServiceGrpc.KvIndexServiceBlockingStub stub = KvIndexServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(30, TimeUnit.SECONDS);
+            awaitScrape(metricsPort, s -> sum(s, "kvbroker_index_residencies", k -> true) > 0);
+            ListEnginesResponse engines = stub.listEngines(ListEnginesRequest.getDefaultInstance());
+            assertThat(engines.getEnginesCount()).isEqualTo(ENGINES);
+            ScoreRequest.Builder score = ScoreRequest.newBuilder().setModel(engines.getEngines(0).getModel());
+            for (int t = 0; t < 64; t++) {
+                score.addTokenIds(t);
+            }
+            stub.score(score.build());
+            assertThat(org.assertj.core.api.Assertions.catchThrowableOfType(StatusRuntimeException.class,
+                    () -> stub.score(ScoreRequest.newBuilder().setModel("m").build())).getStatus().getCode())
+                    .isEqualTo(Status.Code.INVALID_ARGUMENT);
+
+            Map<String, Double> watching;
+            io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+            try {
+                watching = call.call(() -> {
+                    Iterator<WatchResponse> stream = stub.watch(WatchRequest.getDefaultInstance());
+                    for (int i = 0; i < ENGINES + 2; i++) {
+                        stream.next();
+                    }
+                    return awaitScrape(metricsPort, s -> s.getOrDefault("kvbroker_watch_open_watchers", 0.0) == 1
+                            && s.getOrDefault("kvbroker_watch_sent_batches_total", 0.0) > 0);
+                });
+            } finally {
+                call.cancel(null);
+            }
+            assertThat(watching.get("kvbroker_watch_opened_watchers_total")).isEqualTo(1);
+            assertThat(watching.get("kvbroker_watch_sent_snapshots_total")).isEqualTo(ENGINES);
+            assertThat(watching.get("kvbroker_watch_dropped_watchers_total")).isZero();
+            assertThat(watching.get("kvbroker_watch_buffer_entries")).isPositive();
+            assertThat(watching.get("kvbroker_watch_buffer_capacity_entries")).isEqualTo(65_536);
+            assertThat(watching.get("kvbroker_watch_next_sequence")).isGreaterThan(1);
+            assertThat(watching).containsKey("kvbroker_watch_resumed_engines_total");
+
+            // The cancelled stream ends as CANCELLED, counted once; streams get no latency histogram.
+            Map<String, Double> after = awaitScrape(metricsPort, s -> s.getOrDefault(
+                    "kvbroker_watch_open_watchers", 1.0) == 0 && sum(s, "kvbroker_grpc_calls_total",
+                    k -> k.contains("method=\"Watch\"") && k.contains(SERVICE)) == 1);
+            assertThat(sum(after, "kvbroker_grpc_calls_total", k -> k.contains("method=\"Watch\"")
+                    && k.contains("code=\"CANCELLED\""))).isEqualTo(1);
+            assertThat(sum(after, "kvbroker_grpc_calls_total", k -> k.contains("method=\"ListEngines\"")
+                    && k.contains("code=\"OK\"") && k.contains(SERVICE))).isEqualTo(1);
+            assertThat(sum(after, "kvbroker_grpc_calls_total", k -> k.contains("method=\"Score\"")
+                    && k.contains("code=\"OK\""))).isEqualTo(1);
+            assertThat(sum(after, "kvbroker_grpc_calls_total", k -> k.contains("method=\"Score\"")
+                    && k.contains("code=\"INVALID_ARGUMENT\""))).isEqualTo(1);
+            assertThat(sum(after, "kvbroker_grpc_call_duration_seconds_count", k -> k.contains("method=\"Score\"")))
+                    .isEqualTo(2);
+            assertThat(sum(after, "kvbroker_grpc_call_duration_seconds_bucket", k -> k.contains("method=\"Score\"")
+                    && k.contains("code=\"OK\"") && k.contains("le=\"+Inf\""))).isEqualTo(1);
+            assertThat(after.keySet()).noneMatch(k -> k.startsWith("kvbroker_grpc_call_duration_seconds")
+                    && k.contains("method=\"Watch\""));
+        } finally {
+            channel.shutdownNow();
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+            daemon.stop();
+        }
+    }
+
+    @Test
+    void journalAndEvictionSeriesMoveWithAJournalAndASmallBudget(@TempDir Path dir) throws Exception {
+        int metricsPort = Ports.freeRange(1);
+        // 1 MiB over 16 shares: a quota of 1,024 blocks an engine, the smallest allowed, which simulated engines
+        // (2,000 GPU and 4,000 CPU blocks each) outgrow within seconds.
+        BrokerDaemon daemon = simulatedBroker(metricsPort, 200, Map.of(
+                "journal.dir", dir.resolve("journal").toString(),
+                "journal.checkpoint.everyBatches", "100",
+                "journal.retention.maxBatches", "500",
+                "index.budgetMb", "1",
+                "index.budgetShares", "16"));
+        try {
+            Map<String, Double> first = awaitScrape(metricsPort,
+                    s -> s.getOrDefault("kvbroker_journal_write_seconds_count", 0.0) > 0);
+            double next = first.get("kvbroker_journal_next_sequence");
+            Map<String, Double> later = awaitScrape(metricsPort,
+                    s -> s.getOrDefault("kvbroker_journal_next_sequence", 0.0) > next
+                            && s.getOrDefault("kvbroker_journal_trimmed_records_total", 0.0) > 0
+                            && s.getOrDefault("kvbroker_index_evicted_blocks_total", 0.0) > 0
+                            && s.getOrDefault("kvbroker_index_truncated_engines", 0.0) > 0
+                            && sum(s, "kvbroker_engine_truncated", k -> true) > 0);
+            assertThat(later.get("kvbroker_journal_log_bytes")).isPositive();
+            assertThat(later.get("kvbroker_journal_checkpoints_total")).isPositive();
+            assertThat(later.get("kvbroker_journal_write_failures_total")).isZero();
+            assertThat(later.get("kvbroker_journal_first_sequence")).isGreaterThan(1);
+            assertThat(later.get("kvbroker_journal_records")).isEqualTo(
+                    later.get("kvbroker_journal_next_sequence") - later.get("kvbroker_journal_first_sequence"));
+            assertThat(later.get("kvbroker_journal_trim_floor_sequence"))
+                    .isGreaterThanOrEqualTo(later.get("kvbroker_journal_first_sequence"));
+            assertThat(later).containsKey("kvbroker_journal_trims_held_total");
+            assertThat(later.get("kvbroker_journal_write_seconds_bucket{le=\"+Inf\"}"))
+                    .isEqualTo(later.get("kvbroker_journal_write_seconds_count"));
+            assertThat(later.get("kvbroker_index_quota_blocks")).isEqualTo(1024);
+            // Evicted blocks the engine later removes leave the gauge, so only its presence is certain.
+            assertThat(count(later, "kvbroker_engine_evicted_blocks")).isEqualTo(ENGINES);
+            assertThat(later).containsKey("kvbroker_index_restored_blocks_total")
+                    .containsKey("kvbroker_index_forgotten_blocks_total");
         } finally {
             daemon.stop();
         }
@@ -116,7 +258,7 @@ class MetricsScrapeTest {
         BrokerConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
                 "engines.static", "[{pod: bad, model: m, endpoint: 'tcp://127.0.0.1:" + enginePort + "'}]",
                 "metrics.port", String.valueOf(metricsPort), "metrics.host", "127.0.0.1",
-                "log.statusIntervalMs", "3600000",
+                "log.statusIntervalMs", "3600000", "grpc.port", "0",
                 // No journal: the tests watch metrics, and a default journal would land in the working folder.
                 "journal.dir", ""));
         BrokerDaemon daemon = new BrokerDaemon(config);

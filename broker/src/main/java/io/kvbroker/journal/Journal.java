@@ -16,6 +16,7 @@ import org.rocksdb.ColumnFamilyOptions;
 import org.rocksdb.CompactionStyle;
 import org.rocksdb.CompressionType;
 import org.rocksdb.DBOptions;
+import org.rocksdb.Env;
 import org.rocksdb.Range;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksDB;
@@ -23,8 +24,11 @@ import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
 import org.rocksdb.SizeApproximationFlag;
 import org.rocksdb.Slice;
+import org.rocksdb.SstFileManager;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * kvbroker's RocksDB store: the replay log (one record per applied batch, in broker sequence order), each engine's
@@ -45,6 +49,7 @@ import org.rocksdb.WriteOptions;
  * leaves this package.
  */
 public final class Journal implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Journal.class);
     static final int GROUP_BATCHES = 256;
     static final int GROUP_BYTES = 1 << 20;
     static final long GROUP_DELAY_MS = 2;
@@ -78,6 +83,8 @@ public final class Journal implements AutoCloseable {
     private final Path dir;
     private final Sync sync;
     private final DBOptions dbOptions;
+    /** Tracks the SST files' size; its space limit is how tests make the disk "full" (none by default). */
+    private final SstFileManager sstFiles;
     private final ColumnFamilyOptions logOptions;
     private final ColumnFamilyOptions plainOptions;
     private final List<ColumnFamilyHandle> handles = new ArrayList<>();
@@ -115,6 +122,9 @@ public final class Journal implements AutoCloseable {
     private static final int IN_FLIGHT = 4;
     private final java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(IN_FLIGHT);
     private volatile JournalException writeFailure;
+    /** Set by {@link #close}: a write that fails now is given up rather than retried. */
+    private volatile boolean shuttingDown;
+    private volatile long stalledSinceMs;
     /** Writes that failed (each one; after the first, appends stop with that failure). */
     private final java.util.concurrent.atomic.AtomicLong writeFailures = new java.util.concurrent.atomic.AtomicLong();
     /** Hears each group write's duration in nanoseconds, on the thread that wrote it (metrics). */
@@ -126,8 +136,9 @@ public final class Journal implements AutoCloseable {
     private Journal(Path dir, Sync sync) throws RocksDBException {
         this.dir = dir;
         this.sync = sync;
+        sstFiles = new SstFileManager(Env.getDefault());
         dbOptions = new DBOptions().setCreateIfMissing(true).setCreateMissingColumnFamilies(true)
-                .setMaxBackgroundJobs(2);
+                .setMaxBackgroundJobs(2).setSstFileManager(sstFiles);
         logOptions = new ColumnFamilyOptions().setCompactionStyle(CompactionStyle.LEVEL)
                 .setLevelCompactionDynamicLevelBytes(true).setCompressionType(CompressionType.LZ4_COMPRESSION)
                 .setWriteBufferSize(64L << 20);
@@ -322,25 +333,85 @@ public final class Journal implements AutoCloseable {
             throw new JournalException("an earlier journal write failed: " + failed.getMessage(), failed);
         }
         if (sync == Sync.BATCH) {
-            try {
-                step.run();
-            } catch (RocksDBException e) {
-                writeFailures.incrementAndGet();
-                throw new JournalException("journal write failed: " + e.getMessage(), e);
-            }
+            writeUntilDone(step);
             return;
         }
         inFlight.acquireUninterruptibly();
         writer.execute(() -> {
             try {
-                step.run();
-            } catch (RocksDBException | RuntimeException e) {
-                writeFailures.incrementAndGet();
-                writeFailure = new JournalException("journal write failed: " + e.getMessage(), e);
+                writeUntilDone(step);
             } finally {
                 inFlight.release();
             }
         });
+    }
+
+    /**
+     * Runs a write, and again while it fails (a full disk, an I/O error), pausing up to a second between attempts,
+     * until it succeeds or the journal closes.
+     *
+     * <p>Design note: a failed group is never skipped, so the log never has a hole and recovery stays exact; while it
+     * fails, the {@link #IN_FLIGHT} bound fills and the appending (ingest) thread waits, so ingest pauses and engines
+     * fall back on their replay buffers, while queries go on being answered from memory. RocksDB itself leaves its
+     * read-only state once space returns (its SST file manager polls for it), and the next attempt goes through.
+     */
+    private void writeUntilDone(WriteStep step) {
+        long pauseMs = 50;
+        while (true) {
+            try {
+                step.run();
+                long since = stalledSinceMs;
+                if (since != 0) {
+                    stalledSinceMs = 0;
+                    LOG.warn("journal writes succeed again after {} s: ingest resumed", String.format(
+                            java.util.Locale.ROOT, "%.1f", (System.currentTimeMillis() - since) / 1000.0));
+                }
+                return;
+            } catch (RocksDBException | RuntimeException e) {
+                writeFailures.incrementAndGet();
+                if (shuttingDown) {
+                    writeFailure = new JournalException("journal write failed: " + e.getMessage(), e);
+                    LOG.error("journal write failed while closing ({}): the batches since the last written group"
+                            + " are not in the journal; at start-up they are replayed from the engines",
+                            e.getMessage());
+                    return;
+                }
+                if (stalledSinceMs == 0) {
+                    stalledSinceMs = System.currentTimeMillis();
+                    LOG.error("journal write failed ({}): ingest is paused until the write succeeds (retried every"
+                            + " second at most); queries are answered from memory. Free space in {}",
+                            e.getMessage(), dir);
+                }
+            }
+            try {
+                Thread.sleep(pauseMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                writeFailure = new JournalException("journal write interrupted", e);
+                return;
+            }
+            pauseMs = Math.min(1_000, pauseMs * 2);
+        }
+    }
+
+    /** Whether writes are failing (ingest waits for them): since when, or 0 if they are not. */
+    public long stalledSinceMs() {
+        return stalledSinceMs;
+    }
+
+    /**
+     * Caps the size of the journal's SST files (0: no cap); beyond it RocksDB fails writes as on a full disk. What
+     * the tests use to fill the "disk".
+     */
+    void limitDiskBytes(long bytes) {
+        sstFiles.setMaxAllowedSpaceUsage(bytes);
+    }
+
+    /** Writes the memtables to SST files now (tests: makes a space limit bite without 64 MB of writes). */
+    void flushMemtables() throws RocksDBException {
+        try (org.rocksdb.FlushOptions options = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
+            db.flush(options, handles);
+        }
     }
 
     /** Waits until every write handed to the writer is done. */
@@ -537,6 +608,7 @@ public final class Journal implements AutoCloseable {
 
     @Override
     public void close() {
+        shuttingDown = true;
         try {
             flush();
         } catch (JournalException e) {
@@ -560,6 +632,7 @@ public final class Journal implements AutoCloseable {
         db.close();
         writeOptions.close();
         dbOptions.close();
+        sstFiles.close();
         logOptions.close();
         plainOptions.close();
     }

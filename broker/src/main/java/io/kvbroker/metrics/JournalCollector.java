@@ -70,9 +70,11 @@ public final class JournalCollector implements MultiCollector {
         f.gauge(P + "trim_floor_sequence", "The first record some engine still needs after its checkpoint: the log"
                 + " is never trimmed past it.", none, sink.trimFloor());
         f.counter(P + "checkpoints", "Engine index checkpoints written.", none, sink.checkpoints());
-        f.counter(P + "write_failures", "Journal writes that failed; the next append refuses, ingest stops"
-                + " and /-/healthy fails, so the pod restarts and recovers from what was written.", none,
-                open.writeFailures());
+        f.counter(P + "write_failures", "Journal write attempts that failed (a full disk, an I/O error); each is"
+                + " retried until it succeeds, ingest waiting meanwhile.", none, open.writeFailures());
+        long stalledSince = open.stalledSinceMs();
+        f.gauge(P + "stalled", "1 while journal writes fail and ingest waits for them (free disk space), else 0.",
+                none, stalledSince == 0 ? 0 : 1);
         JournalTrimmer trims = trimmer.get();
         if (trims != null) {
             f.counter(P + "trimmed_records", "Records trimmed from the head of the log for retention.", none,

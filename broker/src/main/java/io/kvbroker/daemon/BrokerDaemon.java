@@ -11,6 +11,7 @@ import io.kvbroker.discovery.KubernetesSource;
 import io.kvbroker.discovery.StaticSource;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.grpc.ApiSecurity;
 import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
@@ -121,7 +122,8 @@ public final class BrokerDaemon {
         this.watch = new WatchService(feed, index, registry, () -> journal().orElse(null), weights,
                 WatchService.Limits.of(config.get(Settings.WATCH_MAX_WATCHERS), config.get(Settings.WATCH_THREADS)));
         this.grpc = new GrpcServer(config.get(Settings.GRPC_HOST), config.get(Settings.GRPC_PORT),
-                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch);
+                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch,
+                ApiSecurity.from(config));
         components.add(grpc);
         // After the gRPC server, so it stops first: open streams end with UNAVAILABLE before the server drains.
         components.add(new WatchComponent(watch));

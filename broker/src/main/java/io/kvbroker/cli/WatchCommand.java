@@ -72,7 +72,8 @@ final class WatchCommand implements Callable<Integer> {
         }
         CountDownLatch done = new CountDownLatch(1);
         Printer printer = new Printer(json || client.json(), System.out, count, done);
-        KvIndexWatcher watcher = KvIndexWatcher.builder(client.addresses, printer).token(resume).models(models)
+        KvIndexWatcher.Builder builder = KvIndexWatcher.builder(client.addresses, printer)
+                .credentials(client.channelCredentials()).token(resume).models(models)
                 .engines(engines).stateListener(new WatchStateListener() {
                     @Override
                     public void disconnected(String address, Status status) {
@@ -84,7 +85,9 @@ final class WatchCommand implements Callable<Integer> {
                     public void stopped(Throwable failure) {
                         done.countDown();
                     }
-                }).build();
+                });
+        client.bearerToken().ifPresent(builder::bearerToken);
+        KvIndexWatcher watcher = builder.build();
         CountDownLatch finished = new CountDownLatch(1);
         // Ctrl-C ends the watch the way --count does, so the token is still printed.
         Thread hook = new Thread(() -> {

@@ -3,6 +3,9 @@ package io.kvbroker.config;
 import io.kvbroker.discovery.DnsService;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.index.IndexBudget;
+import io.kvbroker.ingest.AddressBlock;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -139,6 +142,19 @@ public final class Settings {
                     + " tcp://HOST:replayPort+r. 0: listening engines have no replay.", false,
             ValueParsers.intRange(0, 65_535));
 
+    public static final Setting<List<String>> INGEST_LISTEN_ALLOWED_TOPICS = new Setting<>(
+            "ingest.listen.allowedTopics", "list of strings", List.of(), "[]",
+            "Listen mode: topics that may connect, exact or with '*' for any run of characters (kv@*@my-model);"
+                    + " engines configured or discovered with a topic are allowed too. A message under another topic"
+                    + " is counted (unknown_topic) and dropped. Empty: any non-empty topic.", true,
+            ValueParsers.textList());
+
+    public static final Setting<List<AddressBlock>> INGEST_LISTEN_ALLOWED_ADDRESSES = new Setting<>(
+            "ingest.listen.allowedAddresses", "list of strings", List.of(), "[]",
+            "Listen mode: IP addresses or CIDR blocks (10.0.0.0/8) engines may connect from; a message from elsewhere"
+                    + " is counted (unknown_address) and dropped. Empty: any address.", true,
+            ValueParsers.addressBlocks());
+
     public static final Setting<Integer> INDEX_GRANULARITY = new Setting<>("index.granularity", "integer, tokens",
             16, "16", "Tokens per content-key chunk (vLLM's hash block size); engine blocks of k times this span k"
                     + " chunks. Gateways must compute keys with the same value.", false,
@@ -255,7 +271,27 @@ public final class Settings {
             60_000, "60000", "Longest ttl_ms a Hint may ask for; longer gets INVALID_ARGUMENT.", false,
             ValueParsers.intRange(1, 3_600_000));
 
-    /** All settings, in the order of the configuration table. */
+    public static final Setting<String> GRPC_TLS_CERT_FILE = new Setting<>("grpc.tls.certFile", "path", "", "\"\"",
+            "PEM certificate chain of the gRPC server; set (with grpc.tls.keyFile) for TLS. Empty: plain text, logged"
+                    + " as a warning.", false, ValueParsers.text(true));
+
+    public static final Setting<String> GRPC_TLS_KEY_FILE = new Setting<>("grpc.tls.keyFile", "path", "", "\"\"",
+            "PEM private key (PKCS#8, BEGIN PRIVATE KEY) of grpc.tls.certFile.", false, ValueParsers.text(true));
+
+    public static final Setting<String> GRPC_TLS_CLIENT_CA_FILE = new Setting<>("grpc.tls.clientCaFile", "path", "",
+            "\"\"", "PEM CA certificates; set: mutual TLS, every client must present a certificate they signed."
+                    + " Empty: no client certificate asked for.", false, ValueParsers.text(true));
+
+    public static final Setting<Integer> GRPC_TLS_RELOAD_INTERVAL_MS = new Setting<>("grpc.tls.reloadIntervalMs",
+            "integer, ms", 60_000, "60000", "How often the certificate, key, client CA and tokens files are checked"
+                    + " for changes (modification time or size); changed files apply to new connections without a"
+                    + " restart.", false, ValueParsers.intRange(100, 86_400_000));
+
+    public static final Setting<String> GRPC_AUTH_TOKENS_FILE = new Setting<>("grpc.auth.tokensFile", "path", "",
+            "\"\"", "File of bearer tokens, one a line ('#' comments); set: every call but the health service needs"
+                    + " 'authorization: Bearer TOKEN' with one of them, else UNAUTHENTICATED. Empty: no token check.",
+            false, ValueParsers.text(true));
+
     public static final Setting<Integer> WATCH_BUFFER_BATCHES = new Setting<>("watch.bufferBatches",
             "integer, batches", 65_536, "65536", "Applied batches kept in memory for Watch streams: a watcher further"
                     + " behind than this is ended with ABORTED and resumes from its token (from the journal, or with"
@@ -270,6 +306,7 @@ public final class Settings {
             "1024", "Watch streams open at once; more get RESOURCE_EXHAUSTED.", false,
             ValueParsers.intRange(1, 100_000));
 
+    /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,
             LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, DISCOVERY_REMOVE_GRACE_MS, DISCOVERY_DNS_SERVICES,
             DISCOVERY_DNS_INTERVAL_MS, DISCOVERY_KUBERNETES_ENABLED, DISCOVERY_KUBERNETES_NAMESPACES,
@@ -277,12 +314,14 @@ public final class Settings {
             INGEST_REPLAY_MAX_ATTEMPTS, INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
+            INGEST_LISTEN_ALLOWED_TOPICS, INGEST_LISTEN_ALLOWED_ADDRESSES,
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
             INDEX_BUDGET_SHARES, JOURNAL_DIR, JOURNAL_SYNC, JOURNAL_SYNC_INTERVAL_MS, JOURNAL_RETENTION_MAX_MB,
             JOURNAL_RETENTION_MAX_AGE_SECONDS, JOURNAL_RETENTION_MAX_BATCHES, JOURNAL_CHECKPOINT_EVERY_BATCHES,
             JOURNAL_CHECKPOINT_INTERVAL_MS, JOURNAL_START_FRESH,
             GRPC_PORT, GRPC_HOST, GRPC_MAX_TOKENS_PER_QUERY, GRPC_MAX_KEYS_PER_LOOKUP, GRPC_MAX_MESSAGE_BYTES,
-            GRPC_MAX_HINTS_PER_ENGINE, GRPC_DEFAULT_HINT_TTL_MS, GRPC_MAX_HINT_TTL_MS,
+            GRPC_MAX_HINTS_PER_ENGINE, GRPC_DEFAULT_HINT_TTL_MS, GRPC_MAX_HINT_TTL_MS, GRPC_TLS_CERT_FILE,
+            GRPC_TLS_KEY_FILE, GRPC_TLS_CLIENT_CA_FILE, GRPC_TLS_RELOAD_INTERVAL_MS, GRPC_AUTH_TOKENS_FILE,
             WATCH_BUFFER_BATCHES, WATCH_THREADS, WATCH_MAX_WATCHERS,
             SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
 
@@ -331,10 +370,38 @@ public final class Settings {
             throw new ConfigException(GRPC_MAX_MESSAGE_BYTES.key(), messageBytes + " bytes cannot hold a prompt of"
                     + " grpc.maxTokensPerQuery " + tokens + " tokens (needs " + (tokens * 5 + 1_024) + ")");
         }
+        checkSecurityFiles(values);
         if (listen > 0 && replay > 0 && replay < listen + ranks && listen < replay + ranks) {
             throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."
                     + (replay + ranks - 1) + " overlap the listening ports " + listen + ".." + (listen + ranks - 1)
                     + "; vLLM adds the rank to both, so keep them at least maxRanks apart");
+        }
+    }
+
+    /**
+     * The gRPC security files: a certificate needs its key and the other way round, a client CA needs TLS (mutual
+     * TLS without a server certificate is not a thing), and every file named must be a readable file now.
+     */
+    private static void checkSecurityFiles(Map<Setting<?>, Object> values) throws ConfigException {
+        String cert = (String) values.get(GRPC_TLS_CERT_FILE);
+        String key = (String) values.get(GRPC_TLS_KEY_FILE);
+        String clientCa = (String) values.get(GRPC_TLS_CLIENT_CA_FILE);
+        if (!cert.isEmpty() && key.isEmpty()) {
+            throw new ConfigException(GRPC_TLS_KEY_FILE.key(), "is empty but grpc.tls.certFile is set; TLS needs both");
+        }
+        if (cert.isEmpty() && !key.isEmpty()) {
+            throw new ConfigException(GRPC_TLS_CERT_FILE.key(), "is empty but grpc.tls.keyFile is set; TLS needs both");
+        }
+        if (cert.isEmpty() && !clientCa.isEmpty()) {
+            throw new ConfigException(GRPC_TLS_CLIENT_CA_FILE.key(), "needs TLS: set grpc.tls.certFile and"
+                    + " grpc.tls.keyFile too");
+        }
+        for (Setting<?> setting : List.of(GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE, GRPC_TLS_CLIENT_CA_FILE,
+                GRPC_AUTH_TOKENS_FILE)) {
+            String file = (String) values.get(setting);
+            if (!file.isEmpty() && !(Files.isRegularFile(Path.of(file)) && Files.isReadable(Path.of(file)))) {
+                throw new ConfigException(setting.key(), "'" + file + "' is not a readable file");
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 package io.kvbroker.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.kvbroker.ingest.AddressBlock;
 import java.util.List;
 import java.util.Locale;
 
@@ -101,6 +102,23 @@ final class ValueParsers {
                 values.add(text(false).parse(key + "[" + i + "]", node.get(i)).strip());
             }
             return List.copyOf(values);
+        };
+    }
+
+    /** A list of IP addresses or CIDR blocks, written as literals (no name is resolved). */
+    static Setting.Parser<List<AddressBlock>> addressBlocks() {
+        Setting.Parser<List<String>> texts = textList();
+        return (key, node) -> {
+            List<String> values = texts.parse(key, node);
+            List<AddressBlock> blocks = new java.util.ArrayList<>();
+            for (int i = 0; i < values.size(); i++) {
+                try {
+                    blocks.add(AddressBlock.parse(values.get(i)));
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(key + "[" + i + "]", e.getMessage());
+                }
+            }
+            return List.copyOf(blocks);
         };
     }
 

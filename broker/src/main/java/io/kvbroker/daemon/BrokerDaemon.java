@@ -11,6 +11,7 @@ import io.kvbroker.discovery.KubernetesSource;
 import io.kvbroker.discovery.StaticSource;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.grpc.ApiSecurity;
 import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.metrics.GrpcMetrics;
 import io.kvbroker.metrics.JournalCollector;
@@ -131,7 +132,8 @@ public final class BrokerDaemon {
                 WatchService.Limits.of(config.get(Settings.WATCH_MAX_WATCHERS), config.get(Settings.WATCH_THREADS)));
         GrpcMetrics calls = metered ? new GrpcMetrics() : null;
         this.grpc = new GrpcServer(config.get(Settings.GRPC_HOST), config.get(Settings.GRPC_PORT),
-                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch, calls);
+                config.get(Settings.GRPC_MAX_MESSAGE_BYTES), queries, limits, readiness, watch,
+                ApiSecurity.from(config), calls);
         components.add(grpc);
         // After the gRPC server, so it stops first: open streams end with UNAVAILABLE before the server drains.
         components.add(new WatchComponent(watch));

@@ -28,6 +28,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.zeromq.SocketType;
@@ -77,6 +78,14 @@ public final class ZmqIngest implements Component {
     private final byte[][] frames = new byte[MAX_FRAMES][];
     private final AtomicLong refusedEmptyTopic = new AtomicLong();
     private final AtomicLong refusedSharedTopic = new AtomicLong();
+    private final AtomicLong refusedUnknownTopic = new AtomicLong();
+    private final AtomicLong refusedUnknownAddress = new AtomicLong();
+    /** Listen mode: the allowed topics as one pattern; null when any topic may connect. */
+    private final Pattern allowedTopics;
+    /** Listen mode: the ZeroMQ Peer-Address of the last message read by {@link #receive}, when asked for. */
+    private String peerAddress;
+    /** Listen mode: when a refused publisher was last logged, so a flood of them logs once a minute. */
+    private long refusalLoggedMs = Long.MIN_VALUE;
 
     private ZContext context;
     private ZMQ.Poller poller;
@@ -211,6 +220,9 @@ public final class ZmqIngest implements Component {
         final Set<String> refused = new HashSet<>();
         byte[] lastTopic = EMPTY;
         String lastTopicText = "";
+        /** The last peer seen and whether it may send: consecutive messages mostly come from one connection. */
+        String lastPeer;
+        boolean lastPeerAllowed;
 
         ListenSocket(int rank) {
             this.rank = rank;
@@ -237,6 +249,7 @@ public final class ZmqIngest implements Component {
         this.receiveHighWaterMark = receiveHighWaterMark;
         this.reconnectIntervalMs = reconnectIntervalMs;
         this.clock = clock;
+        this.allowedTopics = listen.topicPattern();
     }
 
     static EngineStream.Limits limits(BrokerConfig config) {
@@ -344,6 +357,16 @@ public final class ZmqIngest implements Component {
         return refusedSharedTopic.get();
     }
 
+    /** Listen mode: messages refused because no configured engine, discovered engine or allowed topic has it. */
+    public long refusedUnknownTopic() {
+        return refusedUnknownTopic.get();
+    }
+
+    /** Listen mode: messages refused because they came from outside {@code ingest.listen.allowedAddresses}. */
+    public long refusedUnknownAddress() {
+        return refusedUnknownAddress.get();
+    }
+
     private void run() {
         long lastTick = clock.getAsLong();
         try {
@@ -410,7 +433,20 @@ public final class ZmqIngest implements Component {
 
     /** Reads one multipart message into {@link #frames}; returns its frame count, or 0 if none was waiting. */
     private int receive(ZMQ.Socket socket) {
-        byte[] first = socket.recv(ZMQ.DONTWAIT);
+        return receive(socket, false);
+    }
+
+    /** As {@link #receive(ZMQ.Socket)}; with {@code withPeer}, also sets {@link #peerAddress} from the metadata. */
+    private int receive(ZMQ.Socket socket, boolean withPeer) {
+        byte[] first;
+        if (withPeer) {
+            zmq.Msg msg = socket.recvMsg(ZMQ.DONTWAIT);
+            first = msg == null ? null : msg.data();
+            zmq.io.Metadata metadata = msg == null ? null : msg.getMetadata();
+            peerAddress = metadata == null ? null : metadata.get(zmq.io.Metadata.PEER_ADDRESS);
+        } else {
+            first = socket.recv(ZMQ.DONTWAIT);
+        }
         if (first == null) {
             return 0;
         }
@@ -480,10 +516,17 @@ public final class ZmqIngest implements Component {
     }
 
     private void drainListen(ListenSocket socket, long now) {
+        boolean checkPeer = !listen.allowedAddresses().isEmpty();
         for (int n = 0; n < BURST && !pollerStale; n++) {
-            int count = receive(socket.sub);
+            int count = receive(socket.sub, checkPeer);
             if (count == 0) {
                 return;
+            }
+            if (checkPeer && !peerAllowed(socket)) {
+                refusedUnknownAddress.incrementAndGet();
+                logRefusal(now, "a publisher at {} is not in ingest.listen.allowedAddresses; its messages are"
+                        + " dropped (rank {})", peerAddress, socket.rank);
+                continue;
             }
             LiveMessage message;
             try {
@@ -508,6 +551,12 @@ public final class ZmqIngest implements Component {
             }
             Connection connection = socket.byTopic.get(topic);
             if (connection == null) {
+                if (!topicAllowed(topic, socket.rank)) {
+                    refusedUnknownTopic.incrementAndGet();
+                    logRefusal(now, "topic '{}' at rank {} is not a configured engine's nor in"
+                            + " ingest.listen.allowedTopics; its messages are dropped", topic, socket.rank);
+                    continue;
+                }
                 connection = admit(socket, topic, now);
             }
             connection.stream.onLive(message.sequence(), message.payload(), now);
@@ -519,6 +568,29 @@ public final class ZmqIngest implements Component {
                 socket.byTopic.remove(topic);
                 drop(connection);
             }
+        }
+    }
+
+    /** Whether the last message's sender may send, by its address; the answer is kept for the same peer. */
+    private boolean peerAllowed(ListenSocket socket) {
+        if (peerAddress == null || !peerAddress.equals(socket.lastPeer)) {
+            socket.lastPeer = peerAddress;
+            socket.lastPeerAllowed = listen.addressAllowed(AddressBlock.peerHost(peerAddress));
+        }
+        return socket.lastPeerAllowed;
+    }
+
+    /** Whether a new topic may be admitted: a registered engine's (configured or discovered), or allowed. */
+    private boolean topicAllowed(String topic, int rank) {
+        return allowedTopics == null || registry.findByTopic(topic, rank).isPresent()
+                || allowedTopics.matcher(topic).matches();
+    }
+
+    /** Logs a refused publisher at most once a minute (the counters have them all). */
+    private void logRefusal(long now, String format, Object... arguments) {
+        if (now - refusalLoggedMs >= 60_000 || refusalLoggedMs == Long.MIN_VALUE) {
+            refusalLoggedMs = now;
+            LOG.warn(format, arguments);
         }
     }
 

@@ -122,6 +122,10 @@ final class EngineCollector implements MultiCollector {
                 Labels.of("reason", "empty_topic"), ingest.refusedEmptyTopic());
         f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "shared_topic"),
                 ingest.refusedSharedTopic());
+        f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "unknown_topic"),
+                ingest.refusedUnknownTopic());
+        f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "unknown_address"),
+                ingest.refusedUnknownAddress());
         return f.build();
     }
 }

@@ -205,6 +205,41 @@ class ConfigLoaderTest {
         assertThat(apart.get(Settings.INGEST_LISTEN_REPLAY_PORT)).isEqualTo(5561);
     }
 
+    @Test
+    void tlsFilesMustComeInWorkingCombinationsAndBeReadable() throws Exception {
+        Path cert = Files.writeString(dir.resolve("server.pem"), "x");
+        Path key = Files.writeString(dir.resolve("server.key"), "x");
+        String missing = dir.resolve("absent.pem").toString();
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("grpc.tls.certFile", cert.toString())).key())
+                .isEqualTo("grpc.tls.keyFile");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("grpc.tls.keyFile", key.toString())).key())
+                .isEqualTo("grpc.tls.certFile");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("grpc.tls.clientCaFile", cert.toString())).key())
+                .isEqualTo("grpc.tls.clientCaFile");
+        ConfigException unreadable = failure(Optional.empty(), Map.of(), Map.of("grpc.tls.certFile", cert.toString(),
+                "grpc.tls.keyFile", missing));
+        assertThat(unreadable.key()).isEqualTo("grpc.tls.keyFile");
+        assertThat(unreadable.getMessage()).contains("absent.pem' is not a readable file");
+        assertThat(failure(Optional.empty(), Map.of(), Map.of("grpc.auth.tokensFile", missing)).key())
+                .isEqualTo("grpc.auth.tokensFile");
+        BrokerConfig tls = load(Optional.empty(), Map.of("KVBROKER_GRPC_TLS_CERT_FILE", cert.toString()),
+                Map.of("grpc.tls.keyFile", key.toString(), "grpc.tls.clientCaFile", cert.toString()));
+        assertThat(tls.get(Settings.GRPC_TLS_CLIENT_CA_FILE)).isEqualTo(cert.toString());
+    }
+
+    @Test
+    void listenAllowListsParseAndNameTheBadEntry() throws Exception {
+        BrokerConfig config = load(Optional.empty(), Map.of(), Map.of("ingest.listen.allowedTopics",
+                "['kv@*@m', exact]", "ingest.listen.allowedAddresses", "[10.0.0.0/8, 127.0.0.1, 'fd00::/8']"));
+        assertThat(config.get(Settings.INGEST_LISTEN_ALLOWED_TOPICS)).containsExactly("kv@*@m", "exact");
+        assertThat(config.get(Settings.INGEST_LISTEN_ALLOWED_ADDRESSES)).extracting(Object::toString)
+                .containsExactly("10.0.0.0/8", "127.0.0.1", "fd00::/8");
+        for (String bad : List.of("[10.0.0.0/33]", "[engine.example.com]", "[300.1.1.1]", "[10.0.0.0/x]")) {
+            assertThat(failure(Optional.empty(), Map.of(), Map.of("ingest.listen.allowedAddresses", bad)).key())
+                    .as(bad).isEqualTo("ingest.listen.allowedAddresses[0]");
+        }
+    }
+
     private static ConfigException failureOfEngines(String yamlFlow) {
         return failure(Optional.empty(), Map.of(), Map.of("engines.static", yamlFlow));
     }

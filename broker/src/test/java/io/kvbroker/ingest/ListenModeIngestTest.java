@@ -95,6 +95,57 @@ class ListenModeIngestTest {
         }
     }
 
+    @Test
+    void topicsOutsideTheAllowListAreCountedAndKeptOutOfTheIndex() throws Exception {
+        int listenPort = Ports.freeRange(1);
+        int replayPort = Ports.freeRange(1);
+        List<Function<ZContext, SimulatedEngine>> engines = new ArrayList<>();
+        SimulatedEngine.Options allowed = options("127.0.0.1", 0, "kv@127.0.0.1@sim/m", 1);
+        engines.add(c -> new SimulatedEngine(c, allowed, "tcp://127.0.0.1:" + listenPort, "127.0.0.1", 0,
+                replayPort));
+        SimulatedEngine.Options stranger = options("127.0.0.5", 0, "kv@127.0.0.5@other/m", 2);
+        engines.add(c -> new SimulatedEngine(c, stranger, "tcp://127.0.0.1:" + listenPort, "127.0.0.5", 0, 0));
+
+        EngineRegistry registry = new EngineRegistry();
+        RecordingSink sink = new RecordingSink();
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, new ListenSettings("127.0.0.1", listenPort, 1,
+                replayPort, List.of("kv@*@sim/m"), List.of()), 100_000, 50, System::currentTimeMillis);
+        ingest.start();
+        try (Simulator simulator = new Simulator(40, engines).start()) {
+            EngineKey key = new EngineKey("127.0.0.1", 0);
+            await("the allowed engine live", () -> registry.find(key).map(e -> ingest.stream(e.id()) != null
+                    && ingest.stream(e.id()).cursor() > 20).orElse(false));
+            await("the unknown topic refused", () -> ingest.refusedUnknownTopic() > 20);
+            assertThat(registry.live()).extracting(entry -> entry.spec().key()).containsExactly(key);
+            assertThat(sink.events.keySet()).containsExactly(registry.find(key).orElseThrow().id());
+            assertThat(ingest.refusedUnknownAddress()).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    @Test
+    void publishersOutsideTheAllowedAddressesAreCountedAndIgnored() throws Exception {
+        int listenPort = Ports.freeRange(1);
+        SimulatedEngine.Options engine = options("127.0.0.1", 0, "kv@127.0.0.1@sim/m", 3);
+        List<Function<ZContext, SimulatedEngine>> engines = List.of(
+                c -> new SimulatedEngine(c, engine, "tcp://127.0.0.1:" + listenPort, "127.0.0.1", 0, 0));
+
+        EngineRegistry registry = new EngineRegistry();
+        ZmqIngest ingest = new ZmqIngest(registry, new RecordingSink(), LIMITS, new ListenSettings("127.0.0.1",
+                listenPort, 1, 0, List.of(), List.of(AddressBlock.parse("10.0.0.0/8"))), 100_000, 50,
+                System::currentTimeMillis);
+        ingest.start();
+        try (Simulator simulator = new Simulator(40, engines).start()) {
+            // The engine connects from loopback, which the list leaves out.
+            await("the publisher refused", () -> ingest.refusedUnknownAddress() > 20);
+            assertThat(registry.live()).isEmpty();
+            assertThat(ingest.refusedUnknownTopic()).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
     private static void await(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (!condition.getAsBoolean()) {

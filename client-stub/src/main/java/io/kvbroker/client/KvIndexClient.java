@@ -1,9 +1,8 @@
 package io.kvbroker.client;
 
 import io.grpc.CallOptions;
+import io.grpc.ChannelCredentials;
 import io.grpc.Deadline;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
@@ -39,6 +38,7 @@ public final class KvIndexClient implements AutoCloseable {
     private final Duration deadline;
     private final int maxAttempts;
     private final Duration backoff;
+    private final CallOptions callOptions;
     private volatile int preferred;
 
     /** Settings of a client; defaults: 1 s deadline, 3 attempts, 20 ms backoff. */
@@ -47,6 +47,7 @@ public final class KvIndexClient implements AutoCloseable {
         private Duration deadline = Duration.ofSeconds(1);
         private int maxAttempts = 3;
         private Duration backoff = Duration.ofMillis(20);
+        private final BrokerAccess access = new BrokerAccess();
 
         private Builder(List<String> addresses) {
             if (addresses.isEmpty()) {
@@ -76,6 +77,18 @@ public final class KvIndexClient implements AutoCloseable {
             return this;
         }
 
+        /** {@code TlsChannelCredentials} for a TLS broker (a key manager for mutual TLS); default: plain text. */
+        public Builder credentials(ChannelCredentials value) {
+            access.credentials(value);
+            return this;
+        }
+
+        /** Sends {@code authorization: Bearer TOKEN} with every call (for {@code grpc.auth.tokensFile}). */
+        public Builder bearerToken(String token) {
+            access.bearerToken(token);
+            return this;
+        }
+
         public KvIndexClient build() {
             return new KvIndexClient(this);
         }
@@ -91,9 +104,10 @@ public final class KvIndexClient implements AutoCloseable {
         this.deadline = builder.deadline;
         this.maxAttempts = builder.maxAttempts;
         this.backoff = builder.backoff;
+        this.callOptions = builder.access.callOptions();
         this.channels = new ArrayList<>();
         for (String address : addresses) {
-            channels.add(Grpc.newChannelBuilder(address, InsecureChannelCredentials.create()).build());
+            channels.add(builder.access.channel(address));
         }
     }
 
@@ -129,7 +143,7 @@ public final class KvIndexClient implements AutoCloseable {
             }
             try {
                 R response = ClientCalls.blockingUnaryCall(channels.get(index),
-                        method, CallOptions.DEFAULT.withDeadline(callDeadline), request);
+                        method, callOptions.withDeadline(callDeadline), request);
                 preferred = index;
                 return response;
             } catch (StatusRuntimeException e) {

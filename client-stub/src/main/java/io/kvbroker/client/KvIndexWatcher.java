@@ -2,9 +2,8 @@ package io.kvbroker.client;
 
 import com.google.protobuf.ByteString;
 import io.grpc.CallOptions;
+import io.grpc.ChannelCredentials;
 import io.grpc.Context;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -57,6 +56,8 @@ public final class KvIndexWatcher implements AutoCloseable {
     private final long initialBackoffNanos;
     private final long maxBackoffNanos;
     private final List<ManagedChannel> channels = new ArrayList<>();
+    private final BrokerAccess access;
+    private final CallOptions callOptions;
     private final Thread thread;
     private final CountDownLatch closing = new CountDownLatch(1);
     private volatile Context.CancellableContext call;
@@ -80,6 +81,7 @@ public final class KvIndexWatcher implements AutoCloseable {
         private List<String> engines = List.of();
         private Duration initialBackoff = Duration.ofMillis(100);
         private Duration maxBackoff = Duration.ofSeconds(10);
+        private final BrokerAccess access = new BrokerAccess();
 
         private Builder(List<String> addresses, WatchListener listener) {
             if (addresses.isEmpty()) {
@@ -127,6 +129,18 @@ public final class KvIndexWatcher implements AutoCloseable {
             return this;
         }
 
+        /** {@code TlsChannelCredentials} for a TLS broker (a key manager for mutual TLS); default: plain text. */
+        public Builder credentials(ChannelCredentials value) {
+            access.credentials(value);
+            return this;
+        }
+
+        /** Sends {@code authorization: Bearer TOKEN} with every call (for {@code grpc.auth.tokensFile}). */
+        public Builder bearerToken(String token) {
+            access.bearerToken(token);
+            return this;
+        }
+
         /** A watcher, not started yet. */
         public KvIndexWatcher build() {
             return new KvIndexWatcher(this);
@@ -150,6 +164,8 @@ public final class KvIndexWatcher implements AutoCloseable {
         this.engines = builder.engines;
         this.initialBackoffNanos = builder.initialBackoff.toNanos();
         this.maxBackoffNanos = Math.max(initialBackoffNanos, builder.maxBackoff.toNanos());
+        this.access = builder.access;
+        this.callOptions = access.callOptions();
         this.thread = new Thread(this::run, "kvbroker-watch");
         thread.setDaemon(true);
     }
@@ -157,7 +173,7 @@ public final class KvIndexWatcher implements AutoCloseable {
     /** Opens the first stream on the watcher's own thread. */
     public void start() {
         for (String address : addresses) {
-            channels.add(Grpc.newChannelBuilder(address, InsecureChannelCredentials.create()).build());
+            channels.add(access.channel(address));
         }
         thread.start();
     }
@@ -272,7 +288,7 @@ public final class KvIndexWatcher implements AutoCloseable {
         boolean started = false;
         try {
             Iterator<WatchResponse> messages = ClientCalls.blockingServerStreamingCall(channels.get(index),
-                    KvIndexServiceGrpc.getWatchMethod(), CallOptions.DEFAULT, request);
+                    KvIndexServiceGrpc.getWatchMethod(), callOptions, request);
             while (messages.hasNext()) {
                 WatchResponse message = messages.next();
                 listener.onMessage(message);

@@ -69,10 +69,9 @@ public final class GrpcBench {
     public static void main(String[] args) throws Exception {
         boolean quick = List.of(args).contains("--quick");
         Path out = BenchReport.outDir(args);
-        double warmupSeconds = quick ? 1 : 5;
-        double measureSeconds = quick ? 2 : 15;
-        int[] rates = quick ? new int[] {1_000, 10_000}
-                : new int[] {500, 1_000, 2_000, 5_000, 10_000, 20_000};
+        double warmupSeconds = quick ? 1 : 3;
+        double measureSeconds = quick ? 2 : 10;
+        int[] rates = quick ? new int[] {1_000, 10_000} : new int[] {1_000, 2_000, 5_000, 10_000};
 
         String loadBefore = BenchReport.loadAverage();
         EngineRegistry registry = new EngineRegistry();

@@ -52,10 +52,10 @@ public final class DecoderBench {
                 .include(DecoderBenchmark.class.getName())
                 .forks(1)
                 .threads(1)
-                .warmupIterations(quick ? 1 : 4)
-                .warmupTime(TimeValue.seconds(quick ? 1 : 2))
-                .measurementIterations(quick ? 2 : 6)
-                .measurementTime(TimeValue.seconds(quick ? 1 : 2))
+                .warmupIterations(quick ? 1 : 3)
+                .warmupTime(TimeValue.seconds(1))
+                .measurementIterations(quick ? 2 : 5)
+                .measurementTime(TimeValue.seconds(1))
                 .timeUnit(TimeUnit.SECONDS)
                 .jvmArgsAppend("-Xms1g", "-Xmx1g");
         Map<String, Double[]> scores = new LinkedHashMap<>();
@@ -98,7 +98,7 @@ public final class DecoderBench {
         md.append("Written by `").append(command).append("` on ").append(BenchReport.machine()).append(", ")
                 .append(BenchReport.jvm()).append(" (heap 1 GiB, one benchmark thread), ").append(BenchReport.now())
                 .append(". JMH, 1 fork, ").append(quick ? "1 x 1 s warm-up, 2 x 1 s measured (quick: wide error)"
-                        : "4 x 2 s warm-up, 6 x 2 s measured").append(".\n\n");
+                        : "3 x 1 s warm-up, 5 x 1 s measured").append(".\n\n");
         md.append("One thread decoding payloads already in memory into event records. The floor is msgpack-core's\n");
         md.append("`skipValue()` over the same bytes: walking the msgpack without building anything.\n\n");
         md.append("| payload set | payloads | bytes | block events | decode MB/s | block events/s | floor (skip) MB/s "

@@ -70,7 +70,7 @@ public final class GrpcBench {
         boolean quick = List.of(args).contains("--quick");
         Path out = BenchReport.outDir(args);
         double warmupSeconds = quick ? 1 : 3;
-        double measureSeconds = quick ? 2 : 10;
+        double measureSeconds = quick ? 2 : 8;
         int[] rates = quick ? new int[] {1_000, 10_000} : new int[] {1_000, 2_000, 5_000, 10_000};
 
         String loadBefore = BenchReport.loadAverage();

@@ -154,7 +154,7 @@ public final class IngestBench {
     public static void main(String[] args) throws Exception {
         boolean quick = List.of(args).contains("--quick");
         Path out = BenchReport.outDir(args);
-        double seconds = quick ? 1 : 4;
+        double seconds = quick ? 1 : 2;
         List<byte[]> payloads = Payloads.realisticMix(2048, 42);
         long eventsPerBatch = blockEventsPerBatch(payloads);
         List<Probe[]> results = new ArrayList<>();
@@ -165,7 +165,7 @@ public final class IngestBench {
                 if (engines == 1 && side.contains("+")) {
                     continue;
                 }
-                results.add(search(side, engines, payloads, eventsPerBatch, seconds, quick ? 40_000 : 10_000));
+                results.add(search(side, engines, payloads, eventsPerBatch, seconds, quick ? 40_000 : 20_000));
             }
         }
         for (Probe[] r : results) {
@@ -384,7 +384,7 @@ public final class IngestBench {
         StringBuilder md = new StringBuilder();
         md.append(BenchReport.writtenBy(command)).append(".\n\n");
         md.append("The highest rate that held (at least 97% of the offered batches arrived and no gap was seen), found by"
-                + " doubling\nthe offered rate from ").append(seconds < 2 ? "40,000" : "10,000")
+                + " doubling\nthe offered rate from ").append(seconds < 2 ? "40,000" : "20,000")
                 .append(" batches/s, each probe measured ").append((int) seconds).append(" s after ")
                 .append((int) Math.min(1, seconds)).append(" s at that rate. Publishers on one thread\nreplay pre-encoded realistic map-form"
                         + " batches (the decoder's mix) over loopback TCP. `floor` is a bare JeroMQ SUB\nloop on one"

@@ -65,8 +65,8 @@ public final class WatchBench {
         boolean quick = List.of(args).contains("--quick");
         Path out = BenchReport.outDir(args);
         STREAM_ERRORS.setLevel(java.util.logging.Level.SEVERE);
-        double warmupSeconds = quick ? 2 : 10;
-        double measureSeconds = quick ? 4 : 30;
+        double warmupSeconds = quick ? 2 : 5;
+        double measureSeconds = quick ? 4 : 20;
         String loadBefore = BenchReport.loadAverage();
         Path work = Files.createTempDirectory("kvbroker-watch-bench");
         List<Result> results = new ArrayList<>();

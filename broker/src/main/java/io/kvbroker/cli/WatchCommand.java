@@ -176,6 +176,15 @@ final class WatchCommand implements Callable<Integer> {
                         print(node("engine_removed", id), id, "", "", "");
                         names.remove(id);
                     }
+                    case CAUGHT_UP -> {
+                        long at = message.getCaughtUp().getBrokerSequence();
+                        if (json) {
+                            out.println(LINES.writeValueAsString(ClientOptions.JSON.createObjectNode()
+                                    .put("event", "caught_up").put("broker_sequence", at)));
+                        } else {
+                            out.printf(Locale.ROOT, LINE, "caught_up", "", at, "", "backlog sent; live from here");
+                        }
+                    }
                     default -> {
                     }
                 }

@@ -64,6 +64,9 @@ final class WatchSession {
     private final ArrayDeque<Integer> snapshotsDue = new ArrayDeque<>();
     private Snapshot snapshot;
     private int removalsSeen;
+    /** The feed's next sequence when the stream started; caught up once the cursor and snapshots are past it. */
+    private long startNext;
+    private boolean caughtUpSent;
     private Map<String, Integer> idsByName;
 
     WatchSession(WatchService.Context context, WatchRequest request, ResumeToken token,
@@ -128,6 +131,10 @@ final class WatchSession {
                 out.onNext(queued.poll());
             } else if (snapshot != null || !snapshotsDue.isEmpty()) {
                 sendSnapshotPart();
+            } else if (!caughtUpSent && cursor >= startNext) {
+                caughtUpSent = true;
+                out.onNext(WatchResponse.newBuilder().setCaughtUp(io.kvbroker.proto.v1.CaughtUp.newBuilder()
+                        .setBrokerSequence(cursor - 1)).build());
             } else if (feed.removals() != removalsSeen) {
                 announceRemovals();
             } else if (cursor < feed.next()) {
@@ -154,6 +161,7 @@ final class WatchSession {
         removalsSeen = feed.removals();
         long next = feed.next();
         cursor = next;
+        startNext = next;
         boolean sameBroker = token != null && token.getBrokerId().equals(feed.brokerId());
         Map<String, EnginePosition> positions = new HashMap<>();
         if (token != null) {

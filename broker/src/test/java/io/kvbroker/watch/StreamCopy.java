@@ -27,6 +27,7 @@ public final class StreamCopy {
     private String brokerId = "";
     public long batches;
     long snapshots;
+    long caughtUps;
 
     public void apply(WatchResponse response) {
         switch (response.getEventCase()) {
@@ -43,6 +44,7 @@ public final class StreamCopy {
                 holdings.remove(response.getEngineRemoved().getName());
                 positions.remove(response.getEngineRemoved().getName());
             }
+            case CAUGHT_UP -> caughtUps++;
             default -> throw new AssertionError("unexpected message " + response);
         }
     }

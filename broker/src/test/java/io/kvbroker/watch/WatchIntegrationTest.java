@@ -182,6 +182,7 @@ class WatchIntegrationTest {
         long snapshots = copy.snapshots;
         settle(simulator, daemon, stub, copy);
         assertThat(copy.snapshots).as("no snapshot after the first stream").isEqualTo(snapshots);
+        assertThat(copy.caughtUps).as("every stream said when its backlog was sent").isGreaterThanOrEqualTo(7);
         assertThat(copy.batches).isPositive();
         assertSameAsBroker(copy, daemon);
     }

@@ -33,6 +33,8 @@ public final class WatchPositions implements WatchListener {
     private boolean started;
     private long startedBrokerSequence;
     private long appliedBrokerSequence;
+    /** The current stream's {@code caught_up} arrived. */
+    private boolean caughtUpMarked;
     private int snapshotsExpected;
     private int snapshotsCompleted;
     private int enginesResumed;
@@ -102,12 +104,13 @@ public final class WatchPositions implements WatchListener {
     }
 
     /**
-     * Whether the current stream has delivered the index as of its start: every snapshot it announced is whole, and
-     * when it resumed engines from the log, a batch at or past the start's broker sequence has been applied.
+     * Whether the current stream has delivered the index as of its start: the broker said so ({@code caught_up}), or
+     * every snapshot it announced is whole and, when it resumed engines from the log, a batch at or past the start's
+     * broker sequence has been applied.
      */
     public synchronized boolean caughtUp() {
-        return started && snapshotsCompleted >= snapshotsExpected
-                && (enginesResumed == 0 || appliedBrokerSequence >= startedBrokerSequence);
+        return started && (caughtUpMarked || snapshotsCompleted >= snapshotsExpected
+                && (enginesResumed == 0 || appliedBrokerSequence >= startedBrokerSequence));
     }
 
     @Override
@@ -118,14 +121,20 @@ public final class WatchPositions implements WatchListener {
             case SNAPSHOT -> snapshot(message.getSnapshot());
             case CHANGES -> changes(message.getChanges());
             case ENGINE_REMOVED -> engineRemoved(message.getEngineRemoved());
+            case CAUGHT_UP -> caughtUpMarked();
             default -> {
                 // A message kind of a later protocol: nothing to apply.
             }
         }
     }
 
+    private synchronized void caughtUpMarked() {
+        caughtUpMarked = true;
+    }
+
     synchronized void started(WatchStarted started) {
         this.started = true;
+        caughtUpMarked = false;
         brokerId = started.getBrokerId();
         startedBrokerSequence = started.getBrokerSequence();
         appliedBrokerSequence = 0;

@@ -332,6 +332,7 @@ class WatchIntegrationTest {
                 Thread.sleep(20);
             }
             assertThat(first.failure()).isNull();
+            assertThat(mirror.positions().caughtUp()).as("the stream said its backlog was sent").isTrue();
             assertThat(second.counters().snapshotsReceived()).as("the second stream resumed, no snapshot").isZero();
             java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
             List<SimulatedEngine.Options> fleet = Simulator.fleet(ENGINES, seed);

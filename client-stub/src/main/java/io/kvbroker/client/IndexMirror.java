@@ -63,6 +63,7 @@ public final class IndexMirror implements WatchListener {
             case SNAPSHOT -> write(() -> snapshot(message.getSnapshot()));
             case CHANGES -> changes(message.getChanges());
             case ENGINE_REMOVED -> write(() -> engineRemoved(message.getEngineRemoved()));
+            case CAUGHT_UP -> positions.onMessage(message);
             default -> {
                 // A message kind of a later protocol: nothing to apply.
             }

@@ -128,7 +128,7 @@ public final class WatchPositions implements WatchListener {
         }
     }
 
-    private synchronized void caughtUpMarked() {
+    synchronized void caughtUpMarked() {
         caughtUpMarked = true;
     }
 

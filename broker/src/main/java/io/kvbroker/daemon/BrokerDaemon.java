@@ -109,6 +109,9 @@ public final class BrokerDaemon {
                         // Watch numbers batches as the log does, under the journal's broker id.
                         Journal opened = journal().orElseThrow();
                         feed.startAt(opened.brokerId(), opened.nextSequence());
+                        // Watchers get only what the journal wrote, so a crash never takes back what they hold.
+                        feed.limitToWritten(opened::writtenThrough);
+                        opened.onWritten(feed::written);
                         recovered = true;
                     }, writes == null ? nanos -> { } : writes::groupWritten);
             components.add(journal);

@@ -125,6 +125,10 @@ public final class Journal implements AutoCloseable {
     /** Set by {@link #close}: a write that fails now is given up rather than retried. */
     private volatile boolean shuttingDown;
     private volatile long stalledSinceMs;
+    /** The last broker sequence whose record is in RocksDB (written, not necessarily fsynced). */
+    private volatile long writtenThrough;
+    /** Told after each group is written (the writer's thread, or the appender's with sync=batch). */
+    private volatile Runnable onWritten = () -> { };
     /** Writes that failed (each one; after the first, appends stop with that failure). */
     private final java.util.concurrent.atomic.AtomicLong writeFailures = new java.util.concurrent.atomic.AtomicLong();
     /** Hears each group write's duration in nanoseconds, on the thread that wrote it (metrics). */
@@ -236,6 +240,7 @@ public final class Journal implements AutoCloseable {
         try (RocksIterator it = db.newIterator(log)) {
             it.seekToLast();
             next = it.isValid() ? sequenceOf(it.key()) + 1 : 1;
+            writtenThrough = next - 1;
             it.seekToFirst();
             first = it.isValid() ? sequenceOf(it.key()) : next;
         }
@@ -304,6 +309,8 @@ public final class Journal implements AutoCloseable {
                 db.write(writeOptions, batch);
             }
             groupWriteNanos.accept(System.nanoTime() - start);
+            writtenThrough = firstSequence + records.size() - 1;
+            onWritten.run();
         });
     }
 
@@ -392,6 +399,19 @@ public final class Journal implements AutoCloseable {
             }
             pauseMs = Math.min(1_000, pauseMs * 2);
         }
+    }
+
+    /**
+     * The last broker sequence whose record RocksDB holds: a process crash cannot lose it (a machine crash can, up
+     * to the last sync). Watch sends batches only up to here.
+     */
+    public long writtenThrough() {
+        return writtenThrough;
+    }
+
+    /** Runs {@code listener} after each group write, on the thread that wrote it; it must be quick. */
+    public void onWritten(Runnable listener) {
+        this.onWritten = listener;
     }
 
     /** Whether writes are failing (ingest waits for them): since when, or 0 if they are not. */

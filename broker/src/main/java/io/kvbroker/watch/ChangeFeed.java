@@ -29,6 +29,8 @@ public final class ChangeFeed {
     private final List<Thread> senders = new CopyOnWriteArrayList<>();
     /** {@link #next} when the senders were last woken (ingest thread only). */
     private long woken = 1;
+    /** The last broker sequence that may be sent (the journal's written position); unset: all published. */
+    private volatile java.util.function.LongSupplier durableThrough;
 
     /** @param capacity entries kept; rounded up to a power of two */
     public ChangeFeed(int capacity) {
@@ -56,6 +58,27 @@ public final class ChangeFeed {
     /** The broker sequence the next batch or reset gets. */
     public long next() {
         return next;
+    }
+
+    /**
+     * The first broker sequence watchers may not be sent yet: {@link #next}, or with a journal the one after its
+     * last written record, so a watcher never holds a batch that a crash of this process could lose (after a restart
+     * every position a watcher holds is in the log, and it resumes from there).
+     */
+    public long sendable() {
+        java.util.function.LongSupplier durable = durableThrough;
+        long published = next;
+        return durable == null ? published : Math.min(published, durable.getAsLong() + 1);
+    }
+
+    /** Watchers are sent batches only up to {@code written} (the journal's written position); then woken. */
+    public void limitToWritten(java.util.function.LongSupplier written) {
+        this.durableThrough = written;
+    }
+
+    /** Wakes the sending threads (the journal wrote a group: more may be sent). */
+    public void written() {
+        wakeSenders();
     }
 
     /** The first broker sequence still in memory. */

@@ -130,14 +130,16 @@ final class WatchSession {
             if (!queued.isEmpty()) {
                 out.onNext(queued.poll());
             } else if (snapshot != null || !snapshotsDue.isEmpty()) {
-                sendSnapshotPart();
-            } else if (!caughtUpSent && cursor >= startNext) {
+                if (!sendSnapshotPart()) {
+                    break;
+                }
+            } else if (!caughtUpSent && cursor >= startNext && feed.sendable() >= startNext) {
                 caughtUpSent = true;
                 out.onNext(WatchResponse.newBuilder().setCaughtUp(io.kvbroker.proto.v1.CaughtUp.newBuilder()
                         .setBrokerSequence(cursor - 1)).build());
             } else if (feed.removals() != removalsSeen) {
                 announceRemovals();
-            } else if (cursor < feed.next()) {
+            } else if (cursor < feed.sendable()) {
                 int sent = sendBatches();
                 if (sent == ENDED) {
                     return true;
@@ -331,12 +333,17 @@ final class WatchSession {
 
     // ---- snapshots ----
 
-    private void sendSnapshotPart() {
+    /** Sends the next part of the snapshot under way (taking the next one first); false if it must wait. */
+    private boolean sendSnapshotPart() {
         if (snapshot == null) {
             int engineId = snapshotsDue.poll();
             BlockIndex.EngineHoldings holdings = context.index().holdings(engineId, true);
             delivered[engineId] = holdings.brokerSequence();
             snapshot = new Snapshot(engineId, holdings);
+        }
+        if (snapshot.holdings.brokerSequence() >= context.feed().sendable()) {
+            // It holds a batch the journal has not written yet: sent once it has (a few milliseconds).
+            return false;
         }
         int limit = context.limits().snapshotPartHoldings();
         BlockIndex.EngineHoldings h = snapshot.holdings;
@@ -356,6 +363,7 @@ final class WatchSession {
             snapshot = null;
             context.counters().snapshots.incrementAndGet();
         }
+        return true;
     }
 
     private static final class Snapshot {
@@ -405,7 +413,7 @@ final class WatchSession {
             cursor = reached;
         } else {
             catchingUp = false;
-            long next = feed.next();
+            long next = feed.sendable();
             while (cursor < next && message.getBatchesCount() < max && bytes[0] < MESSAGE_BYTES) {
                 FeedEntry entry = feed.entry(cursor);
                 if (entry == null) {

@@ -132,6 +132,9 @@ class CrashRecoveryProcessTest {
         }
         assertEveryBatchLoggedOnce(journalDir);
         assertThat(copy.batches).as("the watcher received batches").isPositive();
+        // Watchers only ever hold what the journal wrote: after every crash each engine resumed from the log, none
+        // came again as a snapshot (the first stream's snapshots are the only ones).
+        assertThat(copy.snapshots).as("snapshots beyond the first stream's").isEqualTo(ENGINES);
     }
 
     /** Waits until the watcher's mirror holds every engine at its last published batch. */

@@ -26,7 +26,7 @@ public final class StreamCopy {
     private final Map<String, Map<Long, Integer>> partial = new HashMap<>();
     private String brokerId = "";
     public long batches;
-    long snapshots;
+    public long snapshots;
     long caughtUps;
 
     public void apply(WatchResponse response) {

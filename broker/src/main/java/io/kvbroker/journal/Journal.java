@@ -125,6 +125,8 @@ public final class Journal implements AutoCloseable {
     /** Set by {@link #close}: a write that fails now is given up rather than retried. */
     private volatile boolean shuttingDown;
     private volatile long stalledSinceMs;
+    private volatile long slowWriteMillis;
+    private final java.util.concurrent.atomic.AtomicLong appendWaits = new java.util.concurrent.atomic.AtomicLong();
     /** The last broker sequence whose record is in RocksDB (written, not necessarily fsynced). */
     private volatile long writtenThrough;
     /** Told after each group is written (the writer's thread, or the appender's with sync=batch). */
@@ -343,7 +345,11 @@ public final class Journal implements AutoCloseable {
             writeUntilDone(step);
             return;
         }
-        inFlight.acquireUninterruptibly();
+        if (!inFlight.tryAcquire()) {
+            // The disk is behind: the appending thread waits (counted), never queues without bound.
+            appendWaits.incrementAndGet();
+            inFlight.acquireUninterruptibly();
+        }
         writer.execute(() -> {
             try {
                 writeUntilDone(step);
@@ -366,6 +372,10 @@ public final class Journal implements AutoCloseable {
         long pauseMs = 50;
         while (true) {
             try {
+                long slow = slowWriteMillis;
+                if (slow > 0) {
+                    Thread.sleep(slow);
+                }
                 step.run();
                 long since = stalledSinceMs;
                 if (since != 0) {
@@ -373,6 +383,10 @@ public final class Journal implements AutoCloseable {
                     LOG.warn("journal writes succeed again after {} s: ingest resumed", String.format(
                             java.util.Locale.ROOT, "%.1f", (System.currentTimeMillis() - since) / 1000.0));
                 }
+                return;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                writeFailure = new JournalException("journal write interrupted", e);
                 return;
             } catch (RocksDBException | RuntimeException e) {
                 writeFailures.incrementAndGet();
@@ -425,6 +439,16 @@ public final class Journal implements AutoCloseable {
      */
     void limitDiskBytes(long bytes) {
         sstFiles.setMaxAllowedSpaceUsage(bytes);
+    }
+
+    /** How many times the appending thread waited for the writer (the disk behind, or failing). */
+    public long appendWaits() {
+        return appendWaits.get();
+    }
+
+    /** Makes every write take {@code millis} longer: a slow disk, for tests (0: none). */
+    void slowWritesForTests(long millis) {
+        slowWriteMillis = millis;
     }
 
     /** Writes the memtables to SST files now (tests: makes a space limit bite without 64 MB of writes). */

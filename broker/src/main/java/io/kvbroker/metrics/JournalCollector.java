@@ -72,6 +72,8 @@ public final class JournalCollector implements MultiCollector {
         f.counter(P + "checkpoints", "Engine index checkpoints written.", none, sink.checkpoints());
         f.counter(P + "write_failures", "Journal write attempts that failed (a full disk, an I/O error); each is"
                 + " retried until it succeeds, ingest waiting meanwhile.", none, open.writeFailures());
+        f.counter(P + "append_waits", "Times ingest waited for the journal's writer (the disk behind or failing): a"
+                + " slow disk shows here before anything is lost.", none, open.appendWaits());
         long stalledSince = open.stalledSinceMs();
         f.gauge(P + "stalled", "1 while journal writes fail and ingest waits for them (free disk space), else 0.",
                 none, stalledSince == 0 ? 0 : 1);

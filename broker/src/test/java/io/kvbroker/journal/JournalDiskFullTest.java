@@ -15,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A full disk under the journal, simulated with RocksDB's SST file manager space limit: writes fail, the appending
  * (ingest) thread waits instead of losing or skipping a group, and when space returns every record reaches the log,
- * once, in order.
+ * once, in order. And a slow disk, simulated by a delay before each write: the appender is held back, nothing lost.
  */
 class JournalDiskFullTest {
     @TempDir
@@ -69,15 +69,41 @@ class JournalDiskFullTest {
             journal.close();
         }
         assertThat(appended.get()).isEqualTo(12_000);
+        assertEveryRecordOnce(12_000);
+    }
+
+    /**
+     * A slow disk (every group write 20 ms longer): the appender is held to the in-flight bound, so what waits in
+     * memory stays bounded, and every record lands once, in order.
+     */
+    @Test
+    void aSlowDiskHoldsTheAppenderBackAndLosesNothing() throws Exception {
+        try (Journal journal = Journal.open(dir, Journal.Sync.INTERVAL)) {
+            journal.slowWritesForTests(20);
+            for (long i = 0; i < 6_000; i++) {
+                journal.append(record(i), new Journal.Cursor(1, i, i * 31, new byte[0]));
+            }
+            journal.flush();
+            // 6,000 records are 23 groups of 256 or more: the appender could not run ahead of the disk by more than
+            // the in-flight bound of 4 groups, so it waited for most of the others.
+            assertThat(journal.appendWaits()).as("the appender was held back").isGreaterThanOrEqualTo(6_000
+                    / Journal.GROUP_BATCHES - 5);
+            journal.awaitWrites();
+            assertThat(journal.writeFailures()).isZero();
+        }
+        assertEveryRecordOnce(6_000);
+    }
+
+    private void assertEveryRecordOnce(int count) {
         try (Journal reopened = Journal.open(dir, Journal.Sync.INTERVAL)) {
             List<Long> sequences = new ArrayList<>();
             reopened.forEachRecord(1, (sequence, record) -> {
                 assertThat(record.encode()).as("record %d", sequence).isEqualTo(record(sequence - 1).encode());
                 sequences.add(sequence);
             });
-            assertThat(sequences).hasSize(12_000);
-            assertThat(sequences.get(sequences.size() - 1)).isEqualTo(12_000L);
-            assertThat(reopened.cursors().get("pod-" + (11_999 % 7) + "/0").sequence()).isEqualTo(11_999);
+            assertThat(sequences).hasSize(count);
+            assertThat(sequences.get(sequences.size() - 1)).isEqualTo((long) count);
+            assertThat(reopened.cursors().get("pod-" + ((count - 1) % 7) + "/0").sequence()).isEqualTo(count - 1);
         }
     }
 }

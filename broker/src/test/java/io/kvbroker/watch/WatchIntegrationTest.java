@@ -94,17 +94,7 @@ class WatchIntegrationTest {
     /** Reads {@code messages} messages of a stream into the copy, then disconnects. */
     private static void watchFor(KvIndexServiceGrpc.KvIndexServiceBlockingStub stub, StreamCopy copy,
             ResumeToken token, int messages) {
-        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
-        try {
-            call.run(() -> {
-                Iterator<WatchResponse> stream = stub.withDeadlineAfter(60, TimeUnit.SECONDS).watch(request(token));
-                for (int i = 0; i < messages && stream.hasNext(); i++) {
-                    copy.apply(stream.next());
-                }
-            });
-        } finally {
-            call.cancel(null);
-        }
+        watchForFiltered(stub, copy, request(token), messages);
     }
 
     /** Pauses the engines, waits until the broker applied all they published, and reads until the copy has it. */
@@ -432,6 +422,37 @@ class WatchIntegrationTest {
             assertThat(counters.get(io.kvbroker.ingest.EngineCounters.Counter.BATCHES)).isPositive();
         }
         assertThat(daemon.watch().counters().opened()).isEqualTo(2L * watchers);
+    }
+
+    /** Filters by model and by engine name: only those engines are announced, snapshotted and streamed. */
+    @Test
+    void filtersByModelAndByEngineKeepOthersOut() throws Exception {
+        Simulator simulator = simulator(18);
+        var stub = stub(broker(simulator, "a", Map.of()));
+        StreamCopy byModel = new StreamCopy();
+        watchForFiltered(stub, byModel, WatchRequest.newBuilder().addModels("sim/qwen-7b").build(), 60);
+        assertThat(byModel.holdings.keySet()).containsExactlyInAnyOrder("sim-1/0", "sim-3/0", "sim-5/0");
+        assertThat(byModel.lastStart().getEnginesSnapshotted()).isEqualTo(3);
+        StreamCopy byName = new StreamCopy();
+        watchForFiltered(stub, byName, WatchRequest.newBuilder().addEngines("sim-0/0").addEngines("sim-5/0")
+                .build(), 40);
+        assertThat(byName.holdings.keySet()).containsExactlyInAnyOrder("sim-0/0", "sim-5/0");
+        assertThat(byName.batches).isPositive();
+    }
+
+    private static void watchForFiltered(KvIndexServiceGrpc.KvIndexServiceBlockingStub stub, StreamCopy copy,
+            WatchRequest request, int messages) {
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        try {
+            call.run(() -> {
+                Iterator<WatchResponse> stream = stub.withDeadlineAfter(60, TimeUnit.SECONDS).watch(request);
+                for (int i = 0; i < messages && stream.hasNext(); i++) {
+                    copy.apply(stream.next());
+                }
+            });
+        } finally {
+            call.cancel(null);
+        }
     }
 
     @Test

@@ -96,7 +96,7 @@ public final class StreamCopy {
         batches++;
     }
 
-    ResumeToken token() {
+    public ResumeToken token() {
         return ResumeToken.newBuilder().setBrokerId(brokerId).addAllEngines(positions.values()).build();
     }
 

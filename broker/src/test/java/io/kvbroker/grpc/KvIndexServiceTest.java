@@ -262,6 +262,37 @@ class KvIndexServiceTest {
                 ""));
     }
 
+    /**
+     * Every field at an absurd but well-formed value: uint32 counts at 2^32-1 (what a negative int becomes on the
+     * wire), names of 4,000 characters (half the message limit here), an unknown model and adapter. Each is served with a sensible answer or refused naming
+     * the field, and the server answers a normal request afterwards.
+     */
+    @Test
+    void absurdValuesInEveryFieldAreServedOrRefusedAndTheServerGoesOn() {
+        String huge = "x".repeat(4_000);
+        assertThat(stub.score(score(PROMPT).setTopK(-1).build()).getEngineIdsList()).as("top_k 2^32-1: all")
+                .containsExactly(0, 1);
+        assertThat(stub.score(score(PROMPT).setMinTokens(-1).build()).getEngineIdsCount()).as("min_tokens 2^32-1")
+                .isZero();
+        assertThat(stub.score(score(PROMPT).setModel(huge).build()).getEngineIdsCount()).isZero();
+        assertThat(stub.score(score(PROMPT).setLoraName(huge).build()).getEngineIdsCount()).isZero();
+        assertThat(stub.score(score(PROMPT).setTopK(-1).setMinTokens(-1).setLoraName(huge).addEngineIds(0)
+                .build()).getEngineIdsCount()).isZero();
+        assertStatus(() -> stub.score(score(PROMPT).addEngineIds(Integer.MAX_VALUE).build()),
+                Status.Code.INVALID_ARGUMENT, "engine_ids: ", "");
+        assertStatus(() -> stub.hint(HintRequest.newBuilder().setEngineId(-1).addContentKeys(1).build()),
+                Status.Code.INVALID_ARGUMENT, "engine_id: ", "");
+        assertStatus(() -> stub.hint(HintRequest.newBuilder().setEngineId(0).addContentKeys(1).setTtlMs(-1)
+                .build()), Status.Code.INVALID_ARGUMENT, "ttl_ms: ", "");
+        assertThat(stub.hint(HintRequest.newBuilder().setEngineId(0).setModel(MODEL).setLoraName(huge)
+                .addTokenIds(1).build()).getRecordedBlocks()).as("a prompt shorter than a block records nothing")
+                .isZero();
+        assertThat(stub.lookup(LookupRequest.newBuilder().addContentKeys(-1L).addContentKeys(Long.MIN_VALUE)
+                .build()).getHolderCountsList()).containsExactly(0, 0);
+        assertThat(stub.score(score(PROMPT).build()).getEngineIdsList()).as("the server still answers")
+                .containsExactly(0, 1);
+    }
+
     @Test
     void requestsLargerThanTheMessageLimitAreRefused() {
         // 2,000 five-byte token ids: past the 8 KiB message limit, which is checked before the token limit.

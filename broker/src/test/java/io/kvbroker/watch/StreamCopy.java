@@ -98,7 +98,7 @@ public final class StreamCopy {
         batches++;
     }
 
-    ResumeToken token() {
+    public ResumeToken token() {
         return ResumeToken.newBuilder().setBrokerId(brokerId).addAllEngines(positions.values()).build();
     }
 

@@ -6,8 +6,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.kvbroker.config.BrokerConfig;
-import io.kvbroker.config.ConfigLoader;
 import io.kvbroker.daemon.BrokerDaemon;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
@@ -18,15 +16,13 @@ import io.kvbroker.proto.v1.WatchResponse;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Ports;
-import java.nio.file.Files;
+import io.kvbroker.testing.SimulatedBrokers;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -59,19 +55,7 @@ class WatchIntegrationTest {
     }
 
     private BrokerDaemon broker(Simulator simulator, String name, Map<String, String> settings) throws Exception {
-        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
-        simulator.specs().forEach(spec -> yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: '")
-                .append(spec.model()).append("', endpoint: '").append(spec.endpoint()).append("', replayEndpoint: '")
-                .append(spec.replayEndpoint().orElseThrow()).append("', topic: '").append(spec.topic())
-                .append("'}\n"));
-        Path file = work.resolve(name + ".yaml");
-        Files.writeString(file, yaml);
-        Map<String, String> flags = new HashMap<>(Map.of("grpc.port", "0", "grpc.host", "127.0.0.1",
-                "log.statusIntervalMs", "3600000", "journal.dir", "", "metrics.port", "0"));
-        flags.putAll(settings);
-        BrokerConfig config = ConfigLoader.load(Optional.of(file), Map.of(), flags);
-        BrokerDaemon daemon = new BrokerDaemon(config);
-        daemon.start();
+        BrokerDaemon daemon = SimulatedBrokers.start(simulator, work, name, settings);
         open.add(daemon::stop);
         return daemon;
     }

@@ -254,12 +254,20 @@ public final class PrefixScorer {
      * The qualifying engines, best first. With a top_k only that many records are built: a bounded min-heap of
      * engine ids by score picks them, so a prefix matched by a thousand engines does not sort a thousand objects.
      */
+    /**
+     * The fewest chunks a row needs to reach {@code minTokens}, at least one. Rounded up without overflow: a request's
+     * min_tokens of 2^32-1 arrives saturated at Integer.MAX_VALUE and must leave every engine out, not wrap round.
+     */
+    private int minChunks(int minTokens) {
+        return Math.max(1, minTokens / granularity + (minTokens % granularity == 0 ? 0 : 1));
+    }
+
     private List<PrefixScore> results(int topK, int minTokens) {
         if (frontierExtensions == 0 && weights.gpu() > 0) {
             return pureGpuResults(topK, minTokens);
         }
         int limit = topK > 0 ? Math.min(topK, touchedCount) : touchedCount;
-        int minChunks = Math.max(1, (minTokens + granularity - 1) / granularity);
+        int minChunks = minChunks(minTokens);
         double gpuWeight = granularity * weights.gpu();
         int heapSize = 0;
         double worst = Double.NEGATIVE_INFINITY;
@@ -303,7 +311,7 @@ public final class PrefixScorer {
      * length. So the best are the touched list's last groups, read backwards group by group, each group in order.
      */
     private List<PrefixScore> pureGpuResults(int topK, int minTokens) {
-        int minChunks = Math.max(1, (minTokens + granularity - 1) / granularity);
+        int minChunks = minChunks(minTokens);
         int limit = topK > 0 ? topK : touchedCount;
         List<PrefixScore> results = new java.util.ArrayList<>(Math.min(limit, touchedCount));
         int groupEnd = touchedCount;

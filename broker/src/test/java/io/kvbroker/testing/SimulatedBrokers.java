@@ -1,0 +1,45 @@
+package io.kvbroker.testing;
+
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.config.ConfigLoader;
+import io.kvbroker.daemon.BrokerDaemon;
+import io.kvbroker.sim.Simulator;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/** Starts a real broker in this JVM subscribed to a simulator's engines, as the integration tests need one. */
+public final class SimulatedBrokers {
+    private SimulatedBrokers() {
+    }
+
+    /**
+     * Writes a YAML of the simulator's engines (with their replay endpoints) to {@code folder/NAME.yaml} and starts a
+     * daemon on it: gRPC on an ephemeral loopback port, no metrics server, no status lines, no journal unless
+     * {@code settings} (command-line style, which win) give one. The caller stops it.
+     */
+    public static BrokerDaemon start(Simulator simulator, Path folder, String name, Map<String, String> settings)
+            throws Exception {
+        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
+        simulator.specs().forEach(spec -> yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: '")
+                .append(spec.model()).append("', endpoint: '").append(spec.endpoint()).append("', replayEndpoint: '")
+                .append(spec.replayEndpoint().orElseThrow()).append("', topic: '").append(spec.topic())
+                .append("'}\n"));
+        Path file = folder.resolve(name + ".yaml");
+        Files.writeString(file, yaml);
+        Map<String, String> flags = new HashMap<>(Map.of("grpc.port", "0", "grpc.host", "127.0.0.1",
+                "log.statusIntervalMs", "3600000", "journal.dir", "", "metrics.port", "0"));
+        flags.putAll(settings);
+        BrokerConfig config = ConfigLoader.load(Optional.of(file), Map.of(), flags);
+        BrokerDaemon daemon = new BrokerDaemon(config);
+        try {
+            daemon.start();
+        } catch (Exception e) {
+            daemon.stop();
+            throw e;
+        }
+        return daemon;
+    }
+}

@@ -55,6 +55,9 @@ class GarbageReplayIngestTest {
                     "journal.dir", "", "log.statusIntervalMs", "3600000")));
             daemon.start();
             try {
+                // The ingest thread creates the engines' streams shortly after start.
+                io.kvbroker.testing.Await.until("both engines' streams exist", java.time.Duration.ofSeconds(30),
+                        () -> daemon.ingest().stream(0) != null && daemon.ingest().stream(1) != null);
                 EngineStream goodStream = daemon.ingest().stream(0);
                 EngineStream badStream = daemon.ingest().stream(1);
                 long sequence = 5;

@@ -114,7 +114,8 @@ class SoakTest {
             long startNanos = System.nanoTime();
             Await.until("every engine applied batches", Duration.ofSeconds(60), () -> {
                 for (int e = 0; e < ENGINES; e++) {
-                    if (daemon.ingest().stream(e).cursor() < 0) {
+                    var stream = daemon.ingest().stream(e);
+                    if (stream == null || stream.cursor() < 0) {
                         return false;
                     }
                 }

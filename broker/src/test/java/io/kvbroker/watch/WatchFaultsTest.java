@@ -75,7 +75,7 @@ class WatchFaultsTest {
         });
         stub = KvIndexServiceGrpc.newBlockingStub(channel);
         // A PUB drops what it sends before the subscriber joined: send a first batch until it is applied.
-        Await.until("the engine's first batch applied", Duration.ofSeconds(30), () -> {
+        Await.until("the engine's first batch applied", Duration.ofSeconds(90), () -> {
             // The ingest thread creates the engine's stream shortly after start: null until then.
             var stream = daemon.ingest().stream(0);
             if (stream == null || stream.cursor() < 0) {

@@ -439,6 +439,64 @@ class WatchIntegrationTest {
         }
     }
 
+    /**
+     * A watcher that never reads at all (it asks gRPC for no message): the server sends only what the transport's
+     * window takes, then, once the ring has moved past it, ends it; a reading watcher beside it goes on, and the
+     * broker's open-watcher count returns to that one.
+     */
+    @Test
+    void aWatcherThatNeverReadsIsEndedWithoutHurtingAnother() throws Exception {
+        Simulator simulator = simulator(19);
+        BrokerDaemon daemon = broker(simulator, "a", Map.of("watch.bufferBatches", "1024"));
+        var stub = stub(daemon);
+        // Its own channel with HTTP/2's smallest window, so the server stops being able to send soon.
+        ManagedChannel muteChannel = NettyChannelBuilder.forAddress("127.0.0.1", daemon.grpcPort()).usePlaintext()
+                .flowControlWindow(65_535).build();
+        open.add(() -> {
+            muteChannel.shutdownNow();
+            muteChannel.awaitTermination(5, TimeUnit.SECONDS);
+        });
+        io.grpc.ClientCall<WatchRequest, WatchResponse> mute = muteChannel.newCall(
+                KvIndexServiceGrpc.getWatchMethod(), io.grpc.CallOptions.DEFAULT);
+        Status[] muteEnd = new Status[1];
+        mute.start(new io.grpc.ClientCall.Listener<>() {
+            @Override
+            public void onClose(Status status, io.grpc.Metadata trailers) {
+                muteEnd[0] = status;
+            }
+        }, new io.grpc.Metadata());
+        // No request(n): the client takes nothing, so the server's stream is never ready again once its window fills.
+        mute.sendMessage(request(null));
+        mute.halfClose();
+        StreamCopy reader = new StreamCopy();
+        io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+        try {
+            call.run(() -> {
+                Iterator<WatchResponse> stream = stub.watch(request(null));
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (daemon.watch().counters().fellBehind() == 0 && System.nanoTime() < deadline) {
+                    reader.apply(stream.next());
+                }
+                assertThat(daemon.watch().counters().fellBehind()).as("the mute watcher was ended").isOne();
+                try {
+                    io.kvbroker.testing.Await.until("only the reading watcher is left", java.time.Duration.ofSeconds(30),
+                            () -> daemon.watch().openWatchers() == 1);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+                // The reader goes on after the mute one was ended.
+                long before = reader.batches;
+                while (reader.batches < before + 50) {
+                    reader.apply(stream.next());
+                }
+            });
+        } finally {
+            call.cancel(null);
+            mute.cancel("test over", null);
+        }
+        assertThat(reader.batches).isPositive();
+    }
+
     @Test
     void badRequestsNameTheField() throws Exception {
         Simulator simulator = simulator(16);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvbroker.codec.KvEventEncoder;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;
@@ -141,6 +142,48 @@ class ListenModeIngestTest {
             await("the publisher refused", () -> ingest.refusedUnknownAddress() > 20);
             assertThat(registry.live()).isEmpty();
             assertThat(ingest.refusedUnknownTopic()).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    /**
+     * Topics that do not follow llm-d's {@code kv@HOST@MODEL} (free text, a lone "kv@", characters a topic rarely
+     * has): each engine is still told apart by its whole topic, with no model and no replay address (nothing to
+     * derive them from), its batches applied as they come; the well-named engine beside them is unaffected.
+     */
+    @Test
+    void topicsThatDoNotParseNameTheirEngineByTheWholeTopic() throws Exception {
+        int listenPort = Ports.freeRange(1);
+        int replayPort = Ports.freeRange(1);
+        List<String> odd = List.of("not-a-kv-topic", "kv@", "kv@@m", "späť/\\ 😀");
+        List<Function<ZContext, SimulatedEngine>> engines = new ArrayList<>();
+        SimulatedEngine.Options good = options("127.0.0.1", 0, "kv@127.0.0.1@sim/m", 200);
+        engines.add(c -> new SimulatedEngine(c, good, "tcp://127.0.0.1:" + listenPort, "127.0.0.1", 0, replayPort));
+        for (int i = 0; i < odd.size(); i++) {
+            SimulatedEngine.Options o = options("127.0.0.9", 0, odd.get(i), 201 + i);
+            engines.add(c -> new SimulatedEngine(c, o, "tcp://127.0.0.1:" + listenPort, "127.0.0.9", 0, 0));
+        }
+        EngineRegistry registry = new EngineRegistry();
+        RecordingSink sink = new RecordingSink();
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS,
+                new ListenSettings("127.0.0.1", listenPort, 1, replayPort), 100_000, 50, System::currentTimeMillis);
+        ingest.start();
+        try (Simulator simulator = new Simulator(40, engines).start()) {
+            await("every engine admitted and applying", () -> registry.live().size() == 1 + odd.size()
+                    && registry.live().stream().allMatch(e -> ingest.stream(e.id()) != null
+                            && ingest.stream(e.id()).cursor() > 10));
+            for (String topic : odd) {
+                EngineRegistry.Entry entry = registry.live().stream().filter(e -> e.spec().topic().equals(topic))
+                        .findFirst().orElseThrow(() -> new AssertionError("no engine for topic " + topic));
+                assertThat(entry.spec().model()).as(topic).isEmpty();
+                assertThat(entry.spec().replayEndpoint()).as(topic).isEmpty();
+                assertThat(ingest.stream(entry.id()).counters().get(Counter.DECODE_ERRORS)).as(topic).isZero();
+            }
+            EngineRegistry.Entry named = registry.find(new EngineKey("127.0.0.1", 0)).orElseThrow();
+            assertThat(named.spec().model()).isEqualTo("sim/m");
+            assertThat(ingest.stream(named.id()).counters().get(Counter.VOIDS)).isZero();
+            assertThat(sink.sequencesSinceLastReset(named.id())).isNotEmpty();
         } finally {
             ingest.stop(Duration.ofSeconds(5));
         }

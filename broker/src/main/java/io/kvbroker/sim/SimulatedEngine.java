@@ -208,6 +208,15 @@ public final class SimulatedEngine {
         router.send(payload, ZMQ.DONTWAIT);
     }
 
+    /**
+     * Caps the live socket's send queue at {@code messages} (vLLM's is 100,000, as here by default): beyond it the
+     * publisher drops, as a real one does when its subscriber cannot keep up. Takes effect for connections made
+     * after the call.
+     */
+    public void limitSendQueue(int messages) {
+        pub.setSndHWM(messages);
+    }
+
     /** The next {@code count} batches are buffered but never sent live, as if lost on the way. */
     public void dropLive(int count) {
         dropLive += count;

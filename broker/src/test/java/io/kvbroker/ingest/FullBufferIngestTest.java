@@ -1,0 +1,111 @@
+package io.kvbroker.ingest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.event.KvEventBatch;
+import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.sim.SimulatedEngine;
+import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.LongStream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * An engine bursting into full network buffers: the broker's receive high-water mark is tiny and it stops reading
+ * for the burst, so most of the burst is dropped on the way (by the engine's PUB or the broker's SUB); the gaps are replayed from the
+ * engine's buffer and the engine's history ends exact, while a quiet engine beside it is unaffected.
+ */
+class FullBufferIngestTest {
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(1_000, 5, 60_000, 100_000, 10_000);
+
+    /** Records like {@link RecordingSink}; while held, the ingest thread stops in it: nothing is read meanwhile. */
+    private static final class HeldSink implements IngestSink {
+        final RecordingSink recording = new RecordingSink();
+        volatile boolean held;
+
+        @Override
+        public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
+            recording.onBatch(engineId, incarnation, sequence, batch);
+            while (held) {
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public void onReset(int engineId, long incarnation, ResetReason reason) {
+            recording.onReset(engineId, incarnation, reason);
+        }
+
+        @Override
+        public void onUnknownHistory(int engineId, long incarnation, long fromSequence, long toSequence) {
+            recording.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
+        }
+    }
+
+    @Test
+    void aBurstIntoFullBuffersIsReplayedAndTheHistoryEndsExact() throws Exception {
+        // (The broker's receive high-water mark is 5 below; ingest.receiveHighWaterMark in production.)
+        List<SimulatedEngine.Options> fleet = new java.util.ArrayList<>(Simulator.fleet(2, 21));
+        SimulatedEngine.Options o = fleet.get(0);
+        // The bursting engine keeps 60,000 batches for replay, more than the burst, and answers a replay whole.
+        fleet.set(0, new SimulatedEngine.Options(o.pod(), o.rank(), o.model(), o.topic(), o.form(), 60_000,
+                100_000, o.shape(), o.seed()));
+        HeldSink sink = new HeldSink();
+        EngineRegistry registry = new EngineRegistry();
+        // A receive high-water mark of 5 messages: the SUB drops beyond that while the ingest thread is busy.
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, ListenSettings.OFF, 5, 50,
+                System::currentTimeMillis);
+        try (Simulator simulator = new Simulator(fleet, 0, 20).start()) {
+            // The bursting engine's send queue holds 100 messages: the burst cannot all wait there.
+            simulator.call(engines -> {
+                engines.get(0).limitSendQueue(100);
+                return null;
+            });
+            int burst = registry.register(simulator.specs().get(0));
+            int quiet = registry.register(simulator.specs().get(1));
+            ingest.start();
+            Await.until("both engines live", Duration.ofSeconds(30), () -> ingest.stream(burst) != null
+                    && ingest.stream(quiet) != null && ingest.stream(burst).cursor() > 5
+                    && ingest.stream(quiet).cursor() > 5);
+            // The broker stops reading while one engine sends 20,000 batches: more than the engine's send queue, the
+            // loopback TCP buffers and the broker's SUB hold together, so the rest is dropped on the way.
+            simulator.setStepping(false);
+            sink.held = true;
+            simulator.call(engines -> {
+                for (int i = 0; i < 20_000; i++) {
+                    engines.get(0).step();
+                }
+                return null;
+            });
+            sink.held = false;
+            // A lost run is found when a later live batch arrives: the engines go on for a while.
+            simulator.setStepping(true);
+            Await.until("the burst's gap seen", Duration.ofSeconds(60),
+                    () -> ingest.stream(burst).counters().get(Counter.GAPS) > 0);
+            simulator.setStepping(false);
+            long[] next = simulator.call(engines -> engines.stream().mapToLong(SimulatedEngine::nextSequence)
+                    .toArray());
+            Await.until("both engines caught up", Duration.ofSeconds(90), () -> ingest.stream(burst).cursor()
+                    == next[0] - 1 && ingest.stream(quiet).cursor() == next[1] - 1);
+            EngineCounters counters = ingest.stream(burst).counters();
+            assertThat(counters.get(Counter.GAPS)).as("the burst overflowed a buffer").isPositive();
+            assertThat(counters.get(Counter.REPLAYED_BATCHES)).as("and was replayed").isPositive();
+            assertThat(counters.get(Counter.VOIDS)).isZero();
+            assertThat(sink.recording.sequencesSinceLastReset(burst))
+                    .containsExactlyElementsOf(LongStream.range(0, next[0]).boxed().toList());
+            assertThat(sink.recording.sequencesSinceLastReset(quiet))
+                    .containsExactlyElementsOf(LongStream.range(0, next[1]).boxed().toList());
+            assertThat(ingest.stream(quiet).counters().get(Counter.VOIDS)).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+}

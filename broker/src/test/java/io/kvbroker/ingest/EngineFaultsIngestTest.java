@@ -14,11 +14,12 @@ import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 
 /**
- * An engine bursting into full network buffers: the broker's receive high-water mark is tiny and it stops reading
+ * Engine faults on the network path. An engine bursting into full network buffers: the broker's receive high-water mark is tiny and it stops reading
  * for the burst, so most of the burst is dropped on the way (by the engine's PUB or the broker's SUB); the gaps are replayed from the
- * engine's buffer and the engine's history ends exact, while a quiet engine beside it is unaffected.
+ * engine's buffer and the engine's history ends exact, while a quiet engine beside it is unaffected. And an engine
+ * that falls silent for a while and resumes.
  */
-class FullBufferIngestTest {
+class EngineFaultsIngestTest {
     private static final EngineStream.Limits LIMITS = new EngineStream.Limits(1_000, 5, 60_000, 100_000, 10_000);
 
     /** Records like {@link RecordingSink}; while held, the ingest thread stops in it: nothing is read meanwhile. */
@@ -104,6 +105,44 @@ class FullBufferIngestTest {
             assertThat(sink.recording.sequencesSinceLastReset(quiet))
                     .containsExactlyElementsOf(LongStream.range(0, next[1]).boxed().toList());
             assertThat(ingest.stream(quiet).counters().get(Counter.VOIDS)).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    /**
+     * An engine that pauses longer than {@code silentAfterMs} is shown SILENT, keeps its blocks, and goes LIVE again
+     * when it resumes: no gap, no replay, no reset, every batch once.
+     */
+    @Test
+    void anEngineThatFallsSilentAndResumesIsLiveAgainWithNothingLost() throws Exception {
+        List<SimulatedEngine.Options> fleet = Simulator.fleet(1, 22);
+        RecordingSink sink = new RecordingSink();
+        EngineRegistry registry = new EngineRegistry();
+        EngineStream.Limits silentSoon = new EngineStream.Limits(1_000, 5, 300, 100_000, 10_000);
+        ZmqIngest ingest = new ZmqIngest(registry, sink, silentSoon, ListenSettings.OFF, 100_000, 50,
+                System::currentTimeMillis);
+        try (Simulator simulator = new Simulator(fleet, 0, 50).start()) {
+            int id = registry.register(simulator.specs().get(0));
+            ingest.start();
+            Await.until("live", Duration.ofSeconds(30), () -> ingest.stream(id) != null
+                    && ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() > 5);
+            simulator.setStepping(false);
+            Await.until("silent after 300 ms without a batch", Duration.ofSeconds(30),
+                    () -> ingest.stream(id).state() == EngineState.SILENT);
+            long silentAt = ingest.stream(id).cursor();
+            simulator.setStepping(true);
+            Await.until("live again", Duration.ofSeconds(30), () -> ingest.stream(id).state() == EngineState.LIVE
+                    && ingest.stream(id).cursor() > silentAt + 5);
+            simulator.setStepping(false);
+            long next = simulator.call(engines -> engines.get(0).nextSequence());
+            Await.until("caught up", Duration.ofSeconds(30), () -> ingest.stream(id).cursor() == next - 1);
+            EngineCounters counters = ingest.stream(id).counters();
+            assertThat(counters.get(Counter.GAPS)).isZero();
+            assertThat(counters.get(Counter.VOIDS)).isZero();
+            assertThat(counters.get(Counter.RESTARTS_BY_SEQUENCE)).isZero();
+            assertThat(sink.sequencesSinceLastReset(id))
+                    .containsExactlyElementsOf(LongStream.range(0, next).boxed().toList());
         } finally {
             ingest.stop(Duration.ofSeconds(5));
         }

@@ -6,25 +6,60 @@ import io.kvbroker.proto.v1.EngineBatch;
 
 /**
  * One applied batch or reset as Watch streams it, with its message built once for every watcher that sends it.
- *
- * @param brokerSequence the broker sequence it was applied under
- * @param sequence the engine's sequence; -1 for a reset
- * @param engineTimeMicros when the engine published it (0: unknown, as for batches read back from the journal)
  */
-record FeedEntry(long brokerSequence, int engineId, long incarnation, long sequence, long fingerprint,
-        long engineTimeMicros, ResolvedBatch batch, Message message) {
+final class FeedEntry {
+    private final long brokerSequence;
+    private final int engineId;
+    private final long incarnation;
+    private final long sequence;
+    private final long fingerprint;
+    private final long engineTimeMicros;
+    private final ResolvedBatch batch;
+    /** Built by the first watcher that sends it (a benign race: equal messages). */
+    private volatile EngineBatch message;
 
+    /**
+     * @param brokerSequence the broker sequence it was applied under
+     * @param sequence the engine's sequence; -1 for a reset
+     * @param engineTimeMicros when the engine published it (0: unknown, as for batches read back from the journal)
+     */
     FeedEntry(long brokerSequence, int engineId, long incarnation, long sequence, long fingerprint,
             long engineTimeMicros, ResolvedBatch batch) {
-        this(brokerSequence, engineId, incarnation, sequence, fingerprint, engineTimeMicros, batch, new Message());
+        this.brokerSequence = brokerSequence;
+        this.engineId = engineId;
+        this.incarnation = incarnation;
+        this.sequence = sequence;
+        this.fingerprint = fingerprint;
+        this.engineTimeMicros = engineTimeMicros;
+        this.batch = batch;
     }
 
-    /** The entry's message, built by the first watcher that needs it (a benign race: equal messages). */
+    long brokerSequence() {
+        return brokerSequence;
+    }
+
+    int engineId() {
+        return engineId;
+    }
+
+    long incarnation() {
+        return incarnation;
+    }
+
+    long sequence() {
+        return sequence;
+    }
+
+    long fingerprint() {
+        return fingerprint;
+    }
+
+    /** The entry's message, built by the first watcher that needs it. */
     EngineBatch toMessage() {
-        EngineBatch built = message.built;
+        EngineBatch built = message;
         if (built == null) {
             built = build();
-            message.built = built;
+            message = built;
         }
         return built;
     }
@@ -51,10 +86,5 @@ record FeedEntry(long brokerSequence, int engineId, long incarnation, long seque
             out.addKeys(holdings.key(i)).addSpans(holdings.span(i)).addMedia(holdings.media(i));
         }
         return out.build();
-    }
-
-    /** Holder of the lazily built message (a record's fields are final). */
-    static final class Message {
-        volatile EngineBatch built;
     }
 }

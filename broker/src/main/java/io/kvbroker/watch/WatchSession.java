@@ -68,6 +68,9 @@ final class WatchSession {
     private long startNext;
     private boolean caughtUpSent;
     private Map<String, Integer> idsByName;
+    private int idsMapped;
+    /** Announcements of engines first met in the batches being gathered, to send before them. */
+    private boolean pending;
 
     WatchSession(WatchService.Context context, WatchRequest request, ResumeToken token,
             ServerCallStreamObserver<WatchResponse> out, Runnable onEnd) {
@@ -225,7 +228,7 @@ final class WatchSession {
         }
         positions.keySet().stream().filter(name -> !present.contains(name) && watchedName(name)).sorted()
                 .forEach(name -> queued.add(WatchResponse.newBuilder().setEngineRemoved(EngineRemoved.newBuilder()
-                        .setName(name).setEngineId(idOf(name) == null ? 0 : idOf(name))).build()));
+                        .setName(name).setEngineId(java.util.Objects.requireNonNullElse(idOf(name), 0))).build()));
         catchingUp = cursor < next;
         context.counters().resumedEngines.addAndGet(current + resumed);
         WatchStarted.Builder started = WatchStarted.newBuilder().setBrokerId(feed.brokerId())
@@ -318,17 +321,20 @@ final class WatchSession {
         }
     }
 
+    /** An engine's id by its name, or null if this broker never registered it. */
     private Integer idOf(String name) {
-        Integer id = idsByName == null ? null : idsByName.get(name);
-        if (id == null) {
+        EngineRegistry registry = context.registry();
+        int count = registry.idCount();
+        if (idsByName == null || idsMapped != count) {
+            // Ids are never reused, so the map is stale only when engines were registered since it was built; a
+            // name registered again (a new engine at an old name) maps to its latest id.
             idsByName = new HashMap<>();
-            EngineRegistry registry = context.registry();
-            for (int e = 0; e < registry.idCount(); e++) {
+            for (int e = 0; e < count; e++) {
                 idsByName.put(registry.entry(e).spec().key().toString(), e);
             }
-            id = idsByName.get(name);
+            idsMapped = count;
         }
-        return id;
+        return idsByName.get(name);
     }
 
     // ---- snapshots ----
@@ -451,8 +457,6 @@ final class WatchSession {
         bytes[0] += batch.getSerializedSize();
         message.addBatches(batch);
     }
-
-    private boolean pending;
 
     /** Sends the announcements of engines first seen in the message being sent, before it. */
     private void flushAnnouncements() {

@@ -135,7 +135,7 @@ public final class Journal implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicLong writeFailures = new java.util.concurrent.atomic.AtomicLong();
     /** Hears each group write's duration in nanoseconds, on the thread that wrote it (metrics). */
     private volatile java.util.function.LongConsumer groupWriteNanos = nanos -> { };
-    /** Set under {@link #closing} once the database is closing: size reads from other threads stop then. */
+    /** Set under {@link #closing} once the database is closing: size reads and syncs from other threads stop then. */
     private boolean closed;
     private final Object closing = new Object();
 
@@ -491,10 +491,17 @@ public final class Journal implements AutoCloseable {
 
     /** Makes everything written so far durable (for {@link Sync#INTERVAL}, and at shutdown). */
     public void syncWal() {
-        try {
-            db.flushWal(true);
-        } catch (RocksDBException e) {
-            throw new JournalException("journal sync failed: " + e.getMessage(), e);
+        // A timer calls this from its own thread and may run once more after the journal closed: a closed database
+        // must not be touched (RocksDB crashes the process), and close waits for a sync under way.
+        synchronized (closing) {
+            if (closed) {
+                return;
+            }
+            try {
+                db.flushWal(true);
+            } catch (RocksDBException e) {
+                throw new JournalException("journal sync failed: " + e.getMessage(), e);
+            }
         }
     }
 

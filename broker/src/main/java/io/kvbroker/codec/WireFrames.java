@@ -45,7 +45,7 @@ public final class WireFrames {
             throw new MalformedMessageException(Reason.WRONG_FRAME_COUNT,
                     "a live message has 3 frames (topic, seq, payload), found " + count);
         }
-        return new LiveMessage(frames[0], sequence(frames[1]), frames[2]);
+        return new LiveMessage(frames[0], batchSequence(sequence(frames[1])), frames[2]);
     }
 
     /**
@@ -67,10 +67,24 @@ public final class WireFrames {
             throw new MalformedMessageException(Reason.BAD_DELIMITER,
                     "a replay reply starts with an empty frame, found " + frames[0].length + " bytes");
         }
-        if (count == 4) {
-            return new ReplayMessage(frames[1], sequence(frames[2]), frames[3]);
+        ReplayMessage message = count == 4 ? new ReplayMessage(frames[1], sequence(frames[2]), frames[3])
+                : new ReplayMessage(EMPTY, sequence(frames[1]), frames[2]);
+        if (!message.isEnd()) {
+            batchSequence(message.sequence());
         }
-        return new ReplayMessage(EMPTY, sequence(frames[1]), frames[2]);
+        return message;
+    }
+
+    /**
+     * Refuses a batch sequence of 2^63 or more. An engine counts from 0 by one per batch and cannot get there, and
+     * the broker keeps sequences in signed longs, where such a value would read as "before the first batch".
+     */
+    private static long batchSequence(long sequence) throws MalformedMessageException {
+        if (sequence < 0) {
+            throw new MalformedMessageException(Reason.BAD_SEQUENCE_FRAME,
+                    "a batch sequence is below 2^63, found " + Long.toUnsignedString(sequence));
+        }
+        return sequence;
     }
 
     /** The two frames a DEALER sends to ask for every buffered batch from {@code startSequence} on. */

@@ -39,9 +39,11 @@ public final class EngineCounters {
         return marks.get(mark.ordinal());
     }
 
+    /** Adds a non-negative amount; a counter stops at Long.MAX_VALUE (unknown history after a wild jump). */
     void add(Counter counter, long amount) {
         int index = counter.ordinal();
-        values.lazySet(index, values.get(index) + amount);
+        long sum = values.get(index) + amount;
+        values.lazySet(index, sum < 0 ? Long.MAX_VALUE : sum);
     }
 
     void increment(Counter counter) {

@@ -259,6 +259,26 @@ class MalformedInputTest {
     }
 
     @Test
+    void batchSequencesOfTwoToTheSixtyThirdOrMoreAreRejected() throws Exception {
+        byte[] payload = Vectors.payload("04_map_all_blocks_cleared");
+        byte[] topic = Vectors.TOPIC.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (long sequence : new long[] {Long.MIN_VALUE, -2, -1}) {
+            assertThatThrownBy(() -> WireFrames.live(new byte[][] {topic, WireFrames.sequenceFrame(sequence), payload}))
+                    .isInstanceOfSatisfying(MalformedMessageException.class,
+                            e -> assertThat(e.reason()).isEqualTo(Reason.BAD_SEQUENCE_FRAME))
+                    .hasMessageContaining(Long.toUnsignedString(sequence));
+            assertThatThrownBy(() -> WireFrames.replay(new byte[][] {new byte[0], topic,
+                WireFrames.sequenceFrame(sequence), payload}))
+                    .isInstanceOfSatisfying(MalformedMessageException.class,
+                            e -> assertThat(e.reason()).isEqualTo(Reason.BAD_SEQUENCE_FRAME));
+        }
+        assertThat(WireFrames.live(new byte[][] {topic, WireFrames.sequenceFrame(Long.MAX_VALUE), payload})
+                .sequence()).isEqualTo(Long.MAX_VALUE);
+        assertThat(WireFrames.replay(new byte[][] {new byte[0], topic, WireFrames.sequenceFrame(-1), new byte[0]})
+                .isEnd()).isTrue();
+    }
+
+    @Test
     void olderReplayLayoutWithoutTopicParses() throws Exception {
         byte[] payload = Vectors.payload("08_array_all_blocks_cleared");
         WireFrames.ReplayMessage old = WireFrames.replay(new byte[][] {new byte[0], WireFrames.sequenceFrame(8),

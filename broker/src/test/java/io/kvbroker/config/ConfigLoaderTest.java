@@ -79,6 +79,57 @@ class ConfigLoaderTest {
                 .isEqualTo("log.level");
     }
 
+    /**
+     * Every key, given a value of the wrong shape in the file and a wrong value of its type on the command line and in
+     * the environment, stops start-up with a message that starts with the key.
+     */
+    @Test
+    void everyKeyWithABadValueIsNamed() throws Exception {
+        int tried = 0;
+        for (Setting<?> setting : Settings.ALL) {
+            // The wrong shape: a list where a scalar belongs, a map where a list belongs.
+            String[] path = setting.key().split("\\.");
+            StringBuilder file = new StringBuilder();
+            for (int depth = 0; depth < path.length; depth++) {
+                file.append("  ".repeat(depth)).append(path[depth]).append(':');
+                file.append(depth < path.length - 1 ? "\n" : setting.structured() ? " {a: 1}\n" : " [1, 2]\n");
+            }
+            assertNamed(setting, failure(Optional.of(yaml(file.toString())), Map.of(), Map.of()));
+            tried++;
+            for (String bad : badTextsFor(setting.type())) {
+                assertNamed(setting, failure(Optional.empty(), Map.of(), Map.of(setting.key(), bad)));
+                assertNamed(setting, failure(Optional.empty(), Map.of(setting.envName(), bad), Map.of()));
+                tried += 2;
+            }
+        }
+        assertThat(tried).as("bad values tried").isGreaterThan(Settings.ALL.size() * 3);
+    }
+
+    /** Values no key of the type accepts, by the configuration table's type text. */
+    private static List<String> badTextsFor(String type) {
+        if (type.startsWith("integer")) {
+            return List.of("twelve", "1.5", "99999999999", "-99999999999");
+        }
+        if (type.equals("number")) {
+            return List.of("heavy", "-1", "NaN");
+        }
+        if (type.equals("true or false") || type.equals("boolean")) {
+            return List.of("maybe");
+        }
+        if (type.contains(" or ") || type.startsWith("one of")) {
+            return List.of("no-such-choice");
+        }
+        if (type.startsWith("list")) {
+            return List.of("[unclosed", "{a: 1}");
+        }
+        return List.of();
+    }
+
+    private static void assertNamed(Setting<?> setting, ConfigException e) {
+        assertThat(e.key()).as(e.getMessage()).startsWith(setting.key());
+        assertThat(e.getMessage()).startsWith(setting.key());
+    }
+
     @Test
     void discoveryAndMetricsSettingsParseAndBadOnesNameTheirKey() throws Exception {
         BrokerConfig config = load(Optional.of(yaml("discovery:\n  kubernetes:\n    enabled: true\n"

@@ -107,9 +107,10 @@ class DeploymentManifestsTest {
         int port = clusterConfig().get(Settings.METRICS_PORT);
         JsonNode container = brokerContainer();
         assertThat(namedPort(container, "metrics")).isEqualTo(port);
-        for (String probe : List.of("startupProbe", "livenessProbe")) {
+        for (String probe : List.of("startupProbe", "livenessProbe", "readinessProbe")) {
             assertThat(container.path(probe).path("httpGet").path("port").asText()).as(probe).isEqualTo("metrics");
-            assertThat(container.path(probe).path("httpGet").path("path").asText()).as(probe).isEqualTo("/-/healthy");
+            assertThat(container.path(probe).path("httpGet").path("path").asText()).as(probe)
+                    .isEqualTo(probe.equals("readinessProbe") ? "/-/ready" : "/-/healthy");
         }
         assertThat(servicePort("metrics").path("port").asInt()).isEqualTo(port);
         assertThat(doc("StatefulSet/kvbroker").path("spec").path("template").path("metadata").path("annotations")
@@ -119,12 +120,12 @@ class DeploymentManifestsTest {
     }
 
     @Test
-    void grpcPortAgreesAcrossConfigContainerReadinessAndService() throws Exception {
+    void grpcPortAgreesAcrossConfigContainerAndService() throws Exception {
         int port = clusterConfig().get(Settings.GRPC_PORT);
         JsonNode container = brokerContainer();
         assertThat(namedPort(container, "grpc")).isEqualTo(port);
-        assertThat(container.path("readinessProbe").path("grpc").path("port").asInt())
-                .as("ready is the gRPC health service: SERVING once recovered").isEqualTo(port);
+        assertThat(container.path("readinessProbe").has("grpc"))
+                .as("readiness over HTTP: a kubelet gRPC probe cannot speak TLS").isFalse();
         assertThat(servicePort("grpc").path("port").asInt()).isEqualTo(port);
         assertThat(servicePort("grpc").path("targetPort").asText()).isEqualTo("grpc");
     }

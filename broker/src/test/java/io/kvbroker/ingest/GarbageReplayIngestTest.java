@@ -4,20 +4,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvbroker.codec.KvEventEncoder;
 import io.kvbroker.codec.WireFrames;
-import io.kvbroker.config.ConfigLoader;
 import io.kvbroker.daemon.BrokerDaemon;
-import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Ports;
+import io.kvbroker.testing.SimulatedBrokers;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
@@ -32,7 +32,7 @@ class GarbageReplayIngestTest {
     private static final byte[] EMPTY = new byte[0];
 
     @Test
-    void garbageRepliesAreCountedTheReplayIsGivenUpCleanlyAndOtherEnginesAreUnaffected() throws Exception {
+    void garbageRepliesAreCountedTheReplayIsGivenUpCleanlyAndOtherEnginesAreUnaffected(@TempDir Path dir) throws Exception {
         int pubPort = Ports.freeRange(1);
         int routerPort = Ports.freeRange(1);
         byte[] valid = new KvEventEncoder().encode(new KvEventBatch(1.0, 0, List.of(AllBlocksCleared.ALL), 0, 0),
@@ -40,20 +40,13 @@ class GarbageReplayIngestTest {
         byte[] topic = "kv@bad@m".getBytes(StandardCharsets.UTF_8);
         try (Simulator simulator = new Simulator(Simulator.fleet(1, 41), 0, 100).start();
                 ZContext zmq = new ZContext()) {
-            EngineSpec good = simulator.specs().get(0);
             ZMQ.Socket pub = zmq.createSocket(SocketType.PUB);
             pub.bind("tcp://127.0.0.1:" + pubPort);
             ZMQ.Socket router = zmq.createSocket(SocketType.ROUTER);
             router.bind("tcp://127.0.0.1:" + routerPort);
-            BrokerDaemon daemon = new BrokerDaemon(ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
-                    "engines.static", "[{pod: " + good.key().pod() + ", model: '" + good.model() + "', endpoint: '"
-                            + good.endpoint() + "', replayEndpoint: '" + good.replayEndpoint().orElseThrow()
-                            + "', topic: '" + good.topic() + "'}, {pod: bad, model: m, topic: 'kv@bad@m', endpoint:"
-                            + " 'tcp://127.0.0.1:" + pubPort + "', replayEndpoint: 'tcp://127.0.0.1:" + routerPort
-                            + "'}]",
-                    "ingest.replayTimeoutMs", "200", "grpc.port", "0", "grpc.host", "127.0.0.1", "metrics.port", "0",
-                    "journal.dir", "", "log.statusIntervalMs", "3600000")));
-            daemon.start();
+            BrokerDaemon daemon = SimulatedBrokers.start(simulator, dir, "broker",
+                    Map.of("ingest.replayTimeoutMs", "200"), SimulatedBrokers.engine("bad", "m", "kv@bad@m",
+                            "tcp://127.0.0.1:" + pubPort, "tcp://127.0.0.1:" + routerPort));
             try {
                 // The ingest thread creates the engines' streams shortly after start.
                 io.kvbroker.testing.Await.until("both engines' streams exist", java.time.Duration.ofSeconds(30),

@@ -18,15 +18,17 @@ public final class SimulatedBrokers {
     /**
      * Writes a YAML of the simulator's engines (with their replay endpoints) to {@code folder/NAME.yaml} and starts a
      * daemon on it: gRPC on an ephemeral loopback port, no metrics server, no status lines, no journal unless
-     * {@code settings} (command-line style, which win) give one. The caller stops it.
+     * {@code settings} (command-line style, which win) give one. {@code moreEngines} (from {@link #engine}) follow
+     * the simulator's, so their ids come after its engines'. The caller stops it.
      */
-    public static BrokerDaemon start(Simulator simulator, Path folder, String name, Map<String, String> settings)
-            throws Exception {
+    public static BrokerDaemon start(Simulator simulator, Path folder, String name, Map<String, String> settings,
+            String... moreEngines) throws Exception {
         StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
-        simulator.specs().forEach(spec -> yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: '")
-                .append(spec.model()).append("', endpoint: '").append(spec.endpoint()).append("', replayEndpoint: '")
-                .append(spec.replayEndpoint().orElseThrow()).append("', topic: '").append(spec.topic())
-                .append("'}\n"));
+        simulator.specs().forEach(spec -> yaml.append("    - ").append(engine(spec.key().pod(), spec.model(),
+                spec.topic(), spec.endpoint().toString(), spec.replayEndpoint().orElseThrow().toString())).append('\n'));
+        for (String engine : moreEngines) {
+            yaml.append("    - ").append(engine).append('\n');
+        }
         Path file = folder.resolve(name + ".yaml");
         Files.writeString(file, yaml);
         Map<String, String> flags = new HashMap<>(Map.of("grpc.port", "0", "grpc.host", "127.0.0.1",
@@ -41,5 +43,11 @@ public final class SimulatedBrokers {
             throw e;
         }
         return daemon;
+    }
+
+    /** One static engine entry, as YAML flow, for an engine a test plays itself on raw sockets. */
+    public static String engine(String pod, String model, String topic, String endpoint, String replayEndpoint) {
+        return "{pod: " + pod + ", model: '" + model + "', endpoint: '" + endpoint + "', replayEndpoint: '"
+                + replayEndpoint + "', topic: '" + topic + "'}";
     }
 }

@@ -123,7 +123,8 @@ public final class GrpcServer implements Component {
             NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials)
                     .maxInboundMessageSize(maxMessageBytes)
                     .executor(executor)
-                    .addService(new KvIndexGrpcService(queries, limits, readiness, watch))
+                    .addService(RequestParsing.guard(new KvIndexGrpcService(queries, limits, readiness, watch)
+                            .bindService()))
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance());
             if (tokens != null) {

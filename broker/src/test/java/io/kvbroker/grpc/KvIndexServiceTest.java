@@ -3,7 +3,9 @@ package io.kvbroker.grpc;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -14,6 +16,7 @@ import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import io.kvbroker.client.ContentKeys;
 import io.kvbroker.client.Media;
@@ -38,6 +41,10 @@ import io.kvbroker.proto.v1.ScoreResponse;
 import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.PendingHints;
 import io.kvbroker.query.QueryLimits;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -291,6 +298,48 @@ class KvIndexServiceTest {
                 .build()).getHolderCountsList()).containsExactly(0, 0);
         assertThat(stub.score(score(PROMPT).build()).getEngineIdsList()).as("the server still answers")
                 .containsExactly(0, 1);
+    }
+
+    /** Bytes that are no protobuf message of the method's request type, sent to every method of the service. */
+    @Test
+    void requestsThatAreNoProtobufGetInvalidArgumentOnEveryMethod() {
+        byte[][] garbage = {{(byte) 0xff}, {0x0a, 0x7f, 0x01}, {0x08}, {0x12, (byte) 0xff, (byte) 0xff, (byte) 0xff,
+            (byte) 0xff, 0x0f}, {(byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80,
+            (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, 0x01}};
+        MethodDescriptor.Marshaller<byte[]> raw = new MethodDescriptor.Marshaller<>() {
+            @Override
+            public InputStream stream(byte[] value) {
+                return new ByteArrayInputStream(value);
+            }
+
+            @Override
+            public byte[] parse(InputStream stream) {
+                try {
+                    return stream.readAllBytes();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+        };
+        int tried = 0;
+        for (var method : KvIndexServiceGrpc.getServiceDescriptor().getMethods()) {
+            var rawMethod = method.toBuilder(raw, raw).build();
+            for (byte[] bytes : garbage) {
+                var options = CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS);
+                assertStatus(() -> {
+                    if (rawMethod.getType() == MethodDescriptor.MethodType.UNARY) {
+                        ClientCalls.blockingUnaryCall(channel, rawMethod, options, bytes);
+                    } else {
+                        ClientCalls.blockingServerStreamingCall(channel, rawMethod, options, bytes)
+                                .hasNext();
+                    }
+                }, Status.Code.INVALID_ARGUMENT, "request: not a valid " + method.getBareMethodName() + " request",
+                        "");
+                tried++;
+            }
+        }
+        assertThat(tried).isEqualTo(5 * garbage.length);
+        assertThat(stub.score(score(PROMPT).build()).getEngineIdsCount()).as("the server still answers").isEqualTo(2);
     }
 
     @Test

@@ -43,6 +43,19 @@ public final class EngineStream {
         void requestReplay(long fromSequence, boolean fresh);
     }
 
+    /** What a removed stream asks instead of its sockets: nothing. */
+    private static final ReplayRequester NO_REPLAY = new ReplayRequester() {
+        @Override
+        public boolean canReplay() {
+            return false;
+        }
+
+        @Override
+        public void requestReplay(long fromSequence, boolean fresh) {
+            // Removed: nothing more is asked.
+        }
+    };
+
     /** Timings and bounds, from the {@code ingest.*} settings. */
     public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
             long replayConnectWaitMs) {
@@ -63,7 +76,8 @@ public final class EngineStream {
     private final String name;
     private final IngestSink sink;
     private final KvEventDecoder decoder;
-    private final ReplayRequester replay;
+    /** The engine's replay socket; let go of on removal, so a removed stream kept for its counters holds no socket. */
+    private ReplayRequester replay;
     private final Limits limits;
     private final EngineCounters counters = new EngineCounters();
     private final GroupKinds kinds = new GroupKinds();
@@ -365,6 +379,7 @@ public final class EngineStream {
         state = EngineState.REMOVED;
         replaying = false;
         pending.clear();
+        replay = NO_REPLAY;
         sink.onReset(engineId, incarnation, ResetReason.REMOVED);
     }
 

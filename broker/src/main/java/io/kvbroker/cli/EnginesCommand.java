@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kvbroker.client.KvIndexClient;
 import io.kvbroker.proto.v1.EngineInfo;
 import io.kvbroker.proto.v1.EngineState;
+import io.kvbroker.proto.v1.ListEnginesRequest;
 import io.kvbroker.proto.v1.ListEnginesResponse;
 import java.util.HashMap;
 import java.util.Locale;
@@ -12,6 +13,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /** Lists a running broker's engines: identity, state, lag, residencies, fault counters. */
 @Command(name = "engines", mixinStandardHelpOptions = true,
@@ -20,12 +22,15 @@ final class EnginesCommand implements Callable<Integer> {
     @Mixin
     ClientOptions client;
 
+    @Option(names = "--removed", description = "Also list the engines removed since the broker started.")
+    boolean removed;
+
     @Override
     public Integer call() throws Exception {
         return ClientOptions.run(() -> {
             ListEnginesResponse response;
             try (KvIndexClient kv = client.client()) {
-                response = kv.listEngines();
+                response = kv.listEngines(ListEnginesRequest.newBuilder().setIncludeRemoved(removed).build());
             }
             if (client.json()) {
                 ObjectNode root = ClientOptions.JSON.createObjectNode().put("granularity", response.getGranularity());

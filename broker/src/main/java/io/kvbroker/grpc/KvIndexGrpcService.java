@@ -54,7 +54,8 @@ final class KvIndexGrpcService extends KvIndexServiceGrpc.KvIndexServiceImplBase
 
     @Override
     public void listEngines(ListEnginesRequest request, StreamObserver<ListEnginesResponse> observer) {
-        answer(observer, () -> Responses.engines(queries.engines(), queries.granularity()));
+        answer(observer, () -> Responses.engines(queries.engines(request.getIncludeRemoved()),
+                queries.granularity()));
     }
 
     @Override

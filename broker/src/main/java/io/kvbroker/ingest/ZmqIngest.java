@@ -58,6 +58,13 @@ public final class ZmqIngest implements Component {
     /** Listen mode: this many restarts by sequence within the window means two engines share a topic. */
     private static final int SHARED_TOPIC_RESTARTS = 3;
     private static final long SHARED_TOPIC_WINDOW_MS = 10_000;
+    /**
+     * How long a new connection may take to finish ZeroMQ's greeting before it is dropped and tried again. ZeroMQ's
+     * own 30 s default is a long blind spot: on a loaded machine about one loopback connection in twenty stalled in
+     * the greeting (JeroMQ on both ends) and only this timer freed it, and an endpoint that accepts TCP but never
+     * speaks ZMTP (a wrong port) holds the socket as long. A greeting on a cluster network takes milliseconds.
+     */
+    static final int HANDSHAKE_TIMEOUT_MS = 5_000;
     /** Room for about 10,000 engines; each socket also holds a few file descriptors (see docs/operations.md). */
     private static final int MAX_SOCKETS = 65_536;
 
@@ -129,6 +136,7 @@ public final class ZmqIngest implements Component {
                 sub.setRcvHWM(receiveHighWaterMark);
                 sub.setReconnectIVL(reconnectIntervalMs);
                 sub.setReconnectIVLMax(5000);
+                sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
                 sub.subscribe(EMPTY);
                 // The monitor is attached before connecting so the first connection event is not missed.
                 sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
@@ -170,6 +178,7 @@ public final class ZmqIngest implements Component {
             dealer.setRcvHWM(0);
             dealer.setReconnectIVL(reconnectIntervalMs);
             dealer.setReconnectIVLMax(5000);
+            dealer.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             String monitorAddress = "inproc://kvbroker-replay-monitor-" + engineId + "-"
                     + System.identityHashCode(this) + "-" + dealerGeneration++;
             dealer.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
@@ -229,6 +238,7 @@ public final class ZmqIngest implements Component {
             sub = context.createSocket(SocketType.SUB);
             sub.setLinger(0);
             sub.setRcvHWM(receiveHighWaterMark);
+            sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             sub.subscribe(EMPTY);
             sub.bind("tcp://" + listen.host() + ":" + (listen.port() + rank));
         }

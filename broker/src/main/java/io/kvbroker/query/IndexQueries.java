@@ -140,12 +140,15 @@ public final class IndexQueries {
         return index.lookupHashes(hashes);
     }
 
-    /** Every engine the registry ever gave an id, by id. */
-    public List<EngineReport> engines() {
+    /** The current engines by id, and with {@code includeRemoved} also every removed one since start-up. */
+    public List<EngineReport> engines(boolean includeRemoved) {
         List<EngineReport> reports = new ArrayList<>();
         long now = wallClockMs.getAsLong();
         for (int id = 0; id < registry.idCount(); id++) {
             EngineRegistry.Entry entry = registry.entry(id);
+            if (entry.removed() && !includeRemoved) {
+                continue;
+            }
             EngineStream stream = streams.apply(id);
             BlockIndex.EngineSummary summary = index.engineSummary(id);
             reports.add(new EngineReport(id, entry.spec(), entry.removed() ? EngineState.REMOVED : stateOf(id, stream),

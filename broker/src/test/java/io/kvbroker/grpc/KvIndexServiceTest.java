@@ -159,7 +159,10 @@ class KvIndexServiceTest {
     @Test
     void listEnginesReportsEveryEngineWithItsIndexSummary() {
         registry.remove(2);
-        var engines = stub.listEngines(ListEnginesRequest.getDefaultInstance());
+        assertThat(stub.listEngines(ListEnginesRequest.getDefaultInstance()).getEnginesList())
+                .as("by default the current engines only").extracting(e -> e.getPod() + "/" + e.getRank())
+                .containsExactly("pod-0/0", "pod-1/0");
+        var engines = stub.listEngines(ListEnginesRequest.newBuilder().setIncludeRemoved(true).build());
         assertThat(engines.getGranularity()).isEqualTo(16);
         assertThat(engines.getEnginesList()).extracting(e -> e.getPod() + "/" + e.getRank())
                 .containsExactly("pod-0/0", "pod-1/0", "pod-2/0");

@@ -2,14 +2,26 @@ package io.kvbroker.ingest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvbroker.engine.Endpoint;
+import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Await;
+import io.kvbroker.testing.Ports;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 
@@ -54,7 +66,7 @@ class EngineFaultsIngestTest {
     @Test
     void aBurstIntoFullBuffersIsReplayedAndTheHistoryEndsExact() throws Exception {
         // (The broker's receive high-water mark is 5 below; ingest.receiveHighWaterMark in production.)
-        List<SimulatedEngine.Options> fleet = new java.util.ArrayList<>(Simulator.fleet(2, 21));
+        List<SimulatedEngine.Options> fleet = new ArrayList<>(Simulator.fleet(2, 21));
         SimulatedEngine.Options o = fleet.get(0);
         // The bursting engine keeps 60,000 batches for replay, more than the burst, and answers a replay whole.
         fleet.set(0, new SimulatedEngine.Options(o.pod(), o.rank(), o.model(), o.topic(), o.form(), 60_000,
@@ -147,4 +159,62 @@ class EngineFaultsIngestTest {
             ingest.stop(Duration.ofSeconds(5));
         }
     }
+
+    /**
+     * An endpoint that accepts TCP and never speaks ZeroMQ (a wrong port, an engine still starting its server): the
+     * broker drops each connection once the greeting has waited {@code ZmqIngest.HANDSHAKE_TIMEOUT_MS} and tries
+     * again, so when a real engine takes the port its batches flow.
+     */
+    @Test
+    void anEndpointThatAcceptsButNeverGreetsIsDroppedAndTriedAgain() throws Exception {
+        RecordingSink sink = new RecordingSink();
+        EngineRegistry registry = new EngineRegistry();
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, ListenSettings.OFF, 100_000, 50,
+                System::currentTimeMillis);
+        // Two ports: the simulated engine that comes later binds its replay ROUTER on the next one.
+        int port = Ports.freeRange(2);
+        List<Socket> accepted = Collections.synchronizedList(new ArrayList<>());
+        try (ServerSocket mute = new ServerSocket(port, 50,
+                InetAddress.getByName("127.0.0.1"))) {
+            Thread acceptor = new Thread(() -> {
+                try {
+                    while (true) {
+                        accepted.add(mute.accept());
+                    }
+                } catch (IOException closed) {
+                    // The test closed the server socket.
+                }
+            });
+            acceptor.start();
+            int id = registry.register(new EngineSpec(new EngineKey("mute", 0),
+                    "m", Endpoint.parse("tcp://127.0.0.1:" + port), Optional.empty(),
+                    ""));
+            ingest.start();
+            Await.until("a first connection accepted", Duration.ofSeconds(30), () -> !accepted.isEmpty());
+            Socket first = accepted.get(0);
+            // The broker sends its greeting, hears none, and closes the connection: the read ends. (Bounded well
+            // above the broker's 5 s and below ZeroMQ's own 30 s, which left such a socket stuck that long.)
+            first.setSoTimeout(20_000);
+            InputStream in = first.getInputStream();
+            while (in.read() >= 0) {
+                // The broker's half of the greeting.
+            }
+            Await.until("a second connection after the first was dropped", Duration.ofSeconds(30),
+                    () -> accepted.size() >= 2);
+            assertThat(ingest.stream(id).state()).isEqualTo(EngineState.CONNECTING);
+            for (Socket socket : accepted) {
+                socket.close();
+            }
+            mute.close();
+            acceptor.join();
+            // A real engine takes the port: the next try connects, and its batches flow.
+            try (Simulator simulator = new Simulator(Simulator.fleet(1, 23), port, 50).start()) {
+                Await.until("live once a real engine took the port", Duration.ofSeconds(30),
+                        () -> ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() >= 5);
+            }
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
 }
+

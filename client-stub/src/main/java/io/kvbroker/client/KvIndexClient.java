@@ -119,8 +119,13 @@ public final class KvIndexClient implements AutoCloseable {
         return call(KvIndexServiceGrpc.getLookupMethod(), request);
     }
 
+    /** The current engines (not the removed ones). */
     public ListEnginesResponse listEngines() {
-        return call(KvIndexServiceGrpc.getListEnginesMethod(), ListEnginesRequest.getDefaultInstance());
+        return listEngines(ListEnginesRequest.getDefaultInstance());
+    }
+
+    public ListEnginesResponse listEngines(ListEnginesRequest request) {
+        return call(KvIndexServiceGrpc.getListEnginesMethod(), request);
     }
 
     public HintResponse hint(HintRequest request) {

@@ -152,6 +152,38 @@ class ServeProcessTest {
         }
     }
 
+    /**
+     * With {@code log.format: json} every line the daemon prints is one JSON object, gRPC's own records included (it
+     * logs through java.util.logging, which alone would print two plain lines on standard error): here the warning
+     * an over-limit request makes the transport log.
+     */
+    @Test
+    void jsonLogsStayJsonWithGrpcsOwnWarnings() throws Exception {
+        try (Daemon daemon = new Daemon("serve", "--set", "log.format=json", "--set", "grpc.port=0",
+                "--set", "metrics.port=0", "--set", "grpc.maxTokensPerQuery=100", "--set", "grpc.maxMessageBytes=2048",
+                "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]")) {
+            assertThat(daemon.awaitLine("started in", 60)).as(daemon.output()).isTrue();
+            Matcher listening = Pattern.compile("gRPC API listening on [^:]+:(\\d+)").matcher(daemon.output());
+            assertThat(listening.find()).as(daemon.output()).isTrue();
+            String tokens = String.join(",", java.util.Collections.nCopies(1_000, "123456"));
+            Result tooLarge = run("score", "--address", "127.0.0.1:" + listening.group(1), "--model", "m",
+                    "--tokens", tokens);
+            assertThat(tooLarge.stderr()).contains("RESOURCE_EXHAUSTED");
+            assertThat(daemon.awaitLine("io.grpc", 30)).as("gRPC's warning logged: " + daemon.output()).isTrue();
+            assertThat(daemon.terminate()).as(daemon.output()).isZero();
+            ObjectMapper json = new ObjectMapper();
+            List<String> lines;
+            synchronized (daemon.lines) {
+                lines = new ArrayList<>(daemon.lines);
+            }
+            for (String line : lines) {
+                assertThat(json.readTree(line).isObject()).as(line).isTrue();
+            }
+            assertThat(lines).anySatisfy(line -> assertThat(json.readTree(line).path("loggerName").asText())
+                    .startsWith("io.grpc"));
+        }
+    }
+
     /** A finished command's exit code and output. */
     private record Result(int exitCode, String stdout, String stderr) {
     }

@@ -27,6 +27,10 @@ public final class SimulatedEngine {
     /** Identity and wire options of one engine. */
     public record Options(String pod, int rank, String model, String topic, KvEventEncoder.Form form,
             int bufferSteps, int routerHighWaterMark, Workload.Shape shape, long seed) {
+        /** The same engine keeping {@code steps} batches for replay. */
+        public Options withBufferSteps(int steps) {
+            return new Options(pod, rank, model, topic, form, steps, routerHighWaterMark, shape, seed);
+        }
     }
 
     private static final double TIME_BASE = 1.7575e9;
@@ -231,6 +235,15 @@ public final class SimulatedEngine {
      */
     public void limitSendQueue(int messages) {
         pub.setSndHWM(messages);
+    }
+
+    /**
+     * Caps the live socket's kernel send buffer (SO_SNDBUF) at {@code bytes}; left alone, Linux grows it to a few MB,
+     * which holds thousands of batches before the send queue fills and the publisher drops. For tests that want a
+     * subscriber that falls behind to lose batches within seconds. Takes effect for connections made after the call.
+     */
+    public void limitSendBuffer(int bytes) {
+        pub.setSendBufferSize(bytes);
     }
 
     /** The next {@code count} batches are buffered but never sent live, as if lost on the way. */

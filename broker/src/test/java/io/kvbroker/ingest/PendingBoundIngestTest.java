@@ -39,7 +39,7 @@ class PendingBoundIngestTest {
     @Test
     void batchesDroppedPastTheBoundAreReplayedOnceTheQueueDrainsEvenIfTheEngineFallsQuiet() throws Exception {
         List<SimulatedEngine.Options> fleet = new ArrayList<>(Simulator.fleet(3, 61));
-        fleet.set(2, withBuffer(fleet.get(2), SMALL_BUFFER));
+        fleet.set(2, fleet.get(2).withBufferSteps(SMALL_BUFFER));
         RecordingSink sink = new RecordingSink();
         EngineRegistry registry = new EngineRegistry();
         ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, ListenSettings.OFF, 100_000, 50,
@@ -49,6 +49,7 @@ class PendingBoundIngestTest {
             int held = ids.get(0);
             int beside = ids.get(1);
             int small = ids.get(2);
+            // A lost batch makes ingest ask for a replay; the engine reads the answer from its buffer now and holds it.
             simulator.call(engines -> {
                 for (int i : new int[] {0, 2}) {
                     engines.get(i).delayReplays(Long.MAX_VALUE);
@@ -58,6 +59,7 @@ class PendingBoundIngestTest {
             });
             Await.until("live batches dropped past the bound", WAIT,
                     () -> overflows(ingest, held) >= 200 && overflows(ingest, small) >= 200);
+            // The engines fall quiet; then the held answers arrive.
             simulator.setStepping(false);
             simulator.call(engines -> {
                 engines.get(0).delayReplays(0);
@@ -151,11 +153,6 @@ class PendingBoundIngestTest {
         } finally {
             ingest.stop(Duration.ofSeconds(5));
         }
-    }
-
-    private static SimulatedEngine.Options withBuffer(SimulatedEngine.Options o, int bufferSteps) {
-        return new SimulatedEngine.Options(o.pod(), o.rank(), o.model(), o.topic(), o.form(), bufferSteps,
-                o.routerHighWaterMark(), o.shape(), o.seed());
     }
 
     /** Registers the simulator's engines, starts ingest and waits until each is live; returns their ids in order. */

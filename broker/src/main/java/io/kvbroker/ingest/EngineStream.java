@@ -119,6 +119,8 @@ public final class EngineStream {
     private int attemptsWithoutProgress;
     /** What to ask once the current reply stream ends, or null for nothing. */
     private Purpose followUpPurpose;
+    /** Live batches were dropped past the queue's bound since the last request: ask again once the queue drains. */
+    private boolean overflowed;
 
     public EngineStream(int engineId, String name, IngestSink sink, KvEventDecoder decoder, ReplayRequester replay,
             Limits limits, long nowMs) {
@@ -213,8 +215,9 @@ public final class EngineStream {
         lastLiveSequence = sequence;
         if (replaying) {
             if (pending.size() >= limits.maxPendingBatches()) {
-                // Dropped here, the batch will show up as a gap once the queue drains, and be replayed.
+                // Dropped here; it is asked for again once the queue drains (finishReplay).
                 counters.increment(Counter.PENDING_OVERFLOWS);
+                overflowed = true;
                 return;
             }
             pending.add(new Pending(sequence, payload, backwards));
@@ -448,6 +451,11 @@ public final class EngineStream {
             Pending next = pending.pollFirst();
             acceptLive(next.sequence(), next.payload(), next.backwards(), nowMs);
         }
+        if (!replaying && overflowed) {
+            // The engine's buffer holds what was dropped: ask now, not when a later live batch shows the gap, which an
+            // engine gone idle may never send. A continuation also finds a restart hidden among the dropped batches.
+            startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
+        }
     }
 
     private void startOrFollow(Purpose why, long nowMs) {
@@ -470,6 +478,8 @@ public final class EngineStream {
         awaitingFirstReply = true;
         cursorAtRequest = cursor;
         replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        // The engine answers from its buffer as it is when the request arrives: every batch dropped so far is in it.
+        overflowed = false;
         if (state != EngineState.VOID) {
             state = EngineState.CATCHING_UP;
         }

@@ -16,7 +16,7 @@ import org.zeromq.ZMQ;
  * One simulated vLLM engine speaking the wire contract exactly: a bound PUB sending {@code [topic, seq, payload]},
  * and a bound ROUTER answering replay requests from a bounded buffer of recent batches, dropping silently at its
  * send high-water mark as vLLM's does. Faults are injected by the test or operator: dropped live batches, a replay
- * cut short, restarts with or without a disconnect.
+ * cut short or delayed, restarts with or without a disconnect.
  *
  * <p>Design note: not thread-safe; {@link Simulator} drives every engine from its one thread. Timestamps are unique
  * per batch (a base, plus 10,000 s per restart, plus a millisecond per sequence), so a test can tell exactly which
@@ -27,10 +27,18 @@ public final class SimulatedEngine {
     /** Identity and wire options of one engine. */
     public record Options(String pod, int rank, String model, String topic, KvEventEncoder.Form form,
             int bufferSteps, int routerHighWaterMark, Workload.Shape shape, long seed) {
+        /** The same engine keeping {@code steps} batches for replay. */
+        public Options withBufferSteps(int steps) {
+            return new Options(pod, rank, model, topic, form, steps, routerHighWaterMark, shape, seed);
+        }
     }
 
     private static final double TIME_BASE = 1.7575e9;
     private static final byte[] EMPTY = new byte[0];
+
+    /** A replay answer read from the buffer when it was asked for, waiting to be sent: its frames, in order. */
+    private record DelayedReplay(long askedAtMs, byte[] identity, List<byte[][]> replies) {
+    }
 
     private final ZContext context;
     private final Options options;
@@ -52,6 +60,8 @@ public final class SimulatedEngine {
     private int dropLive;
     private int cutReplayAfter = -1;
     private boolean offline;
+    private long replayDelayMs;
+    private final ArrayDeque<DelayedReplay> delayedReplays = new ArrayDeque<>();
 
     /**
      * Binds the engine's sockets on loopback.
@@ -158,7 +168,10 @@ public final class SimulatedEngine {
         pub.send(payload, 0);
     }
 
-    /** Answers waiting replay requests: every buffered batch from the asked sequence on, then the end marker. */
+    /**
+     * Answers waiting replay requests: every buffered batch from the asked sequence on, then the end marker; sent now,
+     * or once the delay set by {@link #delayReplays} has passed.
+     */
     public void serveReplay() {
         if (offline) {
             return;
@@ -176,27 +189,34 @@ public final class SimulatedEngine {
             for (byte b : rest.get(1)) {
                 from = (from << 8) | (b & 0xff);
             }
-            int sent = 0;
-            long sequence = firstBuffered;
-            boolean cut = false;
-            for (byte[] payload : buffer) {
-                if (sequence >= from) {
-                    if (cutReplayAfter >= 0 && sent == cutReplayAfter) {
-                        cut = true;
-                        break;
-                    }
-                    reply(identity, topic, WireFrames.sequenceFrame(sequence), payload);
-                    sent++;
-                }
-                sequence++;
-            }
-            if (cut) {
-                // As when the ROUTER drops at its high-water mark: no more replies, no end marker.
-                cutReplayAfter = -1;
-                continue;
-            }
-            reply(identity, EMPTY, WireFrames.sequenceFrame(WireFrames.END_OF_REPLAY), EMPTY);
+            delayedReplays.addLast(new DelayedReplay(System.currentTimeMillis(), identity, answer(from)));
         }
+        long now = System.currentTimeMillis();
+        while (!delayedReplays.isEmpty() && now - delayedReplays.peekFirst().askedAtMs() >= replayDelayMs) {
+            DelayedReplay due = delayedReplays.removeFirst();
+            for (byte[][] frames : due.replies()) {
+                reply(due.identity(), frames[0], frames[1], frames[2]);
+            }
+        }
+    }
+
+    /** The replies to a request from {@code from}, read from the buffer as it is now: batches, then the end marker. */
+    private List<byte[][]> answer(long from) {
+        List<byte[][]> replies = new ArrayList<>();
+        long sequence = firstBuffered;
+        for (byte[] payload : buffer) {
+            if (sequence >= from) {
+                if (cutReplayAfter >= 0 && replies.size() == cutReplayAfter) {
+                    // As when the ROUTER drops at its high-water mark: no more replies, no end marker.
+                    cutReplayAfter = -1;
+                    return replies;
+                }
+                replies.add(new byte[][] {topic, WireFrames.sequenceFrame(sequence), payload});
+            }
+            sequence++;
+        }
+        replies.add(new byte[][] {EMPTY, WireFrames.sequenceFrame(WireFrames.END_OF_REPLAY), EMPTY});
+        return replies;
     }
 
     private void reply(byte[] identity, byte[] topicFrame, byte[] sequence, byte[] payload) {
@@ -217,6 +237,15 @@ public final class SimulatedEngine {
         pub.setSndHWM(messages);
     }
 
+    /**
+     * Caps the live socket's kernel send buffer (SO_SNDBUF) at {@code bytes}; left alone, Linux grows it to a few MB,
+     * which holds thousands of batches before the send queue fills and the publisher drops. For tests that want a
+     * subscriber that falls behind to lose batches within seconds. Takes effect for connections made after the call.
+     */
+    public void limitSendBuffer(int bytes) {
+        pub.setSendBufferSize(bytes);
+    }
+
     /** The next {@code count} batches are buffered but never sent live, as if lost on the way. */
     public void dropLive(int count) {
         dropLive += count;
@@ -227,9 +256,20 @@ public final class SimulatedEngine {
         cutReplayAfter = replies;
     }
 
+    /**
+     * From now on each replay answer, read from the buffer when the request arrives (as vLLM's replay thread reads
+     * it), reaches the socket {@code millis} after the request, as over a slow link; {@link Long#MAX_VALUE} holds
+     * them until this is called again, and 0 sends what waits at once. For tests of what ingest does meanwhile.
+     */
+    public void delayReplays(long millis) {
+        replayDelayMs = millis;
+    }
+
     /** The process restarts in place: sequence from 0, an empty cache and buffer, new hash seed. */
     public void restart() {
         restarts++;
+        // Answers the old process had not sent yet die with it.
+        delayedReplays.clear();
         nextSequence = 0;
         firstBuffered = 0;
         buffer.clear();
@@ -240,6 +280,7 @@ public final class SimulatedEngine {
     /** The engine goes away (sockets closed): steps taken until {@link #comeBack()} are buffered only. */
     public void goAway() {
         offline = true;
+        delayedReplays.clear();
         pub.close();
         router.close();
     }

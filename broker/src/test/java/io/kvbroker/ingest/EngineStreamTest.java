@@ -180,6 +180,31 @@ class EngineStreamTest {
     }
 
     @Test
+    void liveBatchesDroppedPastThePendingBoundAreAskedForOnceTheQueueDrains() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine,
+                new EngineStream.Limits(100, 3, 1000, 16, 5_000), now);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        engine.publish();
+        live(stream, engine);
+        // The engine reads the answer from its buffer now; it arrives after 40 more live batches.
+        List<ReplayMessage> late = engine.replies(engine.lastRequest());
+        for (int i = 0; i < 40; i++) {
+            live(stream, engine);
+        }
+        assertThat(stream.counters().get(Counter.PENDING_OVERFLOWS)).isEqualTo(25);
+        late.forEach(reply -> stream.onReplay(reply, now));
+        // The engine publishes nothing more (an idle vLLM): no later live batch would show the dropped ones as a gap.
+        assertThat(stream.cursor()).isEqualTo(17);
+        assertThat(engine.lastRequest()).as("a continuation from the cursor").isEqualTo(17);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 43).boxed().toList());
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
     void sequenceGoingBackwardsIsANewIncarnation() {
         FakeEngine engine = new FakeEngine(100, true);
         EngineStream stream = stream(engine);

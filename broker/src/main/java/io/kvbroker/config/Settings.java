@@ -115,8 +115,9 @@ public final class Settings {
 
     public static final Setting<Integer> INGEST_RECEIVE_HIGH_WATER_MARK = new Setting<>(
             "ingest.receiveHighWaterMark", "integer, messages", 100_000, "100000",
-            "ZeroMQ receive high-water mark of each engine's SUB socket (0: unlimited); beyond it messages are"
-                    + " dropped and recovered as gaps.", false, ValueParsers.intRange(0, 100_000_000));
+            "ZeroMQ receive high-water mark of each engine's SUB socket (0: unlimited). At the mark the SUB stops"
+                    + " reading, the kernel buffers fill, and the engine's publisher drops; the lost batches come back"
+                    + " as gaps replayed from the engine's buffer.", false, ValueParsers.intRange(0, 100_000_000));
 
     public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MS = new Setting<>("ingest.reconnectIntervalMs",
             "integer, ms", 100, "100",

@@ -22,13 +22,8 @@ public final class SimulatedBrokers {
      */
     public static BrokerDaemon start(Simulator simulator, Path folder, String name, Map<String, String> settings)
             throws Exception {
-        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
-        simulator.specs().forEach(spec -> yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: '")
-                .append(spec.model()).append("', endpoint: '").append(spec.endpoint()).append("', replayEndpoint: '")
-                .append(spec.replayEndpoint().orElseThrow()).append("', topic: '").append(spec.topic())
-                .append("'}\n"));
         Path file = folder.resolve(name + ".yaml");
-        Files.writeString(file, yaml);
+        Files.writeString(file, enginesYaml(simulator));
         Map<String, String> flags = new HashMap<>(Map.of("grpc.port", "0", "grpc.host", "127.0.0.1",
                 "log.statusIntervalMs", "3600000", "journal.dir", "", "metrics.port", "0"));
         flags.putAll(settings);
@@ -41,5 +36,15 @@ public final class SimulatedBrokers {
             throw e;
         }
         return daemon;
+    }
+
+    /** The simulator's engines, with their replay endpoints, as a YAML configuration's {@code engines.static}. */
+    public static String enginesYaml(Simulator simulator) {
+        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
+        simulator.specs().forEach(spec -> yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: '")
+                .append(spec.model()).append("', endpoint: '").append(spec.endpoint()).append("', replayEndpoint: '")
+                .append(spec.replayEndpoint().orElseThrow()).append("', topic: '").append(spec.topic())
+                .append("'}\n"));
+        return yaml.toString();
     }
 }

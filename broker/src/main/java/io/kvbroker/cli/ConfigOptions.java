@@ -3,6 +3,7 @@ package io.kvbroker.cli;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.ConfigException;
 import io.kvbroker.config.ConfigLoader;
+import io.kvbroker.config.Settings;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -22,8 +23,18 @@ final class ConfigOptions {
 
     /** The validated configuration, or null after printing what is wrong (the caller exits with status 2). */
     BrokerConfig loadOrReport() {
+        return loadOrReport(Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #loadOrReport()}, for a daemon in this JVM: also checked against its heap of at most
+     * {@code maxHeapBytes} ({@link Settings#checkHeap}).
+     */
+    BrokerConfig loadOrReport(long maxHeapBytes) {
         try {
-            return ConfigLoader.load(Optional.ofNullable(file), System.getenv(), overrides);
+            BrokerConfig config = ConfigLoader.load(Optional.ofNullable(file), System.getenv(), overrides);
+            Settings.checkHeap(config, maxHeapBytes);
+            return config;
         } catch (ConfigException e) {
             System.err.println("kvbroker: configuration error: " + e.getMessage());
             return null;

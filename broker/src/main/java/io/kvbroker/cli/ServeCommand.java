@@ -46,7 +46,7 @@ final class ServeCommand implements Callable<Integer> {
         if (simulate != null) {
             configOptions.overrides.put("simulate.engines", simulate.toString());
         }
-        BrokerConfig config = configOptions.loadOrReport();
+        BrokerConfig config = configOptions.loadOrReport(Runtime.getRuntime().maxMemory());
         if (config == null) {
             return KvbrokerCommand.EXIT_CONFIG;
         }

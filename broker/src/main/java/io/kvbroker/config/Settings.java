@@ -174,7 +174,8 @@ public final class Settings {
     public static final Setting<Integer> INDEX_BUDGET_MB = new Setting<>("index.budgetMb", "integer, MiB", 0, "0",
             "Heap the index may use for blocks, split in index.budgetShares equal per-engine quotas (64 bytes an"
                     + " indexed block). An engine over its quota loses chain tails: storage-only first, then CPU,"
-                    + " then GPU; it is reported truncated. 0: no budget.", false,
+                    + " then GPU; it is reported truncated. Start-up refuses a budget above a third of the heap less"
+                    + " 32 MiB (allowing the index three times its budget at its peak). 0: no budget.", false,
             ValueParsers.intRange(0, 4_194_304));
 
     public static final Setting<Integer> INDEX_BUDGET_SHARES = new Setting<>("index.budgetShares", "integer", 1000,
@@ -376,6 +377,25 @@ public final class Settings {
             throw new ConfigException(INGEST_LISTEN_REPLAY_PORT.key(), "replay ports " + replay + ".."
                     + (replay + ranks - 1) + " overlap the listening ports " + listen + ".." + (listen + ranks - 1)
                     + "; vLLM adds the rank to both, so keep them at least maxRanks apart");
+        }
+    }
+
+    /**
+     * Checks that need the JVM the daemon runs in: an index budget its heap cannot hold stops start-up, naming
+     * {@code index.budgetMb}, rather than running the daemon out of memory under load.
+     *
+     * @param maxHeapBytes the heap the JVM may grow to ({@link Runtime#maxMemory()})
+     */
+    public static void checkHeap(BrokerConfig config, long maxHeapBytes) throws ConfigException {
+        long budgetMb = config.get(INDEX_BUDGET_MB);
+        long maxMb = IndexBudget.maxBudgetMb(maxHeapBytes);
+        if (budgetMb > maxMb) {
+            throw new ConfigException(INDEX_BUDGET_MB.key(), budgetMb + " MiB does not fit a heap of "
+                    + (maxHeapBytes >> 20) + " MiB: allowing the index " + IndexBudget.HEAP_PER_BUDGET
+                    + " times its budget at its peak and the rest of the daemon " + IndexBudget.HEAP_RESERVE_MB
+                    + " MiB, so at most " + maxMb + " here; lower it, or give the JVM at least "
+                    + (IndexBudget.HEAP_PER_BUDGET * budgetMb + IndexBudget.HEAP_RESERVE_MB)
+                    + " MiB of heap (-Xmx, or -XX:MaxRAMPercentage of the container's memory)");
         }
     }
 

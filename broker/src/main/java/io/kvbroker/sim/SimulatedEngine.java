@@ -4,9 +4,11 @@ import io.kvbroker.codec.KvEventEncoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.event.KvEventBatch;
 import java.nio.charset.StandardCharsets;
+import java.util.AbstractList;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.SplittableRandom;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
@@ -20,7 +22,9 @@ import org.zeromq.ZMQ;
  *
  * <p>Design note: not thread-safe; {@link Simulator} drives every engine from its one thread. Timestamps are unique
  * per batch (a base, plus 10,000 s per restart, plus a millisecond per sequence), so a test can tell exactly which
- * published batch a consumer applied.
+ * published batch a consumer applied. Being a function of incarnation and sequence, they are computed when asked,
+ * never kept: the daemon's {@code --simulate} runs these engines for as long as it lives, and a list of every
+ * timestamp grew its heap by about 1 MB a minute.
  */
 public final class SimulatedEngine {
 
@@ -46,7 +50,6 @@ public final class SimulatedEngine {
     private final KvEventEncoder encoder = new KvEventEncoder();
     private final byte[] topic;
     private final ArrayDeque<byte[]> buffer = new ArrayDeque<>();
-    private final List<Double> published = new ArrayList<>();
     /** Listen mode: the broker address the PUB connects to (vLLM connects when its endpoint has no '*'). */
     private final String pubConnect;
     private final String host;
@@ -130,9 +133,29 @@ public final class SimulatedEngine {
         return nextSequence;
     }
 
-    /** Timestamps of every batch of the current incarnation, by sequence. */
+    /**
+     * Timestamps of every batch of the current incarnation, by sequence: a read-only view computed from the
+     * incarnation and the sequence, as {@link #step()} stamps them (no list of them is kept).
+     */
     public List<Double> publishedTimestamps() {
-        return published;
+        int incarnation = restarts;
+        int size = Math.toIntExact(nextSequence);
+        return new AbstractList<>() {
+            @Override
+            public Double get(int sequence) {
+                Objects.checkIndex(sequence, size);
+                return timestamp(incarnation, sequence);
+            }
+
+            @Override
+            public int size() {
+                return size;
+            }
+        };
+    }
+
+    private static double timestamp(int incarnation, long sequence) {
+        return TIME_BASE + incarnation * 10_000.0 + sequence * 0.001;
     }
 
     /** One of the system prompts this engine's conversations start with (shared by engines of its model). */
@@ -147,10 +170,8 @@ public final class SimulatedEngine {
     /** Publishes one scheduler step's batch (buffered for replay; not sent live while a drop or outage is on). */
     public void step() {
         long sequence = nextSequence++;
-        double timestamp = TIME_BASE + restarts * 10_000.0 + sequence * 0.001;
-        byte[] payload = encoder.encode(new KvEventBatch(timestamp, options.rank(), workload.step(), 0, 0),
-                options.form());
-        published.add(timestamp);
+        byte[] payload = encoder.encode(new KvEventBatch(timestamp(restarts, sequence), options.rank(),
+                workload.step(), 0, 0), options.form());
         buffer.addLast(payload);
         if (buffer.size() > options.bufferSteps()) {
             buffer.removeFirst();
@@ -273,7 +294,6 @@ public final class SimulatedEngine {
         nextSequence = 0;
         firstBuffered = 0;
         buffer.clear();
-        published.clear();
         workload.restart();
     }
 

@@ -176,6 +176,23 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anIndexBudgetTheHeapCannotHoldNamesTheKeyAndTheHeapItWouldNeed() throws Exception {
+        long heap64 = 64L << 20;
+        Settings.checkHeap(BrokerConfig.defaults(), heap64);
+        Settings.checkHeap(load(Optional.empty(), Map.of(), Map.of("index.budgetMb", "10", "index.budgetShares", "8")),
+                heap64);
+        BrokerConfig eleven = load(Optional.empty(), Map.of(), Map.of("index.budgetMb", "11",
+                "index.budgetShares", "8"));
+        assertThatThrownBy(() -> Settings.checkHeap(eleven, heap64)).isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("index.budgetMb: 11 MiB does not fit a heap of 64 MiB")
+                .hasMessageContaining("at most 10 here").hasMessageContaining("at least 65 MiB of heap");
+        // The shipped 2 GiB container: a 1.5 GiB heap.
+        Settings.checkHeap(load(Optional.empty(), Map.of(), Map.of("index.budgetMb", "501")), 1536L << 20);
+        BrokerConfig over = load(Optional.empty(), Map.of(), Map.of("index.budgetMb", "502"));
+        assertThatThrownBy(() -> Settings.checkHeap(over, 1536L << 20)).hasMessageContaining("at most 501 here");
+    }
+
+    @Test
     void unknownEnvironmentVariablesOnlyWarnAndKubernetesServiceLinksAreQuiet() throws Exception {
         BrokerConfig config = load(Optional.empty(), Map.of("KVBROKER_LOG_LEVL", "debug",
                 "KVBROKER_SERVICE_HOST", "10.0.0.1", "KVBROKER_PORT_50051_TCP", "tcp://10.0.0.1:50051"), Map.of());

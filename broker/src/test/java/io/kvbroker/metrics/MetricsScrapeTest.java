@@ -23,6 +23,7 @@ import io.kvbroker.proto.v1.ListEnginesResponse;
 import io.kvbroker.proto.v1.ScoreRequest;
 import io.kvbroker.proto.v1.WatchRequest;
 import io.kvbroker.proto.v1.WatchResponse;
+import io.kvbroker.testing.MetricsText;
 import io.kvbroker.testing.Ports;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -32,7 +33,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -62,21 +62,11 @@ class MetricsScrapeTest {
     private Map<String, Double> scrape(int port) throws Exception {
         HttpResponse<String> response = get(port, "/metrics");
         assertThat(response.statusCode()).isEqualTo(200);
-        Map<String, Double> samples = new LinkedHashMap<>();
-        for (String line : response.body().split("\n")) {
-            if (line.isBlank() || line.startsWith("#")) {
-                continue;
-            }
-            int space = line.lastIndexOf(' ');
-            samples.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1)));
-        }
-        return samples;
+        return MetricsText.parse(response.body());
     }
 
     private static double sum(Map<String, Double> samples, String name, Predicate<String> series) {
-        return samples.entrySet().stream()
-                .filter(e -> (e.getKey().equals(name) || e.getKey().startsWith(name + "{")) && series.test(e.getKey()))
-                .mapToDouble(Map.Entry::getValue).sum();
+        return MetricsText.sum(samples, name, series);
     }
 
     private static long count(Map<String, Double> samples, String name) {

@@ -18,6 +18,7 @@ import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;
 import io.kvbroker.testing.Await;
+import io.kvbroker.testing.ClassHistogram;
 import io.kvbroker.testing.SimulatedBrokers;
 import io.kvbroker.watch.StreamCopy;
 import java.io.IOException;
@@ -50,7 +51,8 @@ import org.junit.jupiter.api.io.TempDir;
  * simulated engines' own buffers, 1 MB/s, for 100 s.) The suite runs it for 45 s;
  * {@code -Dkvbroker.soak.seconds=600} runs it longer by hand (sampling every 5 s either way). The bounds are loose
  * on purpose (a loaded 2-core machine moves RSS and thread counts by some margin); a leak of one thread, socket or
- * buffer per batch or per call would pass them within seconds.
+ * buffer per batch or per call would pass them within seconds. {@code -Dkvbroker.soak.histogramDir=FOLDER} also
+ * writes class histograms at the first and the last sample there and prints the classes that grew most in between.
  */
 class SoakTest {
     private static final int ENGINES = 8;
@@ -122,6 +124,8 @@ class SoakTest {
                 return true;
             });
             List<Sample> samples = new ArrayList<>();
+            String histogramDir = System.getProperty("kvbroker.soak.histogramDir", "");
+            Path firstHistogram = null;
             long nextSampleS = warmUpSeconds;
             while (nextSampleS <= totalSeconds) {
                 long waitNanos = startNanos + TimeUnit.SECONDS.toNanos(nextSampleS) - System.nanoTime();
@@ -132,7 +136,15 @@ class SoakTest {
                 Sample sample = sample(nextSampleS, daemon, scores.get(), watched.get());
                 samples.add(sample);
                 System.out.println("soak " + sample);
+                if (!histogramDir.isEmpty() && firstHistogram == null) {
+                    // Written away at once: nothing of it is on the heap when the last one is taken.
+                    firstHistogram = Files.createDirectories(Path.of(histogramDir)).resolve("soak-histogram-first.txt");
+                    Files.writeString(firstHistogram, ClassHistogram.take());
+                }
                 nextSampleS += sampleEverySeconds;
+            }
+            if (firstHistogram != null) {
+                compareHistograms(firstHistogram);
             }
             stop.set(true);
             watchCall.cancel(null);
@@ -170,6 +182,16 @@ class SoakTest {
             for (int i = open.size() - 1; i >= 0; i--) {
                 open.get(i).close();
             }
+        }
+    }
+
+    /** Takes the last histogram, writes it beside the first and prints the classes that grew most in between. */
+    private static void compareHistograms(Path first) throws IOException {
+        String last = ClassHistogram.take();
+        Files.writeString(first.resolveSibling("soak-histogram-last.txt"), last);
+        System.out.println("soak histogram: classes grown most from the first sample to the last (instances, bytes)");
+        for (ClassHistogram.Row row : ClassHistogram.grown(Files.readString(first), last, 25)) {
+            System.out.printf("soak histogram %+10d %+12d %s%n", row.instances(), row.bytes(), row.className());
         }
     }
 

@@ -23,9 +23,7 @@ public final class SimulatedBrokers {
      */
     public static BrokerDaemon start(Simulator simulator, Path folder, String name, Map<String, String> settings,
             String... moreEngines) throws Exception {
-        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
-        simulator.specs().forEach(spec -> yaml.append("    - ").append(engine(spec.key().pod(), spec.model(),
-                spec.topic(), spec.endpoint().toString(), spec.replayEndpoint().orElseThrow().toString())).append('\n'));
+        StringBuilder yaml = new StringBuilder(enginesYaml(simulator));
         for (String engine : moreEngines) {
             yaml.append("    - ").append(engine).append('\n');
         }
@@ -49,5 +47,14 @@ public final class SimulatedBrokers {
     public static String engine(String pod, String model, String topic, String endpoint, String replayEndpoint) {
         return "{pod: " + pod + ", model: '" + model + "', endpoint: '" + endpoint + "', replayEndpoint: '"
                 + replayEndpoint + "', topic: '" + topic + "'}";
+    }
+
+    /** The simulator's engines, with their replay endpoints, as a YAML configuration's {@code engines.static}. */
+    public static String enginesYaml(Simulator simulator) {
+        StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
+        simulator.specs().forEach(spec -> yaml.append("    - ").append(engine(spec.key().pod(), spec.model(),
+                spec.topic(), spec.endpoint().toString(), spec.replayEndpoint().orElseThrow().toString()))
+                .append('\n'));
+        return yaml.toString();
     }
 }

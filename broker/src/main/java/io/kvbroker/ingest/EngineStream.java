@@ -421,7 +421,10 @@ public final class EngineStream {
         }
         long needed = pending.isEmpty() ? NONE : pending.peekFirst().sequence() - 1;
         boolean stoppedShort = needed != NONE && cursor < needed;
-        if (stoppedShort && !giveUp) {
+        // With nothing queued, only the end marker says the engine's buffer was read to its end. A stream that went
+        // quiet without it was cut, and an engine gone idle sends no live batch that would show what is missing.
+        boolean cutWithNothingQueued = timedOut && pending.isEmpty();
+        if ((stoppedShort || cutWithNothingQueued) && !giveUp) {
             startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
             return;
         }

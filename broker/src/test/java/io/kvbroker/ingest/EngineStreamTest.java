@@ -91,6 +91,17 @@ class EngineStreamTest {
         return new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine, LIMITS, now);
     }
 
+    /** A stream past its (empty) first-contact replay that then applied {@code liveBatches} live ones. */
+    private EngineStream liveAfter(FakeEngine engine, int liveBatches) {
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        for (int i = 0; i < liveBatches; i++) {
+            live(stream, engine);
+        }
+        return stream;
+    }
+
     private void answer(EngineStream stream, FakeEngine engine) {
         for (ReplayMessage reply : engine.replies(engine.lastRequest())) {
             stream.onReplay(reply, now);
@@ -177,6 +188,90 @@ class EngineStreamTest {
         answer(stream, engine);
         assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 8).boxed().toList());
         assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isOne();
+    }
+
+    @Test
+    void firstContactReplayCutWithNothingQueuedIsContinuedFromTheNewCursor() {
+        FakeEngine engine = new FakeEngine(100, true);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        // The ROUTER delivers four replies, then drops the rest and the end marker; the engine publishes nothing more.
+        engine.replies(0).subList(0, 4).forEach(reply -> stream.onReplay(reply, now));
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).as("continued from the cursor (3), which is checked").containsExactly(0L, 3L);
+        assertThat(engine.fresh).containsExactly(false, true);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 10).boxed().toList());
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        // A reply stream that ended with its end marker is complete: time passing asks nothing more.
+        for (int i = 0; i < 5; i++) {
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(engine.requests).hasSize(2);
+        assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isOne();
+        assertThat(sink.all(0)).noneMatch(event -> event instanceof String || event instanceof ResetReason);
+    }
+
+    @Test
+    void reconnectReplayCutWithNothingQueuedIsContinuedFromTheNewCursor() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 2);
+        // Away while the engine published eight more, then idle: only the reconnect's replay can bring them.
+        for (int i = 0; i < 8; i++) {
+            engine.publish();
+        }
+        stream.onConnected(now);
+        assertThat(engine.lastRequest()).isOne();
+        engine.replies(1).subList(0, 3).forEach(reply -> stream.onReplay(reply, now));
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).containsExactly(0L, 1L, 3L);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 10).boxed().toList());
+        assertThat(stream.incarnation()).isOne();
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void firstContactReplayCutWithBatchesQueuedIsAskedAgainFromWhereItStopped() {
+        FakeEngine engine = new FakeEngine(100, true);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        live(stream, engine);
+        live(stream, engine);
+        engine.replies(0).subList(0, 4).forEach(reply -> stream.onReplay(reply, now));
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).containsExactly(0L, 3L);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 12).boxed().toList());
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void aCutReplayThatBringsNothingNewIsGivenUpAfterTheAttempts() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 2);
+        engine.publish();
+        stream.onConnected(now);
+        // Every answer stops after the checked batch at the cursor: nothing new, three times, then given up.
+        for (int i = 0; i < 5; i++) {
+            stream.onReplay(engine.replies(engine.lastRequest()).get(0), now);
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(engine.requests).containsExactly(0L, 1L, 1L, 1L);
+        assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isEqualTo(3);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        assertThat(stream.cursor()).isOne();
     }
 
     @Test

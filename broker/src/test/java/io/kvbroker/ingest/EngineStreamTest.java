@@ -300,6 +300,85 @@ class EngineStreamTest {
     }
 
     @Test
+    void lastHeardSequenceDoesNotGoBackWhenReplaysRunAheadOfALaggingLiveStream() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 1);
+        engine.publish();
+        live(stream, engine);
+        // The live stream lags: the engine publishes 18 more that are still on the way when its replay answer comes.
+        List<byte[]> onTheWay = new ArrayList<>();
+        for (int i = 0; i < 18; i++) {
+            onTheWay.add(engine.publish());
+        }
+        answer(stream, engine);
+        assertThat(stream.cursor()).isEqualTo(20);
+        assertThat(stream.lastHeardSequence()).isEqualTo(20);
+        for (int i = 0; i < onTheWay.size(); i++) {
+            stream.onLive(3 + i, onTheWay.get(i), now);
+            assertThat(stream.lastHeardSequence()).as("after the late live batch %d", 3 + i).isEqualTo(20);
+        }
+        live(stream, engine);
+        assertThat(stream.lastHeardSequence()).isEqualTo(21);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 22).boxed().toList());
+    }
+
+    @Test
+    void lastHeardSequenceStartsAgainWithEachIncarnation() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 30);
+        assertThat(stream.lastHeardSequence()).isEqualTo(29);
+        // Restart by sequence: the new process's first live batch.
+        engine.restart();
+        live(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(stream.lastHeardSequence()).isZero();
+        answer(stream, engine);
+        for (int i = 0; i < 29; i++) {
+            live(stream, engine);
+        }
+        assertThat(stream.lastHeardSequence()).isEqualTo(29);
+        // Restart signalled by discovery; the new process published two batches.
+        engine.restart();
+        engine.publish();
+        engine.publish();
+        stream.onRestartSignalled(now);
+        assertThat(stream.incarnation()).isEqualTo(3);
+        assertThat(stream.lastHeardSequence()).isEqualTo(-1);
+        answer(stream, engine);
+        assertThat(stream.lastHeardSequence()).isOne();
+        for (int i = 0; i < 28; i++) {
+            live(stream, engine);
+        }
+        assertThat(stream.lastHeardSequence()).isEqualTo(29);
+        // Restart found by the fingerprint on reconnect: the new process's buffer ends before our cursor.
+        engine.restart();
+        stream.onConnected(now);
+        assertThat(engine.lastRequest()).isEqualTo(29);
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(4);
+        assertThat(stream.lastHeardSequence()).isEqualTo(-1);
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(stream.lastHeardSequence()).isZero();
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L);
+    }
+
+    @Test
+    void aVoidKeepsTheLastHeardSequence() {
+        FakeEngine engine = new FakeEngine(4, true);
+        EngineStream stream = liveAfter(engine, 1);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(stream.counters().get(Counter.VOIDS)).isOne();
+        // The same process: its sequence goes on, and so does what was heard of it.
+        assertThat(stream.incarnation()).isOne();
+        assertThat(stream.lastHeardSequence()).isEqualTo(11);
+    }
+
+    @Test
     void sequenceGoingBackwardsIsANewIncarnation() {
         FakeEngine engine = new FakeEngine(100, true);
         EngineStream stream = stream(engine);

@@ -422,10 +422,11 @@ public final class EngineStream {
             return;
         }
         if (verifyFirst && awaitingFirstReply && !timedOut) {
-            // An empty buffer where our cursor's batch should be: a new process that has published nothing yet.
+            // An empty buffer where our cursor's batch should be: a new process that has not reached our cursor. What
+            // it did publish is asked for now, as after any restart: an idle engine would send no live batch to ask it.
             counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
             restart(ResetReason.RESTART_BY_FINGERPRINT);
-            finishReplay(nowMs);
+            startReplay(Purpose.FIRST_CONTACT, nowMs);
             return;
         }
         long needed = pending.isEmpty() ? NONE : pending.peekFirst().sequence() - 1;

@@ -422,21 +422,25 @@ class EngineStreamTest {
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
     }
 
-    @Test
-    void restartThatPassedTheCursorIsFoundByTheFingerprintOnReconnect() {
-        FakeEngine engine = new FakeEngine(100, true);
-        EngineStream stream = stream(engine);
-        stream.onConnected(now);
-        answer(stream, engine);
-        for (int i = 0; i < 3; i++) {
-            live(stream, engine);
-        }
-        // Disconnected: the engine restarts and publishes past our cursor (2) before we reconnect.
+    /**
+     * A stream that applied {@code liveBatches} live; then, while it is disconnected, the engine restarts and
+     * publishes {@code afterRestart} batches; then the stream reconnects.
+     */
+    private EngineStream reconnectAfterAnUnseenRestart(FakeEngine engine, int liveBatches, int afterRestart) {
+        EngineStream stream = liveAfter(engine, liveBatches);
         engine.restart();
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < afterRestart; i++) {
             engine.publish();
         }
         stream.onConnected(now);
+        return stream;
+    }
+
+    @Test
+    void restartThatPassedTheCursorIsFoundByTheFingerprintOnReconnect() {
+        FakeEngine engine = new FakeEngine(100, true);
+        // The new process published past our cursor (2) before we reconnected.
+        EngineStream stream = reconnectAfterAnUnseenRestart(engine, 3, 6);
         assertThat(engine.lastRequest()).isEqualTo(2);
         answer(stream, engine);
         assertThat(stream.incarnation()).isEqualTo(2);
@@ -448,6 +452,21 @@ class EngineStreamTest {
         List<Object> applied = sink.all(0);
         RecordingSink.Applied last = (RecordingSink.Applied) applied.get(applied.size() - 1);
         assertThat(last.timestamp()).isEqualTo(1e6 + 6);
+    }
+
+    @Test
+    void restartFoundByAnEmptyBufferAtTheCursorReplaysTheNewProcessFromZero() {
+        FakeEngine engine = new FakeEngine(100, true);
+        // The new process published three batches, fewer than our cursor (9), then went idle.
+        EngineStream stream = reconnectAfterAnUnseenRestart(engine, 10, 3);
+        assertThat(engine.lastRequest()).isEqualTo(9);
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(engine.lastRequest()).as("the new process's history, asked at once").isZero();
+        answer(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.RESTART_BY_FINGERPRINT);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
     }
 
     @Test

@@ -92,6 +92,10 @@ public final class EngineStream {
     private boolean fingerprintKnown;
     // Volatile: ListEngines reads them from query threads to report lag.
     private volatile long lastHeardMs;
+    /**
+     * The highest sequence heard in the current incarnation. Not simply the latest: replies can run ahead of live
+     * batches still on their way, and the lag reported (this minus the applied sequence) must not read 0 meanwhile.
+     */
     private volatile long lastHeardSequence = NONE;
     /**
      * Whether the replay socket is connected, as far as anyone told us (true until a transport says otherwise).
@@ -182,7 +186,10 @@ public final class EngineStream {
         return lastHeardMs;
     }
 
-    /** The latest sequence heard from the engine, live or replayed (-1 before the first): what it has published. */
+    /**
+     * The highest sequence heard from the engine's current incarnation, live or replayed (-1 before the first): what
+     * it has published, as far as we know.
+     */
     public long lastHeardSequence() {
         return lastHeardSequence;
     }
@@ -208,7 +215,7 @@ public final class EngineStream {
     /** A live batch arrived on the SUB socket. */
     public void onLive(long sequence, byte[] payload, long nowMs) {
         heard(nowMs);
-        lastHeardSequence = sequence;
+        heardSequence(sequence);
         // Restarts are judged in arrival order: a batch that waited behind a replay may be below the cursor by then
         // without the engine having restarted.
         boolean backwards = lastLiveSequence != NONE && sequence <= lastLiveSequence;
@@ -244,6 +251,7 @@ public final class EngineStream {
         } else if (sequence <= cursor) {
             counters.increment(Counter.RESTARTS_BY_SEQUENCE);
             restart(ResetReason.RESTART_BY_SEQUENCE);
+            heardSequence(sequence);
             if (replay.canReplay()) {
                 pending.addFirst(new Pending(sequence, payload, false));
                 startReplay(Purpose.FIRST_CONTACT, nowMs);
@@ -281,9 +289,7 @@ public final class EngineStream {
         }
         long sequence = message.sequence();
         byte[] payload = message.payload();
-        if (sequence > lastHeardSequence) {
-            lastHeardSequence = sequence;
-        }
+        heardSequence(sequence);
         if (awaitingFirstReply) {
             awaitingFirstReply = false;
             if (verifyFirst && sequence == cursor) {
@@ -293,6 +299,8 @@ public final class EngineStream {
                 }
                 counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
                 restart(ResetReason.RESTART_BY_FINGERPRINT);
+                // This reply is the new process's batch at that sequence.
+                heardSequence(sequence);
                 followUp(Purpose.FIRST_CONTACT);
                 return;
             }
@@ -360,8 +368,9 @@ public final class EngineStream {
      */
     public void onRestartSignalled(long nowMs) {
         counters.increment(Counter.RESTARTS_SIGNALLED);
-        restart(ResetReason.RESTART_SIGNALLED);
+        // Cleared first: what restart() counts as heard of the new process must not include the old one's batches.
         pending.clear();
+        restart(ResetReason.RESTART_SIGNALLED);
         lastLiveSequence = NONE;
         if (replaying) {
             // The reply stream in progress is the old process's: discard it and ask from 0 when it ends.
@@ -413,15 +422,19 @@ public final class EngineStream {
             return;
         }
         if (verifyFirst && awaitingFirstReply && !timedOut) {
-            // An empty buffer where our cursor's batch should be: a new process that has published nothing yet.
+            // An empty buffer where our cursor's batch should be: a new process that has not reached our cursor. What
+            // it did publish is asked for now, as after any restart: an idle engine would send no live batch to ask it.
             counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
             restart(ResetReason.RESTART_BY_FINGERPRINT);
-            finishReplay(nowMs);
+            startReplay(Purpose.FIRST_CONTACT, nowMs);
             return;
         }
         long needed = pending.isEmpty() ? NONE : pending.peekFirst().sequence() - 1;
         boolean stoppedShort = needed != NONE && cursor < needed;
-        if (stoppedShort && !giveUp) {
+        // With nothing queued, only the end marker says the engine's buffer was read to its end. A stream that went
+        // quiet without it was cut, and an engine gone idle sends no live batch that would show what is missing.
+        boolean cutWithNothingQueued = timedOut && pending.isEmpty();
+        if ((stoppedShort || cutWithNothingQueued) && !giveUp) {
             startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
             return;
         }
@@ -523,6 +536,13 @@ public final class EngineStream {
         firstContactDone = false;
         fingerprintKnown = false;
         kinds.clear();
+        // What was heard of the old process says nothing of the new one; the live batches still queued are the new
+        // one's (found restarted at or before the first of them). A void, by contrast, keeps the process and its count.
+        long heard = NONE;
+        for (Pending queued : pending) {
+            heard = Math.max(heard, queued.sequence());
+        }
+        lastHeardSequence = heard;
         LOG.info("engine {} restarted ({}): incarnation {}", name, reason.name().toLowerCase(), incarnation);
         sink.onReset(engineId, incarnation, reason);
     }
@@ -540,6 +560,12 @@ public final class EngineStream {
     private void unknownHistory(long fromSequence, long toSequence) {
         counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
         sink.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
+    }
+
+    private void heardSequence(long sequence) {
+        if (sequence > lastHeardSequence) {
+            lastHeardSequence = sequence;
+        }
     }
 
     private void heard(long nowMs) {

@@ -91,6 +91,17 @@ class EngineStreamTest {
         return new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine, LIMITS, now);
     }
 
+    /** A stream past its (empty) first-contact replay that then applied {@code liveBatches} live ones. */
+    private EngineStream liveAfter(FakeEngine engine, int liveBatches) {
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        answer(stream, engine);
+        for (int i = 0; i < liveBatches; i++) {
+            live(stream, engine);
+        }
+        return stream;
+    }
+
     private void answer(EngineStream stream, FakeEngine engine) {
         for (ReplayMessage reply : engine.replies(engine.lastRequest())) {
             stream.onReplay(reply, now);
@@ -180,6 +191,90 @@ class EngineStreamTest {
     }
 
     @Test
+    void firstContactReplayCutWithNothingQueuedIsContinuedFromTheNewCursor() {
+        FakeEngine engine = new FakeEngine(100, true);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        // The ROUTER delivers four replies, then drops the rest and the end marker; the engine publishes nothing more.
+        engine.replies(0).subList(0, 4).forEach(reply -> stream.onReplay(reply, now));
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).as("continued from the cursor (3), which is checked").containsExactly(0L, 3L);
+        assertThat(engine.fresh).containsExactly(false, true);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 10).boxed().toList());
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        // A reply stream that ended with its end marker is complete: time passing asks nothing more.
+        for (int i = 0; i < 5; i++) {
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(engine.requests).hasSize(2);
+        assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isOne();
+        assertThat(sink.all(0)).noneMatch(event -> event instanceof String || event instanceof ResetReason);
+    }
+
+    @Test
+    void reconnectReplayCutWithNothingQueuedIsContinuedFromTheNewCursor() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 2);
+        // Away while the engine published eight more, then idle: only the reconnect's replay can bring them.
+        for (int i = 0; i < 8; i++) {
+            engine.publish();
+        }
+        stream.onConnected(now);
+        assertThat(engine.lastRequest()).isOne();
+        engine.replies(1).subList(0, 3).forEach(reply -> stream.onReplay(reply, now));
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).containsExactly(0L, 1L, 3L);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 10).boxed().toList());
+        assertThat(stream.incarnation()).isOne();
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void firstContactReplayCutWithBatchesQueuedIsAskedAgainFromWhereItStopped() {
+        FakeEngine engine = new FakeEngine(100, true);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine);
+        stream.onConnected(now);
+        live(stream, engine);
+        live(stream, engine);
+        engine.replies(0).subList(0, 4).forEach(reply -> stream.onReplay(reply, now));
+        now += 150;
+        stream.onTick(now);
+        assertThat(engine.requests).containsExactly(0L, 3L);
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 12).boxed().toList());
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void aCutReplayThatBringsNothingNewIsGivenUpAfterTheAttempts() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 2);
+        engine.publish();
+        stream.onConnected(now);
+        // Every answer stops after the checked batch at the cursor: nothing new, three times, then given up.
+        for (int i = 0; i < 5; i++) {
+            stream.onReplay(engine.replies(engine.lastRequest()).get(0), now);
+            now += 150;
+            stream.onTick(now);
+        }
+        assertThat(engine.requests).containsExactly(0L, 1L, 1L, 1L);
+        assertThat(stream.counters().get(Counter.REPLAY_TIMEOUTS)).isEqualTo(3);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        assertThat(stream.cursor()).isOne();
+    }
+
+    @Test
     void liveBatchesDroppedPastThePendingBoundAreAskedForOnceTheQueueDrains() {
         FakeEngine engine = new FakeEngine(100, true);
         EngineStream stream = new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine,
@@ -202,6 +297,85 @@ class EngineStreamTest {
         answer(stream, engine);
         assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 43).boxed().toList());
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
+    @Test
+    void lastHeardSequenceDoesNotGoBackWhenReplaysRunAheadOfALaggingLiveStream() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 1);
+        engine.publish();
+        live(stream, engine);
+        // The live stream lags: the engine publishes 18 more that are still on the way when its replay answer comes.
+        List<byte[]> onTheWay = new ArrayList<>();
+        for (int i = 0; i < 18; i++) {
+            onTheWay.add(engine.publish());
+        }
+        answer(stream, engine);
+        assertThat(stream.cursor()).isEqualTo(20);
+        assertThat(stream.lastHeardSequence()).isEqualTo(20);
+        for (int i = 0; i < onTheWay.size(); i++) {
+            stream.onLive(3 + i, onTheWay.get(i), now);
+            assertThat(stream.lastHeardSequence()).as("after the late live batch %d", 3 + i).isEqualTo(20);
+        }
+        live(stream, engine);
+        assertThat(stream.lastHeardSequence()).isEqualTo(21);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 22).boxed().toList());
+    }
+
+    @Test
+    void lastHeardSequenceStartsAgainWithEachIncarnation() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 30);
+        assertThat(stream.lastHeardSequence()).isEqualTo(29);
+        // Restart by sequence: the new process's first live batch.
+        engine.restart();
+        live(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(stream.lastHeardSequence()).isZero();
+        answer(stream, engine);
+        for (int i = 0; i < 29; i++) {
+            live(stream, engine);
+        }
+        assertThat(stream.lastHeardSequence()).isEqualTo(29);
+        // Restart signalled by discovery; the new process published two batches.
+        engine.restart();
+        engine.publish();
+        engine.publish();
+        stream.onRestartSignalled(now);
+        assertThat(stream.incarnation()).isEqualTo(3);
+        assertThat(stream.lastHeardSequence()).isEqualTo(-1);
+        answer(stream, engine);
+        assertThat(stream.lastHeardSequence()).isOne();
+        for (int i = 0; i < 28; i++) {
+            live(stream, engine);
+        }
+        assertThat(stream.lastHeardSequence()).isEqualTo(29);
+        // Restart found by the fingerprint on reconnect: the new process's buffer ends before our cursor.
+        engine.restart();
+        stream.onConnected(now);
+        assertThat(engine.lastRequest()).isEqualTo(29);
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(4);
+        assertThat(stream.lastHeardSequence()).isEqualTo(-1);
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(stream.lastHeardSequence()).isZero();
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L);
+    }
+
+    @Test
+    void aVoidKeepsTheLastHeardSequence() {
+        FakeEngine engine = new FakeEngine(4, true);
+        EngineStream stream = liveAfter(engine, 1);
+        for (int i = 0; i < 10; i++) {
+            engine.publish();
+        }
+        live(stream, engine);
+        answer(stream, engine);
+        assertThat(stream.counters().get(Counter.VOIDS)).isOne();
+        // The same process: its sequence goes on, and so does what was heard of it.
+        assertThat(stream.incarnation()).isOne();
+        assertThat(stream.lastHeardSequence()).isEqualTo(11);
     }
 
     @Test
@@ -248,21 +422,25 @@ class EngineStreamTest {
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
     }
 
-    @Test
-    void restartThatPassedTheCursorIsFoundByTheFingerprintOnReconnect() {
-        FakeEngine engine = new FakeEngine(100, true);
-        EngineStream stream = stream(engine);
-        stream.onConnected(now);
-        answer(stream, engine);
-        for (int i = 0; i < 3; i++) {
-            live(stream, engine);
-        }
-        // Disconnected: the engine restarts and publishes past our cursor (2) before we reconnect.
+    /**
+     * A stream that applied {@code liveBatches} live; then, while it is disconnected, the engine restarts and
+     * publishes {@code afterRestart} batches; then the stream reconnects.
+     */
+    private EngineStream reconnectAfterAnUnseenRestart(FakeEngine engine, int liveBatches, int afterRestart) {
+        EngineStream stream = liveAfter(engine, liveBatches);
         engine.restart();
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < afterRestart; i++) {
             engine.publish();
         }
         stream.onConnected(now);
+        return stream;
+    }
+
+    @Test
+    void restartThatPassedTheCursorIsFoundByTheFingerprintOnReconnect() {
+        FakeEngine engine = new FakeEngine(100, true);
+        // The new process published past our cursor (2) before we reconnected.
+        EngineStream stream = reconnectAfterAnUnseenRestart(engine, 3, 6);
         assertThat(engine.lastRequest()).isEqualTo(2);
         answer(stream, engine);
         assertThat(stream.incarnation()).isEqualTo(2);
@@ -274,6 +452,21 @@ class EngineStreamTest {
         List<Object> applied = sink.all(0);
         RecordingSink.Applied last = (RecordingSink.Applied) applied.get(applied.size() - 1);
         assertThat(last.timestamp()).isEqualTo(1e6 + 6);
+    }
+
+    @Test
+    void restartFoundByAnEmptyBufferAtTheCursorReplaysTheNewProcessFromZero() {
+        FakeEngine engine = new FakeEngine(100, true);
+        // The new process published three batches, fewer than our cursor (9), then went idle.
+        EngineStream stream = reconnectAfterAnUnseenRestart(engine, 10, 3);
+        assertThat(engine.lastRequest()).isEqualTo(9);
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(engine.lastRequest()).as("the new process's history, asked at once").isZero();
+        answer(stream, engine);
+        assertThat(sink.all(0)).contains(ResetReason.RESTART_BY_FINGERPRINT);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
     }
 
     @Test

@@ -190,17 +190,8 @@ class PendingBoundIngestTest {
 
     /** Every batch the engine published applied once, in order, each the one published: no reset, no loss. */
     private static void assertExact(Simulator simulator, RecordingSink sink, ZmqIngest ingest, int engine, int id) {
-        List<Double> published = simulator.call(engines -> new ArrayList<>(engines.get(engine).publishedTimestamps()));
-        List<Object> events = sink.all(id);
-        assertThat(events).as("engine %d: no reset, no unknown history", engine)
-                .allMatch(RecordingSink.Applied.class::isInstance);
-        assertThat(applied(events)).as("engine %d: every sequence once, in order", engine)
-                .containsExactlyElementsOf(LongStream.range(0, published.size()).boxed().toList());
-        for (Object event : events) {
-            RecordingSink.Applied a = (RecordingSink.Applied) event;
-            assertThat(a.timestamp()).as("engine %d seq %d is the batch it published", engine, a.sequence())
-                    .isEqualTo(published.get((int) a.sequence()));
-        }
+        sink.assertExactly(id, simulator.call(engines -> new ArrayList<>(engines.get(engine).publishedTimestamps())),
+                "engine " + engine);
         assertThat(ingest.stream(id).counters().get(Counter.DECODE_ERRORS)).isZero();
     }
 

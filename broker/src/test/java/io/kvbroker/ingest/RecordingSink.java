@@ -1,10 +1,13 @@
 package io.kvbroker.ingest;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.kvbroker.event.KvEventBatch;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.LongStream;
 
 /** Records each engine's history as the sink saw it, for tests to compare with what the engine published. */
 final class RecordingSink implements IngestSink {
@@ -46,6 +49,23 @@ final class RecordingSink implements IngestSink {
             }
         }
         return sequences;
+    }
+
+    /**
+     * Asserts the engine's whole history is what it published ({@code published}: timestamps by sequence): every
+     * sequence once, in order, each the batch published, and no reset or unknown range.
+     */
+    void assertExactly(int engineId, List<Double> published, String engine) {
+        List<Object> events = all(engineId);
+        assertThat(events).as("%s: no reset, no unknown history", engine).allMatch(Applied.class::isInstance);
+        assertThat(events.stream().map(e -> ((Applied) e).sequence()).toList())
+                .as("%s: every sequence once, in order", engine)
+                .containsExactlyElementsOf(LongStream.range(0, published.size()).boxed().toList());
+        for (Object event : events) {
+            Applied a = (Applied) event;
+            assertThat(a.timestamp()).as("%s seq %d is the batch it published", engine, a.sequence())
+                    .isEqualTo(published.get((int) a.sequence()));
+        }
     }
 
     List<Object> all(int engineId) {

@@ -12,6 +12,18 @@ public final class Ports {
     private Ports() {
     }
 
+    /**
+     * Whether {@code port} on loopback can be bound now. A ZeroMQ socket's listener closes after the socket does (on
+     * its I/O thread), so binding the same port again at once can fail: wait for this first.
+     */
+    public static boolean free(int port) {
+        try (ServerSocket probe = new ServerSocket(port, 1, InetAddress.getByName("127.0.0.1"))) {
+            return true;
+        } catch (IOException taken) {
+            return false;
+        }
+    }
+
     public static int freeRange(int count) {
         for (int attempt = 0; attempt < 100; attempt++) {
             int base = ThreadLocalRandom.current().nextInt(20_000, 60_000);

@@ -105,7 +105,8 @@ public final class Settings {
 
     public static final Setting<Integer> INGEST_SILENT_AFTER_MS = new Setting<>("ingest.silentAfterMs",
             "integer, ms", 30_000, "30000",
-            "An engine that sends nothing for this long is reported silent (its blocks are kept).", false,
+            "An engine that sends nothing for this long is reported silent (its blocks are kept) and, with a replay"
+                    + " endpoint, asked once from its cursor for batches lost just before it fell quiet.", false,
             ValueParsers.intRange(100, 86_400_000));
 
     public static final Setting<Integer> INGEST_MAX_PENDING_BATCHES = new Setting<>("ingest.maxPendingBatches",

@@ -123,6 +123,11 @@ public final class EngineStream {
     private int attemptsWithoutProgress;
     /** What to ask once the current reply stream ends, or null for nothing. */
     private Purpose followUpPurpose;
+    /**
+     * The replay under way is the one asked when the engine fell silent: its replies count as hearing from the engine
+     * only if they bring something (a batch past the cursor, or a restart), so an idle engine stays SILENT.
+     */
+    private boolean probing;
     /** Live batches were dropped past the queue's bound since the last request: ask again once the queue drains. */
     private boolean overflowed;
 
@@ -276,7 +281,9 @@ public final class EngineStream {
             counters.increment(Counter.STALE_REPLIES);
             return;
         }
-        heard(nowMs);
+        if (!probing) {
+            heard(nowMs);
+        }
         replayDeadlineMs = nowMs + limits.replayTimeoutMs();
         if (message.isEnd()) {
             requestOpen = false;
@@ -294,9 +301,12 @@ public final class EngineStream {
             awaitingFirstReply = false;
             if (verifyFirst && sequence == cursor) {
                 if (Xxh64.hash(payload) == lastFingerprint) {
-                    counters.increment(Counter.DUPLICATES);
+                    if (!probing) {
+                        counters.increment(Counter.DUPLICATES);
+                    }
                     return;
                 }
+                heardByProbe(nowMs);
                 counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
                 restart(ResetReason.RESTART_BY_FINGERPRINT);
                 // This reply is the new process's batch at that sequence.
@@ -318,7 +328,10 @@ public final class EngineStream {
         }
         if (cursor != NONE && sequence <= cursor) {
             counters.increment(Counter.DUPLICATES);
-        } else if (cursor == NONE || sequence == cursor + 1) {
+            return;
+        }
+        heardByProbe(nowMs);
+        if (cursor == NONE || sequence == cursor + 1) {
             counters.increment(Counter.REPLAYED_BATCHES);
             apply(sequence, payload);
         } else {
@@ -336,6 +349,12 @@ public final class EngineStream {
         if (state == EngineState.LIVE && nowMs - lastHeardMs >= limits.silentAfterMs()) {
             state = EngineState.SILENT;
             LOG.info("engine {} is silent: nothing heard for {} ms", name, nowMs - lastHeardMs);
+            if (replay.canReplay() && !replaying && cursor != NONE) {
+                // Batches lost just before an engine falls quiet leave no gap, as nothing follows them: ask once
+                // whether its buffer holds more than the cursor (or another process).
+                probing = true;
+                startReplay(Purpose.CONTINUE, nowMs);
+            }
         }
     }
 
@@ -424,6 +443,7 @@ public final class EngineStream {
         if (verifyFirst && awaitingFirstReply && !timedOut) {
             // An empty buffer where our cursor's batch should be: a new process that has not reached our cursor. What
             // it did publish is asked for now, as after any restart: an idle engine would send no live batch to ask it.
+            heardByProbe(nowMs);
             counters.increment(Counter.RESTARTS_BY_FINGERPRINT);
             restart(ResetReason.RESTART_BY_FINGERPRINT);
             startReplay(Purpose.FIRST_CONTACT, nowMs);
@@ -453,6 +473,7 @@ public final class EngineStream {
 
     private void finishReplay(long nowMs) {
         replaying = false;
+        probing = false;
         if (purpose == Purpose.FIRST_CONTACT) {
             firstContactDone = true;
         }
@@ -493,7 +514,7 @@ public final class EngineStream {
         replayDeadlineMs = nowMs + limits.replayTimeoutMs();
         // The engine answers from its buffer as it is when the request arrives: every batch dropped so far is in it.
         overflowed = false;
-        if (state != EngineState.VOID) {
+        if (state != EngineState.VOID && !(probing && state == EngineState.SILENT)) {
             state = EngineState.CATCHING_UP;
         }
         counters.increment(Counter.REPLAYS_REQUESTED);
@@ -575,6 +596,14 @@ public final class EngineStream {
         lastHeardMs = nowMs;
         if (state == EngineState.SILENT) {
             state = replaying ? EngineState.CATCHING_UP : EngineState.LIVE;
+        }
+    }
+
+    /** A reply of the silence probe brought something: the engine was heard after all. */
+    private void heardByProbe(long nowMs) {
+        if (probing) {
+            probing = false;
+            heard(nowMs);
         }
     }
 

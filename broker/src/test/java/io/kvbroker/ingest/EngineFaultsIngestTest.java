@@ -216,5 +216,42 @@ class EngineFaultsIngestTest {
             ingest.stop(Duration.ofSeconds(5));
         }
     }
-}
 
+    /**
+     * An engine whose last batches are lost on the way and which then falls quiet (the end of a burst): no later batch
+     * shows the gap, so the probe sent when it turns SILENT finds them in its buffer. The engine stays SILENT.
+     */
+    @Test
+    void batchesLostJustBeforeAnEngineFallsQuietAreFoundWhenItTurnsSilent() throws Exception {
+        RecordingSink sink = new RecordingSink();
+        EngineRegistry registry = new EngineRegistry();
+        EngineStream.Limits silentSoon = new EngineStream.Limits(1_000, 5, 300, 100_000, 10_000);
+        ZmqIngest ingest = new ZmqIngest(registry, sink, silentSoon, ListenSettings.OFF, 100_000, 50,
+                System::currentTimeMillis);
+        try (Simulator simulator = new Simulator(Simulator.fleet(1, 24), 0, 50).start()) {
+            int id = registry.register(simulator.specs().get(0));
+            ingest.start();
+            Await.until("live", Duration.ofSeconds(30), () -> ingest.stream(id) != null
+                    && ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() > 5);
+            simulator.setStepping(false);
+            long next = simulator.call(engines -> {
+                engines.get(0).dropLive(3);
+                for (int i = 0; i < 3; i++) {
+                    engines.get(0).step();
+                }
+                return engines.get(0).nextSequence();
+            });
+            Await.until("the lost tail found by the silence probe", Duration.ofSeconds(30),
+                    () -> ingest.stream(id).cursor() == next - 1);
+            Await.until("silent, the probe's replies not counted as the engine speaking", Duration.ofSeconds(30),
+                    () -> ingest.stream(id).state() == EngineState.SILENT);
+            EngineCounters counters = ingest.stream(id).counters();
+            assertThat(counters.get(Counter.REPLAYED_BATCHES)).isGreaterThanOrEqualTo(3);
+            assertThat(counters.get(Counter.VOIDS)).isZero();
+            assertThat(sink.sequencesSinceLastReset(id))
+                    .containsExactlyElementsOf(LongStream.range(0, next).boxed().toList());
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+}

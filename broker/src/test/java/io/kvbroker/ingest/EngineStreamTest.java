@@ -627,4 +627,65 @@ class EngineStreamTest {
         live(stream, engine);
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
     }
+
+    @Test
+    void batchesLostJustBeforeAnEngineFallsSilentAreFoundByTheSilenceProbe() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 5);
+        // The engine's last two batches are lost on the way, and then it publishes nothing: no gap shows.
+        engine.publish();
+        engine.publish();
+        int asked = engine.requests.size();
+        now += 1_000;
+        stream.onTick(now);
+        assertThat(stream.state()).isEqualTo(EngineState.SILENT);
+        assertThat(engine.requests).hasSize(asked + 1);
+        assertThat(engine.lastRequest()).as("from the cursor, to check its batch first").isEqualTo(4);
+        answer(stream, engine);
+        assertThat(stream.cursor()).isEqualTo(6);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L);
+        assertThat(stream.counters().get(Counter.REPLAYED_BATCHES)).isEqualTo(2);
+    }
+
+    @Test
+    void anIdleEngineIsProbedOncePerSilenceAndStaysSilent() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 5);
+        int asked = engine.requests.size();
+        now += 1_000;
+        stream.onTick(now);
+        answer(stream, engine);
+        assertThat(stream.state()).as("the probe's replies are not the engine speaking").isEqualTo(EngineState.SILENT);
+        assertThat(stream.cursor()).isEqualTo(4);
+        assertThat(stream.counters().get(Counter.DUPLICATES)).as("the checked batch is no duplicate").isZero();
+        now += 5_000;
+        stream.onTick(now);
+        assertThat(engine.requests).as("one probe per silence").hasSize(asked + 1);
+        live(stream, engine);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        now += 1_000;
+        stream.onTick(now);
+        assertThat(engine.requests).as("the next silence is probed again").hasSize(asked + 2);
+        assertThat(engine.lastRequest()).isEqualTo(5);
+    }
+
+    @Test
+    void theSilenceProbeFindsAnIdleEngineRestarted() {
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = liveAfter(engine, 5);
+        // A new process that published two batches the broker never saw, and then nothing.
+        engine.restart();
+        engine.publish();
+        engine.publish();
+        now += 1_000;
+        stream.onTick(now);
+        assertThat(engine.lastRequest()).isEqualTo(4);
+        answer(stream, engine);
+        assertThat(engine.lastRequest()).as("the new process asked from 0").isZero();
+        answer(stream, engine);
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(stream.cursor()).isEqualTo(1);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
 }

@@ -29,7 +29,8 @@ public final class Settings {
             false, ValueParsers.intRange(0, 600_000));
 
     public static final Setting<String> LOG_LEVEL = new Setting<>("log.level",
-            "one of error, warn, info, debug, trace", "info", "info", "Level of kvbroker's own loggers (libraries stay at warn).", false,
+            "one of error, warn, info, debug, trace", "info", "info",
+            "Level of kvbroker's own loggers (libraries stay at warn).", false,
             ValueParsers.oneOf(List.of("error", "warn", "info", "debug", "trace")));
 
     public static final Setting<String> LOG_FORMAT = new Setting<>("log.format", "plain or json", "plain", "plain",

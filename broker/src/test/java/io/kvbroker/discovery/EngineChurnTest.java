@@ -42,9 +42,9 @@ class EngineChurnTest {
                 .start()) {
             BrokerDaemon daemon = new BrokerDaemon(ConfigLoader.load(Optional.empty(), Map.of(), Map.of(
                     // A small Watch ring, full within the warm-up: it is bounded, but would read as growth.
-                    "discovery.removeGraceMs", "0", "watch.bufferBatches", "1024", "journal.dir", dir.resolve("journal").toString(),
-                    "grpc.port", "0", "grpc.host", "127.0.0.1", "metrics.port", "0",
-                    "log.statusIntervalMs", "3600000")));
+                    "discovery.removeGraceMs", "0", "watch.bufferBatches", "1024",
+                    "journal.dir", dir.resolve("journal").toString(), "grpc.port", "0", "grpc.host", "127.0.0.1",
+                    "metrics.port", "0", "log.statusIntervalMs", "3600000")));
             daemon.start();
             try {
                 Sample baseline = null;
@@ -108,7 +108,8 @@ class EngineChurnTest {
                 heap = Math.min(heap, memory.getHeapMemoryUsage().getUsed());
             }
             String[] fds = new File("/proc/self/fd").list();
-            return new Sample(fds == null ? -1 : fds.length, ManagementFactory.getThreadMXBean().getThreadCount(), heap);
+            int threads = ManagementFactory.getThreadMXBean().getThreadCount();
+            return new Sample(fds == null ? -1 : fds.length, threads, heap);
         }
     }
 }

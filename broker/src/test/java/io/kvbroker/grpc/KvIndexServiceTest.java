@@ -274,8 +274,8 @@ class KvIndexServiceTest {
 
     /**
      * Every field at an absurd but well-formed value: uint32 counts at 2^32-1 (what a negative int becomes on the
-     * wire), names of 4,000 characters (half the message limit here), an unknown model and adapter. Each is served with a sensible answer or refused naming
-     * the field, and the server answers a normal request afterwards.
+     * wire), names of 4,000 characters (half the message limit here), an unknown model and adapter. Each is served
+     * with a sensible answer or refused naming the field, and the server answers a normal request afterwards.
      */
     @Test
     void absurdValuesInEveryFieldAreServedOrRefusedAndTheServerGoesOn() {

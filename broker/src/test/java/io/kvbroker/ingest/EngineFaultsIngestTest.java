@@ -26,10 +26,11 @@ import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 
 /**
- * Engine faults on the network path. An engine bursting into full network buffers: the broker's receive high-water mark is tiny and it stops reading
- * for the burst, so most of the burst is dropped on the way (by the engine's PUB or the broker's SUB); the gaps are replayed from the
- * engine's buffer and the engine's history ends exact, while a quiet engine beside it is unaffected. And an engine
- * that falls silent for a while and resumes.
+ * Engine faults on the network path. An engine bursting into full network buffers: the broker's receive high-water
+ * mark is tiny and it stops reading for the burst, so most of the burst is dropped on the way (by the engine's PUB
+ * or the broker's SUB); the gaps are replayed from the engine's buffer and the engine's history ends exact, while a
+ * quiet engine beside it is unaffected. And an engine that falls silent for a while and resumes, one whose last
+ * batches are lost before it falls quiet, and an endpoint that never speaks ZeroMQ.
  */
 class EngineFaultsIngestTest {
     private static final EngineStream.Limits LIMITS = new EngineStream.Limits(1_000, 5, 60_000, 100_000, 10_000);

@@ -32,7 +32,8 @@ class GarbageReplayIngestTest {
     private static final byte[] EMPTY = new byte[0];
 
     @Test
-    void garbageRepliesAreCountedTheReplayIsGivenUpCleanlyAndOtherEnginesAreUnaffected(@TempDir Path dir) throws Exception {
+    void garbageRepliesAreCountedTheReplayIsGivenUpCleanlyAndOtherEnginesAreUnaffected(@TempDir Path dir)
+            throws Exception {
         int pubPort = Ports.freeRange(1);
         int routerPort = Ports.freeRange(1);
         byte[] valid = new KvEventEncoder().encode(new KvEventBatch(1.0, 0, List.of(AllBlocksCleared.ALL), 0, 0),

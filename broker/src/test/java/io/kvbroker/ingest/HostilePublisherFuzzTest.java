@@ -130,7 +130,8 @@ class HostilePublisherFuzzTest {
                         () -> goodStream.cursor() == published);
                 EngineCounters goodCounters = goodStream.counters();
                 for (Counter counter : List.of(Counter.DECODE_ERRORS, Counter.VOIDS,
-                        Counter.RESTARTS_BY_SEQUENCE, Counter.RESTARTS_BY_FINGERPRINT, Counter.UNKNOWN_HISTORY_BATCHES)) {
+                        Counter.RESTARTS_BY_SEQUENCE, Counter.RESTARTS_BY_FINGERPRINT,
+                        Counter.UNKNOWN_HISTORY_BATCHES)) {
                     assertThat(goodCounters.get(counter)).as("good engine's %s", counter).isZero();
                 }
                 assertThat(goodCounters.get(Counter.BATCHES)).isEqualTo(published + 1);

@@ -58,8 +58,7 @@ final class ObservingInterceptor implements ServerInterceptor {
         void end(Status.Code code) {
             if (compareAndSet(false, true)) {
                 String service = descriptor.getServiceName();
-                String full = descriptor.getFullMethodName();
-                observer.callEnded(service == null ? "" : service, full.substring(full.lastIndexOf('/') + 1),
+                observer.callEnded(service == null ? "" : service, descriptor.getBareMethodName(),
                         descriptor.getType() != MethodDescriptor.MethodType.UNARY, code,
                         System.nanoTime() - startNanos);
             }

@@ -58,6 +58,7 @@ public final class ZmqIngest implements Component {
     /** Listen mode: this many restarts by sequence within the window means two engines share a topic. */
     private static final int SHARED_TOPIC_RESTARTS = 3;
     private static final long SHARED_TOPIC_WINDOW_MS = 10_000;
+    private static final long REFUSAL_LOG_INTERVAL_MS = 60_000;
     /**
      * How long a new connection may take to finish ZeroMQ's greeting before it is dropped and tried again. ZeroMQ's
      * own 30 s default is a long blind spot: on a loaded machine about one loopback connection in twenty stalled in
@@ -92,7 +93,7 @@ public final class ZmqIngest implements Component {
     /** Listen mode: the ZeroMQ Peer-Address of the last message read by {@link #receive}, when asked for. */
     private String peerAddress;
     /** Listen mode: when a refused publisher was last logged, so a flood of them logs once a minute. */
-    private long refusalLoggedMs = Long.MIN_VALUE;
+    private long refusalLoggedMs = -REFUSAL_LOG_INTERVAL_MS;
 
     private ZContext context;
     private ZMQ.Poller poller;
@@ -598,7 +599,7 @@ public final class ZmqIngest implements Component {
 
     /** Logs a refused publisher at most once a minute (the counters have them all). */
     private void logRefusal(long now, String format, Object... arguments) {
-        if (now - refusalLoggedMs >= 60_000 || refusalLoggedMs == Long.MIN_VALUE) {
+        if (now - refusalLoggedMs >= REFUSAL_LOG_INTERVAL_MS) {
             refusalLoggedMs = now;
             LOG.warn(format, arguments);
         }

@@ -8,8 +8,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
+import java.util.function.LongConsumer;
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
 import org.rocksdb.ColumnFamilyOptions;
@@ -113,28 +119,28 @@ public final class Journal implements AutoCloseable {
      * memtable and WAL work overlaps the next batches' apply. At most {@link #IN_FLIGHT} writes wait; beyond that the
      * appending thread waits (backpressure, never an unbounded queue).
      */
-    private final java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors
+    private final ExecutorService writer = Executors
             .newSingleThreadExecutor(r -> {
                 Thread thread = new Thread(r, "kvbroker-journal-writer");
                 thread.setDaemon(true);
                 return thread;
             });
     private static final int IN_FLIGHT = 4;
-    private final java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(IN_FLIGHT);
+    private final Semaphore inFlight = new Semaphore(IN_FLIGHT);
     private volatile JournalException writeFailure;
     /** Set by {@link #close}: a write that fails now is given up rather than retried. */
     private volatile boolean shuttingDown;
     private volatile long stalledSinceMs;
     private volatile long slowWriteMillis;
-    private final java.util.concurrent.atomic.AtomicLong appendWaits = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong appendWaits = new AtomicLong();
     /** The last broker sequence whose record is in RocksDB (written, not necessarily fsynced). */
     private volatile long writtenThrough;
     /** Told after each group is written (the writer's thread, or the appender's with sync=batch). */
     private volatile Runnable onWritten = () -> { };
-    /** Writes that failed (each one; after the first, appends stop with that failure). */
-    private final java.util.concurrent.atomic.AtomicLong writeFailures = new java.util.concurrent.atomic.AtomicLong();
+    /** Write attempts that failed (each retry of a failing write counts). */
+    private final AtomicLong writeFailures = new AtomicLong();
     /** Hears each group write's duration in nanoseconds, on the thread that wrote it (metrics). */
-    private volatile java.util.function.LongConsumer groupWriteNanos = nanos -> { };
+    private volatile LongConsumer groupWriteNanos = nanos -> { };
     /** Set under {@link #closing} once the database is closing: size reads and syncs from other threads stop then. */
     private boolean closed;
     private final Object closing = new Object();
@@ -320,7 +326,7 @@ public final class Journal implements AutoCloseable {
      * Hears the duration of every group write from now on (encoding and the RocksDB write, in nanoseconds), on the
      * writer thread (on the appending thread with {@link Sync#BATCH}); it must be quick.
      */
-    public void observeGroupWrites(java.util.function.LongConsumer observer) {
+    public void observeGroupWrites(LongConsumer observer) {
         groupWriteNanos = observer;
     }
 
@@ -370,48 +376,43 @@ public final class Journal implements AutoCloseable {
      */
     private void writeUntilDone(WriteStep step) {
         long pauseMs = 50;
-        while (true) {
-            try {
+        try {
+            while (true) {
                 long slow = slowWriteMillis;
                 if (slow > 0) {
                     Thread.sleep(slow);
                 }
-                step.run();
-                long since = stalledSinceMs;
-                if (since != 0) {
-                    stalledSinceMs = 0;
-                    LOG.warn("journal writes succeed again after {} s: ingest resumed", String.format(
-                            java.util.Locale.ROOT, "%.1f", (System.currentTimeMillis() - since) / 1000.0));
-                }
-                return;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                writeFailure = new JournalException("journal write interrupted", e);
-                return;
-            } catch (RocksDBException | RuntimeException e) {
-                writeFailures.incrementAndGet();
-                if (shuttingDown) {
-                    writeFailure = new JournalException("journal write failed: " + e.getMessage(), e);
-                    LOG.error("journal write failed while closing ({}): the batches since the last written group"
-                            + " are not in the journal; at start-up they are replayed from the engines",
-                            e.getMessage());
+                try {
+                    step.run();
+                    long since = stalledSinceMs;
+                    if (since != 0) {
+                        stalledSinceMs = 0;
+                        LOG.warn("journal writes succeed again after {} s: ingest resumed", String.format(
+                                Locale.ROOT, "%.1f", (System.currentTimeMillis() - since) / 1000.0));
+                    }
                     return;
+                } catch (RocksDBException | RuntimeException e) {
+                    writeFailures.incrementAndGet();
+                    if (shuttingDown) {
+                        writeFailure = new JournalException("journal write failed: " + e.getMessage(), e);
+                        LOG.error("journal write failed while closing ({}): the batches since the last written group"
+                                + " are not in the journal; at start-up they are replayed from the engines",
+                                e.getMessage());
+                        return;
+                    }
+                    if (stalledSinceMs == 0) {
+                        stalledSinceMs = System.currentTimeMillis();
+                        LOG.error("journal write failed ({}): ingest is paused until the write succeeds (retried"
+                                + " every second at most); queries are answered from memory. Free space in {}",
+                                e.getMessage(), dir);
+                    }
                 }
-                if (stalledSinceMs == 0) {
-                    stalledSinceMs = System.currentTimeMillis();
-                    LOG.error("journal write failed ({}): ingest is paused until the write succeeds (retried every"
-                            + " second at most); queries are answered from memory. Free space in {}",
-                            e.getMessage(), dir);
-                }
-            }
-            try {
                 Thread.sleep(pauseMs);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                writeFailure = new JournalException("journal write interrupted", e);
-                return;
+                pauseMs = Math.min(1_000, pauseMs * 2);
             }
-            pauseMs = Math.min(1_000, pauseMs * 2);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            writeFailure = new JournalException("journal write interrupted", e);
         }
     }
 

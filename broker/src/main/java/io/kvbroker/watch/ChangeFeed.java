@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 
 /**
  * The applied batches of every engine in broker order, the most recent {@code capacity} of them kept in memory for
@@ -30,7 +31,7 @@ public final class ChangeFeed {
     /** {@link #next} when the senders were last woken (ingest thread only). */
     private long woken = 1;
     /** The last broker sequence that may be sent (the journal's written position); unset: all published. */
-    private volatile java.util.function.LongSupplier durableThrough;
+    private volatile LongSupplier durableThrough;
 
     /** @param capacity entries kept; rounded up to a power of two */
     public ChangeFeed(int capacity) {
@@ -66,13 +67,13 @@ public final class ChangeFeed {
      * every position a watcher holds is in the log, and it resumes from there).
      */
     public long sendable() {
-        java.util.function.LongSupplier durable = durableThrough;
+        LongSupplier durable = durableThrough;
         long published = next;
         return durable == null ? published : Math.min(published, durable.getAsLong() + 1);
     }
 
     /** Watchers are sent batches only up to {@code written} (the journal's written position); then woken. */
-    public void limitToWritten(java.util.function.LongSupplier written) {
+    public void limitToWritten(LongSupplier written) {
         this.durableThrough = written;
     }
 

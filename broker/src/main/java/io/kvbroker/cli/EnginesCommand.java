@@ -46,7 +46,13 @@ final class EnginesCommand implements Callable<Integer> {
                             .put("storage_blocks", e.getStorageBlocks()).put("other_blocks", e.getOtherBlocks())
                             .put("gaps", e.getGaps()).put("replays", e.getReplays()).put("voids", e.getVoids())
                             .put("restarts", e.getRestarts()).put("decode_errors", e.getDecodeErrors())
-                            .put("batches", e.getBatches()).put("block_events", e.getBlockEvents());
+                            .put("batches", e.getBatches()).put("block_events", e.getBlockEvents())
+                            .put("topic", e.getTopic()).put("topic_seen", e.getTopicSeen())
+                            .put("topic_mismatches", e.getTopicMismatches())
+                            .put("replay_endpoint", e.getReplayEndpoint())
+                            .put("history_partial", e.getHistoryPartial())
+                            .put("unknown_history_batches", e.getUnknownHistoryBatches())
+                            .put("connections", e.getConnections());
                     ObjectNode reasons = node.putObject("decode_errors_by_reason");
                     e.getDecodeErrorsByReasonMap().forEach(reasons::put);
                 }
@@ -54,17 +60,29 @@ final class EnginesCommand implements Callable<Integer> {
                 return 0;
             }
             Table table = new Table("ID", "ENGINE", "MODEL", "STATE", "SEQUENCE", "LAG", "HEARD", "BLOCKS", "GPU",
-                    "CPU", "STORAGE", "GAPS", "REPLAYS", "VOIDS", "RESTARTS", "DECODE ERRORS");
+                    "CPU", "STORAGE", "GAPS", "REPLAYS", "VOIDS", "RESTARTS", "DECODE ERRORS", "HISTORY", "NOTE");
             for (EngineInfo e : response.getEnginesList()) {
                 table.row(e.getEngineId(), e.getPod() + "/" + e.getRank(), e.getModel(), state(e.getState()),
                         e.getAppliedSequence(), e.getLagBatches(),
                         String.format(Locale.ROOT, "%.1fs ago", e.getMsSinceLastHeard() / 1000.0), e.getBlocks(),
                         e.getGpuBlocks(), e.getCpuBlocks(), e.getStorageBlocks(), e.getGaps(), e.getReplays(),
-                        e.getVoids(), e.getRestarts(), e.getDecodeErrors());
+                        e.getVoids(), e.getRestarts(), e.getDecodeErrors(), e.getHistoryPartial() ? "partial" : "whole",
+                        note(e));
             }
             table.print(System.out);
             return 0;
         });
+    }
+
+    /** What an operator should look at first for this engine, or "-". */
+    private static String note(EngineInfo e) {
+        if (e.getTopicMismatches() > 0 && !e.getTopicSeen().isEmpty()) {
+            return "topic '" + e.getTopicSeen() + "' is not the configured '" + e.getTopic() + "'";
+        }
+        if (e.getReplayEndpoint().isEmpty()) {
+            return "no replay endpoint";
+        }
+        return "-";
     }
 
     /** Engine ids to {@code pod/rank}, for naming engines in other answers. */

@@ -101,7 +101,7 @@ public final class Settings {
     public static final Setting<Integer> INGEST_REPLAY_CONNECT_WAIT_MS = new Setting<>(
             "ingest.replayConnectWaitMs", "integer, ms", 10_000, "10000",
             "How long a replay waits for its socket to reconnect (an engine coming back) before silence counts as"
-                    + " tries; longer than ZeroMQ's 5 s reconnect backoff.", false,
+                    + " tries; longer than the reconnect backoff (ingest.reconnectIntervalMaxMs).", false,
             ValueParsers.intRange(0, 600_000));
 
     public static final Setting<Integer> INGEST_SILENT_AFTER_MS = new Setting<>("ingest.silentAfterMs",
@@ -123,7 +123,14 @@ public final class Settings {
 
     public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MS = new Setting<>("ingest.reconnectIntervalMs",
             "integer, ms", 100, "100",
-            "How soon a lost engine connection is tried again (ZeroMQ doubles it up to 5 s).", false,
+            "How soon a lost engine connection is tried again (ZeroMQ doubles it up to"
+                    + " ingest.reconnectIntervalMaxMs).", false, ValueParsers.intRange(10, 60_000));
+
+    public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MAX_MS = new Setting<>(
+            "ingest.reconnectIntervalMaxMs", "integer, ms", 500, "500",
+            "The longest wait between tries to reach a lost engine. Without a replay endpoint, batches an engine"
+                    + " publishes before kvbroker is connected again are lost for good: a restarted vLLM binds its"
+                    + " port about a second before its first batch, so this must stay well under a second.", false,
             ValueParsers.intRange(10, 60_000));
 
     public static final Setting<Integer> INGEST_LISTEN_PORT = new Setting<>("ingest.listen.port", "integer", 0, "0",
@@ -317,7 +324,7 @@ public final class Settings {
             DISCOVERY_KUBERNETES_LABEL_SELECTOR, METRICS_PORT, METRICS_HOST, INGEST_REPLAY_TIMEOUT_MS,
             INGEST_REPLAY_MAX_ATTEMPTS, INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
-            INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
+            INGEST_RECONNECT_INTERVAL_MAX_MS, INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
             INGEST_LISTEN_ALLOWED_TOPICS, INGEST_LISTEN_ALLOWED_ADDRESSES,
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
             INDEX_BUDGET_SHARES, JOURNAL_DIR, JOURNAL_SYNC, JOURNAL_SYNC_INTERVAL_MS, JOURNAL_RETENTION_MAX_MB,

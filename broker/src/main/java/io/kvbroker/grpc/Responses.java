@@ -68,7 +68,13 @@ final class Responses {
                     .setVoids(counters.get(Counter.VOIDS)).setDecodeErrors(counters.get(Counter.DECODE_ERRORS))
                     .setRestarts(counters.get(Counter.RESTARTS_BY_SEQUENCE)
                             + counters.get(Counter.RESTARTS_BY_FINGERPRINT))
-                    .setBatches(counters.get(Counter.BATCHES)).setBlockEvents(counters.get(Counter.BLOCK_EVENTS));
+                    .setBatches(counters.get(Counter.BATCHES)).setBlockEvents(counters.get(Counter.BLOCK_EVENTS))
+                    .setTopic(report.spec().topic()).setTopicSeen(nullToEmpty(report.topicSeen()))
+                    .setTopicMismatches(counters.get(Counter.TOPIC_MISMATCHES))
+                    .setReplayEndpoint(report.spec().replayEndpoint().map(Object::toString).orElse(""))
+                    .setHistoryPartial(report.historyPartial())
+                    .setUnknownHistoryBatches(counters.get(Counter.UNKNOWN_HISTORY_BATCHES))
+                    .setConnections(counters.get(Counter.CONNECTIONS));
             for (MalformedMessageException.Reason reason : MalformedMessageException.Reason.values()) {
                 long count = counters.decodeErrors(reason);
                 if (count > 0) {
@@ -85,6 +91,10 @@ final class Responses {
                 .setEnginePendingBlocks(recorded.enginePendingBlocks()).setTtlMs((int) ttlMs).build();
     }
 
+    private static String nullToEmpty(String text) {
+        return text == null ? "" : text;
+    }
+
     /** The API's state: the stream's, except that an engine the index truncated says so while it is applied live. */
     static EngineState state(io.kvbroker.ingest.EngineState state, boolean truncated) {
         if (truncated && state == io.kvbroker.ingest.EngineState.LIVE) {
@@ -92,6 +102,7 @@ final class Responses {
         }
         return switch (state) {
             case CONNECTING -> EngineState.ENGINE_STATE_CONNECTING;
+            case CONNECTED -> EngineState.ENGINE_STATE_CONNECTED;
             case CATCHING_UP -> EngineState.ENGINE_STATE_CATCHING_UP;
             case LIVE -> EngineState.ENGINE_STATE_LIVE;
             case SILENT -> EngineState.ENGINE_STATE_SILENT;

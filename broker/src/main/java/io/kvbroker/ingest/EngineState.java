@@ -4,6 +4,8 @@ package io.kvbroker.ingest;
 public enum EngineState {
     /** Configured, nothing heard yet. */
     CONNECTING,
+    /** Connected to the engine's PUB (ZeroMQ's greeting done), nothing published yet: reachable but quiet. */
+    CONNECTED,
     /** Replaying history (first contact, a gap, or verifying a reconnect) before applying live batches. */
     CATCHING_UP,
     /** Applying live batches in order. */

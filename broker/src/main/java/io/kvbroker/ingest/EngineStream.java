@@ -111,6 +111,17 @@ public final class EngineStream {
     /** The sequence of the previous live message on the current connection, in arrival order. */
     private long lastLiveSequence = NONE;
     private long lastErrorLogMs = -LOG_INTERVAL_MS;
+    private long lastTopicLogMs = -LOG_INTERVAL_MS;
+    /**
+     * Whether the index may hold less of this incarnation than the engine does: some of its batches were published
+     * where the broker could not hear them and no replay had them (before first contact, across a reconnect without
+     * a replay endpoint, or a void). Volatile: ListEngines reads it so a router can tell a short history apart.
+     */
+    private volatile boolean historyPartial;
+    /** The topic the engine's messages carry when it is not the configured one (null while they match). */
+    private volatile String mismatchedTopic;
+    /** Whether the SUB's monitor last reported a connection to the engine's PUB (connect mode). */
+    private boolean liveConnected;
 
     // The replay in progress, if any.
     private boolean replaying;
@@ -199,10 +210,27 @@ public final class EngineStream {
         return lastHeardSequence;
     }
 
+    /** Whether the index may hold less of the current incarnation than the engine does (see {@code historyPartial}). */
+    public boolean historyPartial() {
+        return historyPartial;
+    }
+
+    /** The topic the engine's messages carry when it differs from the configured one, or null. */
+    public String mismatchedTopic() {
+        return mismatchedTopic;
+    }
+
     /** The SUB socket (re)connected to the engine's PUB. */
     public void onConnected(long nowMs) {
-        // A new connection starts a new live stream: a restart across the reconnect is found by verifying instead.
+        counters.increment(Counter.CONNECTIONS);
+        // A new connection starts a new live stream: a restart across the reconnect is found by verifying, with a
+        // replay endpoint, or by the first live batch's sequence without one (acceptLive).
         lastLiveSequence = NONE;
+        liveConnected = true;
+        if (state == EngineState.CONNECTING) {
+            // Reachable and greeted, but nothing published yet: not the same as an engine kvbroker cannot reach.
+            state = EngineState.CONNECTED;
+        }
         if (!replay.canReplay()) {
             return;
         }
@@ -214,6 +242,37 @@ public final class EngineStream {
         } else {
             // The engine may have restarted and passed our cursor while we were away: check the batch at the cursor.
             startOrFollow(Purpose.CONTINUE, nowMs);
+        }
+    }
+
+    /** The SUB socket lost its connection to the engine's PUB. */
+    public void onDisconnected(long nowMs) {
+        liveConnected = false;
+        if (state == EngineState.CONNECTED) {
+            state = EngineState.CONNECTING;
+        }
+    }
+
+    /**
+     * A live message whose topic is not the engine's configured one: not applied (it is another engine's stream, or
+     * the configuration names the wrong topic), counted, and logged once a minute with the topic seen.
+     */
+    public void onTopicMismatch(String topic, String expected) {
+        counters.increment(Counter.TOPIC_MISMATCHES);
+        mismatchedTopic = topic;
+        long now = System.currentTimeMillis();
+        if (now - lastTopicLogMs >= LOG_INTERVAL_MS) {
+            lastTopicLogMs = now;
+            LOG.warn("engine {} publishes topic '{}', not the configured '{}': its messages are dropped ({} so far)."
+                    + " Fix the engine's topic in the configuration (or the engine's --kv-events-config).", name,
+                    topic, expected, counters.get(Counter.TOPIC_MISMATCHES));
+        }
+    }
+
+    /** A live message carried the configured topic (again). */
+    public void onTopicMatched() {
+        if (mismatchedTopic != null) {
+            mismatchedTopic = null;
         }
     }
 
@@ -239,8 +298,10 @@ public final class EngineStream {
     }
 
     private void acceptLive(long sequence, byte[] payload, boolean backwards, long nowMs) {
-        if (cursor != NONE && sequence <= cursor && !backwards) {
-            // Already applied from a replay that covered it.
+        if (cursor != NONE && sequence <= cursor && !backwards && replay.canReplay()) {
+            // Already applied from a replay that covered it. Without a replay endpoint nothing but the live stream
+            // applies batches, and PUB/SUB never delivers one twice: a sequence at or below the cursor is then a new
+            // process (restart, below), even as the first batch of a new connection.
             counters.increment(Counter.DUPLICATES);
         } else if (cursor == NONE && !firstContactDone && replay.canReplay()) {
             // Data can arrive before the connection event is read (or, listening, there is none): first contact.
@@ -248,6 +309,9 @@ public final class EngineStream {
             startReplay(Purpose.FIRST_CONTACT, nowMs);
         } else if (cursor == NONE) {
             if (sequence > 0) {
+                // Published where the broker could not hear it (before it was there, or while it reconnected) and
+                // nothing can replay it: a gap of unknown content, counted as one.
+                counters.increment(Counter.GAPS);
                 unknownHistory(0, sequence - 1);
             }
             apply(sequence, payload);
@@ -479,7 +543,8 @@ public final class EngineStream {
         }
         attemptsWithoutProgress = 0;
         if (state == EngineState.CATCHING_UP) {
-            state = cursor == NONE ? EngineState.CONNECTING : EngineState.LIVE;
+            state = cursor != NONE ? EngineState.LIVE : liveConnected ? EngineState.CONNECTED
+                    : EngineState.CONNECTING;
         }
         while (!replaying && !pending.isEmpty()) {
             Pending next = pending.pollFirst();
@@ -553,6 +618,7 @@ public final class EngineStream {
 
     private void restart(ResetReason reason) {
         incarnation++;
+        historyPartial = false;
         cursor = NONE;
         firstContactDone = false;
         fingerprintKnown = false;
@@ -572,6 +638,7 @@ public final class EngineStream {
         counters.increment(Counter.VOIDS);
         counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
         state = EngineState.VOID;
+        historyPartial = true;
         logRateLimited("engine {} lost batches {}{}: beyond its replay buffer, so its state is cleared and starts"
                 + " again", fromSequence, ".." + toSequence + " (voids so far: " + counters.get(Counter.VOIDS) + ")");
         sink.onReset(engineId, incarnation, ResetReason.VOID);
@@ -579,6 +646,7 @@ public final class EngineStream {
     }
 
     private void unknownHistory(long fromSequence, long toSequence) {
+        historyPartial = true;
         counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
         sink.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
     }

@@ -17,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -68,6 +69,8 @@ public final class ZmqIngest implements Component {
     static final int HANDSHAKE_TIMEOUT_MS = 5_000;
     /** Room for about 10,000 engines; each socket also holds a few file descriptors (see docs/operations.md). */
     private static final int MAX_SOCKETS = 65_536;
+    /** As {@code ingest.reconnectIntervalMaxMs}'s default, for tests that construct ingest directly. */
+    static final int DEFAULT_RECONNECT_INTERVAL_MAX_MS = 500;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
@@ -75,6 +78,7 @@ public final class ZmqIngest implements Component {
     private final ListenSettings listen;
     private final int receiveHighWaterMark;
     private final int reconnectIntervalMs;
+    private final int reconnectIntervalMaxMs;
     private final LongSupplier clock;
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
     private final Map<Integer, EngineStream> streams = new ConcurrentHashMap<>();
@@ -122,6 +126,12 @@ public final class ZmqIngest implements Component {
         /** The replay DEALER's connection events: replays wait for it rather than give up while it reconnects. */
         ZMQ.Socket dealerMonitor;
         private final String replayEndpoint;
+        /** Connect mode: the configured topic's bytes, or null when any topic is taken (none configured). */
+        final byte[] expectedTopic;
+        final String expectedTopicText;
+        /** The topic of the last live message that did not match (null since one matched), and its text. */
+        byte[] lastMismatchedTopic;
+        String lastMismatchedText;
         private int dealerGeneration;
         /** Listen mode: when this engine's recent restarts by sequence were noticed. */
         final ArrayDeque<Long> restartTimes = new ArrayDeque<>();
@@ -130,13 +140,15 @@ public final class ZmqIngest implements Component {
         Connection(EngineRegistry.Entry entry, boolean subscribe, long nowMs) {
             EngineSpec spec = entry.spec();
             this.engineId = entry.id();
+            this.expectedTopicText = spec.topic();
+            this.expectedTopic = spec.topic().isEmpty() ? null : spec.topic().getBytes(StandardCharsets.UTF_8);
             if (subscribe) {
                 String monitorAddress = "inproc://kvbroker-monitor-" + engineId + "-" + System.identityHashCode(this);
                 sub = context.createSocket(SocketType.SUB);
                 sub.setLinger(0);
                 sub.setRcvHWM(receiveHighWaterMark);
                 sub.setReconnectIVL(reconnectIntervalMs);
-                sub.setReconnectIVLMax(5000);
+                sub.setReconnectIVLMax(reconnectIntervalMaxMs);
                 sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
                 sub.subscribe(EMPTY);
                 // The monitor is attached before connecting so the first connection event is not missed.
@@ -178,7 +190,7 @@ public final class ZmqIngest implements Component {
             dealer.setLinger(0);
             dealer.setRcvHWM(0);
             dealer.setReconnectIVL(reconnectIntervalMs);
-            dealer.setReconnectIVLMax(5000);
+            dealer.setReconnectIVLMax(reconnectIntervalMaxMs);
             dealer.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             String monitorAddress = "inproc://kvbroker-replay-monitor-" + engineId + "-"
                     + System.identityHashCode(this) + "-" + dealerGeneration++;
@@ -248,17 +260,24 @@ public final class ZmqIngest implements Component {
     public ZmqIngest(EngineRegistry registry, IngestSink sink, BrokerConfig config) {
         this(registry, sink, limits(config), ListenSettings.from(config),
                 config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
-                System::currentTimeMillis);
+                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS), System::currentTimeMillis);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
             int receiveHighWaterMark, int reconnectIntervalMs, LongSupplier clock) {
+        this(registry, sink, limits, listen, receiveHighWaterMark, reconnectIntervalMs,
+                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS), clock);
+    }
+
+    ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
+            int receiveHighWaterMark, int reconnectIntervalMs, int reconnectIntervalMaxMs, LongSupplier clock) {
         this.registry = registry;
         this.sink = sink;
         this.limits = limits;
         this.listen = listen;
         this.receiveHighWaterMark = receiveHighWaterMark;
         this.reconnectIntervalMs = reconnectIntervalMs;
+        this.reconnectIntervalMaxMs = reconnectIntervalMaxMs;
         this.clock = clock;
         this.allowedTopics = listen.topicPattern();
     }
@@ -481,11 +500,35 @@ public final class ZmqIngest implements Component {
             }
             try {
                 LiveMessage message = WireFrames.live(frames, count);
+                if (!topicMatches(connection, message.topic())) {
+                    continue;
+                }
                 connection.stream.onLive(message.sequence(), message.payload(), now);
             } catch (MalformedMessageException e) {
                 connection.stream.onMalformedFrames(e);
             }
         }
+    }
+
+    /**
+     * Whether a live message's topic is the engine's configured one (any topic when none is configured). The SUB
+     * subscribes to everything rather than to the topic, so that a wrong topic is counted and shown, not just silent.
+     */
+    private static boolean topicMatches(Connection connection, byte[] topic) {
+        if (connection.expectedTopic == null || Arrays.equals(topic, connection.expectedTopic)) {
+            if (connection.lastMismatchedTopic != null) {
+                connection.lastMismatchedTopic = null;
+                connection.stream.onTopicMatched();
+            }
+            return true;
+        }
+        if (!Arrays.equals(topic, connection.lastMismatchedTopic)) {
+            // A flood of one wrong topic is decoded once.
+            connection.lastMismatchedTopic = topic;
+            connection.lastMismatchedText = new String(topic, StandardCharsets.UTF_8);
+        }
+        connection.stream.onTopicMismatch(connection.lastMismatchedText, connection.expectedTopicText);
+        return false;
     }
 
     private void drainReplay(Connection connection, long now) {
@@ -511,6 +554,7 @@ public final class ZmqIngest implements Component {
                 connection.stream.onConnected(now);
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                 LOG.debug("engine {} disconnected", connection.engineId);
+                connection.stream.onDisconnected(now);
             }
         }
     }
@@ -552,7 +596,7 @@ public final class ZmqIngest implements Component {
                 continue;
             }
             // Consecutive messages mostly come from the same engine: avoid decoding the topic again.
-            if (!java.util.Arrays.equals(message.topic(), socket.lastTopic)) {
+            if (!Arrays.equals(message.topic(), socket.lastTopic)) {
                 socket.lastTopic = message.topic();
                 socket.lastTopicText = new String(message.topic(), StandardCharsets.UTF_8);
             }

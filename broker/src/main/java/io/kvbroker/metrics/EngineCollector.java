@@ -78,6 +78,13 @@ final class EngineCollector implements MultiCollector {
             f.counter(P + "restarts", "", labels.add("reason", "fingerprint"),
                     c.get(Counter.RESTARTS_BY_FINGERPRINT));
             f.counter(P + "restarts", "", labels.add("reason", "discovery"), c.get(Counter.RESTARTS_SIGNALLED));
+            f.counter(P + "topic_mismatches", "Live messages dropped because their topic was not the engine's"
+                    + " configured one.", labels, c.get(Counter.TOPIC_MISMATCHES));
+            f.counter(P + "connections", "Connections made to the engine's PUB (more than one: reconnects).", labels,
+                    c.get(Counter.CONNECTIONS));
+            f.gauge(P + "history_partial", "1 while the index may hold less of the engine's current incarnation than"
+                    + " it caches (batches published where kvbroker could not hear them, not replayable), else 0.",
+                    labels, stream.historyPartial() ? 1 : 0);
             f.counter(P + "decode_errors", "Malformed messages or batches skipped.", labels,
                     c.get(Counter.DECODE_ERRORS));
             for (MalformedMessageException.Reason reason : MalformedMessageException.Reason.values()) {

@@ -16,9 +16,13 @@ import io.kvbroker.ingest.EngineState;
  * @param lastHeardSequence the latest sequence heard from the engine, -1 if none
  * @param msSinceLastHeard milliseconds since the engine was last heard (or since ingest started listening to it)
  * @param counters the stream's counters (all zero before ingest has a stream for the engine)
+ * @param historyPartial whether the index may hold less of the engine's current incarnation than it caches (batches
+ *     published where the broker could not hear them, that nothing could replay)
+ * @param topicSeen the topic of the engine's latest messages when not the configured one, else null
  */
 public record EngineReport(int engineId, EngineSpec spec, EngineState state, boolean truncated,
-        EngineSummary summary, long lastHeardSequence, long msSinceLastHeard, EngineCounters counters) {
+        EngineSummary summary, long lastHeardSequence, long msSinceLastHeard, EngineCounters counters,
+        boolean historyPartial, String topicSeen) {
 
     /** Batches heard but not applied yet: the answer's lag behind what the engine published. */
     public long lagBatches() {

@@ -154,7 +154,8 @@ public final class IndexQueries {
             reports.add(new EngineReport(id, entry.spec(), entry.removed() ? EngineState.REMOVED : stateOf(id, stream),
                     truncated(id), summary, stream == null ? -1 : stream.lastHeardSequence(),
                     stream == null ? 0 : Math.max(0, now - stream.lastHeardMs()),
-                    stream == null ? new EngineCounters() : stream.counters()));
+                    stream == null ? new EngineCounters() : stream.counters(),
+                    stream != null && stream.historyPartial(), stream == null ? null : stream.mismatchedTopic()));
         }
         return reports;
     }

@@ -1,0 +1,387 @@
+package io.kvbroker.ingest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.kvbroker.client.Xxh64;
+import io.kvbroker.codec.KvEventDecoder;
+import io.kvbroker.codec.WireFrames.ReplayMessage;
+import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.ingest.EngineStreamTest.FakeEngine;
+import io.kvbroker.ingest.IngestSink.ResetReason;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Restarts, gaps, reconnects, silence and broker restarts, each in both configurations an engine runs in: with a
+ * replay endpoint, and without one (vLLM's default). Each case asserts the history the index ends with (which
+ * incarnation's batches, which sequences, each the batch that process published), the incarnation, the restarts
+ * counted and whether the history is marked partial.
+ *
+ * <p>Without a replay endpoint nothing published while the broker could not hear it can be had: the expected history
+ * is then what the live stream carried, with the loss counted and the engine marked partial, never an old process's
+ * blocks kept or a new process's batches dropped as duplicates.
+ */
+class EngineStreamConfigurationsTest {
+    private static final EngineStream.Limits LIMITS = new EngineStream.Limits(100, 3, 1000, 1000, 5_000);
+
+    private final RecordingSink sink = new RecordingSink();
+    private long now = 1_000;
+    /** Replay requests answered so far. */
+    private int answered;
+
+    private EngineStream stream(FakeEngine engine) {
+        return new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine, LIMITS, now);
+    }
+
+    /** Answers the stream's new replay requests until it asks no more (nothing, without a replay endpoint). */
+    private void settle(EngineStream stream, FakeEngine engine) {
+        while (answered < engine.requests.size()) {
+            long from = engine.requests.get(answered++);
+            for (ReplayMessage reply : engine.replies(from)) {
+                stream.onReplay(reply, now);
+            }
+        }
+    }
+
+    private void connect(EngineStream stream, FakeEngine engine) {
+        stream.onConnected(now);
+        settle(stream, engine);
+    }
+
+    /** The engine publishes {@code count} batches that reach the broker live. */
+    private void live(EngineStream stream, FakeEngine engine, int count) {
+        for (int i = 0; i < count; i++) {
+            byte[] payload = engine.publish();
+            stream.onLive(engine.next - 1, payload, now);
+            settle(stream, engine);
+        }
+    }
+
+    /** The engine publishes {@code count} batches the broker never hears live (it is away, or they are dropped). */
+    private static void unheard(FakeEngine engine, int count) {
+        for (int i = 0; i < count; i++) {
+            engine.publish();
+        }
+    }
+
+    /** The batches of the engine's process number {@code restarts} from {@code from} to {@code to}, as applied. */
+    private static List<Double> published(int restarts, long from, long to) {
+        List<Double> stamps = new ArrayList<>();
+        for (long seq = from; seq <= to; seq++) {
+            stamps.add(restarts * 1e6 + seq);
+        }
+        return stamps;
+    }
+
+    /** The timestamps (process and sequence) of what the index holds now: the batches since the last reset. */
+    private List<Double> held() {
+        List<Double> stamps = new ArrayList<>();
+        for (Object event : sink.all(0)) {
+            if (event instanceof ResetReason) {
+                stamps.clear();
+            } else if (event instanceof RecordingSink.Applied applied) {
+                stamps.add(applied.timestamp());
+            }
+        }
+        return stamps;
+    }
+
+    private static long restarts(EngineStream stream) {
+        return stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)
+                + stream.counters().get(Counter.RESTARTS_BY_FINGERPRINT);
+    }
+
+    /** A stream whose engine published nothing before the broker connected, then {@code batches} live. */
+    private EngineStream liveFromTheStart(FakeEngine engine, int batches) {
+        EngineStream stream = stream(engine);
+        connect(stream, engine);
+        live(stream, engine, batches);
+        return stream;
+    }
+
+    /**
+     * The issue's scenario: batches before the broker, three live, then the process restarts (its PUB closes, a new
+     * process binds the same port and publishes a fresh history from 0). Without a replay endpoint the first live
+     * batch of the new connection, at or below the cursor, is the new process: not a duplicate.
+     */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aRestartAcrossAReconnectReplacesTheOldProcessesBlocksWithTheNewOnes(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        unheard(engine, 10);
+        EngineStream stream = stream(engine);
+        connect(stream, engine);
+        live(stream, engine, 3);
+        assertThat(held()).isEqualTo(replay ? published(0, 0, 12) : published(0, 10, 12));
+        assertThat(stream.historyPartial()).as("batches 0..9 were before the broker").isEqualTo(!replay);
+
+        stream.onDisconnected(now);
+        engine.restart();
+        connect(stream, engine);
+        live(stream, engine, 3);
+
+        assertThat(held()).as("the new process's blocks, not the dead one's").isEqualTo(published(1, 0, 2));
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(restarts(stream)).isOne();
+        assertThat(stream.counters().get(Counter.DUPLICATES)).isZero();
+        assertThat(stream.historyPartial()).isFalse();
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        assertThat(stream.cursor()).isEqualTo(2);
+    }
+
+    /** As above, but the new process's first batch is read before the connection event that announced it. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aRestartWhoseFirstBatchArrivesBeforeTheConnectionEventIsFoundToo(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 8);
+        engine.restart();
+        live(stream, engine, 1);
+        connect(stream, engine);
+        live(stream, engine, 2);
+
+        assertThat(held()).isEqualTo(published(1, 0, 2));
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(restarts(stream)).isOne();
+        assertThat(stream.historyPartial()).isFalse();
+    }
+
+    /**
+     * A process restarted while the broker was disconnected, that published a few batches before the broker was back
+     * (below the old cursor): replayed with an endpoint; without one lost, counted as a gap, and the engine marked.
+     */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aRestartWhileDisconnectedBelowTheCursorIsANewIncarnation(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 13);
+        stream.onDisconnected(now);
+        engine.restart();
+        unheard(engine, 3);
+        connect(stream, engine);
+        live(stream, engine, 2);
+
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(restarts(stream)).isOne();
+        if (replay) {
+            assertThat(held()).isEqualTo(published(1, 0, 4));
+            assertThat(stream.historyPartial()).isFalse();
+        } else {
+            assertThat(held()).isEqualTo(published(1, 3, 4));
+            assertThat(sink.all(0)).contains("unknown 0..2");
+            assertThat(stream.counters().get(Counter.GAPS)).isOne();
+            assertThat(stream.historyPartial()).isTrue();
+        }
+    }
+
+    /**
+     * A process restarted while the broker was disconnected that passed the old cursor before the broker was back.
+     * With a replay endpoint the batch at the cursor differs: a restart, replayed from 0. Without one it cannot be
+     * told from the same process having gone on: a gap, so the engine is voided (the old blocks go either way).
+     */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aRestartWhileDisconnectedPastTheCursorNeverKeepsTheOldBlocks(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 5);
+        stream.onDisconnected(now);
+        engine.restart();
+        unheard(engine, 10);
+        connect(stream, engine);
+        live(stream, engine, 2);
+
+        if (replay) {
+            assertThat(held()).isEqualTo(published(1, 0, 11));
+            assertThat(stream.incarnation()).isEqualTo(2);
+            assertThat(restarts(stream)).isOne();
+            assertThat(stream.historyPartial()).isFalse();
+        } else {
+            assertThat(held()).isEqualTo(published(1, 10, 11));
+            assertThat(stream.incarnation()).isOne();
+            assertThat(restarts(stream)).isZero();
+            assertThat(stream.counters().get(Counter.VOIDS)).isOne();
+            assertThat(stream.historyPartial()).isTrue();
+        }
+    }
+
+    /** A reconnect to the same process that published nothing meanwhile: the history goes on, nothing reset. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aReconnectToTheSameProcessGoesOn(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 6);
+        stream.onDisconnected(now);
+        connect(stream, engine);
+        live(stream, engine, 3);
+
+        assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
+        assertThat(held()).isEqualTo(published(0, 0, 8));
+        assertThat(stream.incarnation()).isOne();
+        assertThat(stream.historyPartial()).isFalse();
+        assertThat(stream.counters().get(Counter.CONNECTIONS)).isEqualTo(2);
+    }
+
+    /** A reconnect to the same process that published while the broker was away: replayed, or voided and marked. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void batchesPublishedWhileDisconnectedAreReplayedOrTheEngineVoided(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 6);
+        stream.onDisconnected(now);
+        unheard(engine, 4);
+        connect(stream, engine);
+        live(stream, engine, 2);
+
+        assertThat(stream.incarnation()).isOne();
+        assertThat(restarts(stream)).isZero();
+        if (replay) {
+            assertThat(held()).isEqualTo(published(0, 0, 11));
+            assertThat(stream.counters().get(Counter.VOIDS)).isZero();
+            assertThat(stream.historyPartial()).isFalse();
+        } else {
+            assertThat(held()).isEqualTo(published(0, 10, 11));
+            assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 6..9");
+            assertThat(stream.historyPartial()).isTrue();
+        }
+    }
+
+    /** A batch lost on a live connection: replayed, or the engine voided and marked. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aGapInTheLiveStreamIsReplayedOrVoided(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 4);
+        unheard(engine, 2);
+        live(stream, engine, 3);
+
+        assertThat(stream.counters().get(Counter.GAPS)).isOne();
+        assertThat(stream.incarnation()).isOne();
+        if (replay) {
+            assertThat(held()).isEqualTo(published(0, 0, 8));
+            assertThat(stream.historyPartial()).isFalse();
+        } else {
+            assertThat(held()).isEqualTo(published(0, 6, 8));
+            assertThat(stream.counters().get(Counter.VOIDS)).isOne();
+            assertThat(stream.historyPartial()).isTrue();
+        }
+    }
+
+    /** A restart on the same connection (the sequence goes back): a new incarnation from its first batch. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aSequenceGoingBackwardsOnOneConnectionIsANewIncarnation(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 7);
+        engine.restart();
+        live(stream, engine, 4);
+
+        assertThat(held()).isEqualTo(published(1, 0, 3));
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
+        assertThat(stream.historyPartial()).isFalse();
+    }
+
+    /** An engine that goes quiet is SILENT with its blocks kept, and LIVE again when it speaks. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void silenceKeepsTheBlocksAndTheEngineResumes(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 5);
+        now += LIMITS.silentAfterMs();
+        stream.onTick(now);
+        assertThat(stream.state()).isEqualTo(EngineState.SILENT);
+        settle(stream, engine);
+        assertThat(stream.state()).as("the probe's empty answer leaves it silent").isEqualTo(EngineState.SILENT);
+        live(stream, engine, 2);
+
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
+        assertThat(held()).isEqualTo(published(0, 0, 6));
+        assertThat(stream.historyPartial()).isFalse();
+    }
+
+    /** Where a broker that restarted left the engine: the last applied batch, as the journal keeps it. */
+    private EngineStream resumedAt(FakeEngine engine, EngineStream before) {
+        byte[] last = engine.buffer.get((int) (before.cursor() - engine.firstBuffered));
+        sink.events.clear();
+        EngineStream after = stream(engine);
+        after.resume(new EngineStream.Resume(before.incarnation(), before.cursor(), Xxh64.hash(last), new byte[0]));
+        return after;
+    }
+
+    /** The engine restarted while the broker was down, and is below the broker's cursor when it comes back. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void anEngineRestartedWhileTheBrokerWasDownIsANewIncarnation(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = resumedAt(engine, liveFromTheStart(engine, 12));
+        engine.restart();
+        connect(stream, engine);
+        live(stream, engine, 3);
+
+        assertThat(sink.all(0).get(0)).isInstanceOf(ResetReason.class);
+        assertThat(held()).isEqualTo(published(1, 0, 2));
+        assertThat(stream.incarnation()).isEqualTo(2);
+        assertThat(restarts(stream)).isOne();
+        assertThat(stream.historyPartial()).isFalse();
+    }
+
+    /** The same process went on while the broker was down: replayed from the cursor, or voided and marked. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void anEngineThatWentOnWhileTheBrokerWasDownIsContinued(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = resumedAt(engine, liveFromTheStart(engine, 12));
+        unheard(engine, 3);
+        connect(stream, engine);
+        live(stream, engine, 2);
+
+        assertThat(stream.incarnation()).isOne();
+        assertThat(restarts(stream)).isZero();
+        if (replay) {
+            assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
+            assertThat(held()).as("the restored blocks, then what was replayed").isEqualTo(published(0, 12, 16));
+            assertThat(stream.historyPartial()).isFalse();
+        } else {
+            assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 12..14");
+            assertThat(held()).isEqualTo(published(0, 15, 16));
+            assertThat(stream.historyPartial()).isTrue();
+        }
+    }
+
+    /** The same process, idle while the broker was down: its next batch follows on from the journal's cursor. */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void anEngineIdleWhileTheBrokerWasDownFollowsOnFromTheCursor(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = resumedAt(engine, liveFromTheStart(engine, 12));
+        connect(stream, engine);
+        live(stream, engine, 2);
+
+        assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
+        assertThat(held()).isEqualTo(published(0, 12, 13));
+        assertThat(stream.incarnation()).isOne();
+        assertThat(stream.historyPartial()).isFalse();
+    }
+
+    /** Connected but quiet is its own state, not CONNECTING (which reads as unreachable). */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aConnectedEngineThatHasPublishedNothingIsShownConnected(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = stream(engine);
+        assertThat(stream.state()).isEqualTo(EngineState.CONNECTING);
+        connect(stream, engine);
+        assertThat(stream.state()).isEqualTo(EngineState.CONNECTED);
+        stream.onDisconnected(now);
+        assertThat(stream.state()).isEqualTo(EngineState.CONNECTING);
+        connect(stream, engine);
+        live(stream, engine, 1);
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+        stream.onDisconnected(now);
+        assertThat(stream.state()).as("a live engine's blocks stand until it restarts or falls silent")
+                .isEqualTo(EngineState.LIVE);
+    }
+}

@@ -64,6 +64,8 @@ public final class SimulatedEngine {
     private int cutReplayAfter = -1;
     private boolean offline;
     private long replayDelayMs;
+    /** Subscriptions received since the PUB was last bound: how a test knows a subscriber is there to hear. */
+    private int subscriptions;
     private final ArrayDeque<DelayedReplay> delayedReplays = new ArrayDeque<>();
 
     /**
@@ -95,7 +97,13 @@ public final class SimulatedEngine {
     }
 
     private void bind() {
-        pub = context.createSocket(SocketType.PUB);
+        // A bound engine's PUB is an XPUB: the same on the wire as vLLM's PUB, and it tells the simulator when a
+        // subscriber's subscription arrived (tests of engines without a replay endpoint publish only once it has).
+        pub = context.createSocket(pubConnect == null ? SocketType.XPUB : SocketType.PUB);
+        subscriptions = 0;
+        if (pubConnect == null) {
+            pub.setXpubVerbose(true);
+        }
         pub.setLinger(0);
         pub.setSndHWM(100_000);
         router = context.createSocket(SocketType.ROUTER);
@@ -167,6 +175,24 @@ public final class SimulatedEngine {
         return restarts;
     }
 
+    /**
+     * Subscriptions that reached the PUB since it was last bound (bound engines only; 0 for one that connects). A
+     * subscriber connected but not yet subscribed would miss what is published: PUB/SUB's slow joiner.
+     */
+    public int subscriptions() {
+        return subscriptions;
+    }
+
+    /** The batches the engine still keeps for replay, by sequence from {@code firstBuffered}: what its cache came from. */
+    public List<byte[]> bufferedPayloads() {
+        return List.copyOf(buffer);
+    }
+
+    /** The sequence of the first batch {@link #bufferedPayloads} returns. */
+    public long firstBuffered() {
+        return firstBuffered;
+    }
+
     /** Publishes one scheduler step's batch (buffered for replay; not sent live while a drop or outage is on). */
     public void step() {
         long sequence = nextSequence++;
@@ -196,6 +222,14 @@ public final class SimulatedEngine {
     public void serveReplay() {
         if (offline) {
             return;
+        }
+        if (pubConnect == null) {
+            byte[] subscription;
+            while ((subscription = pub.recv(ZMQ.DONTWAIT)) != null) {
+                if (subscription.length > 0 && subscription[0] == 1) {
+                    subscriptions++;
+                }
+            }
         }
         byte[] identity;
         while ((identity = router.recv(ZMQ.DONTWAIT)) != null) {

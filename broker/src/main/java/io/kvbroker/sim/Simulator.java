@@ -86,13 +86,21 @@ public final class Simulator implements AutoCloseable {
         return this;
     }
 
-    /** What a broker needs to subscribe to the simulated engines. */
+    /** What a broker needs to subscribe to the simulated engines, replay endpoints included. */
     public List<EngineSpec> specs() {
+        return specs(true);
+    }
+
+    /**
+     * What a broker needs to subscribe to the simulated engines; without {@code withReplay} the engines are configured
+     * as vLLM runs by default, with no replay endpoint (their ROUTERs stay bound, unused).
+     */
+    public List<EngineSpec> specs(boolean withReplay) {
         List<EngineSpec> specs = new ArrayList<>();
         for (SimulatedEngine engine : engines) {
             SimulatedEngine.Options o = engine.options();
             specs.add(new EngineSpec(new EngineKey(o.pod(), o.rank()), o.model(), Endpoint.parse(engine.endpoint()),
-                    Optional.of(Endpoint.parse(engine.replayEndpoint())), o.topic()));
+                    withReplay ? Optional.of(Endpoint.parse(engine.replayEndpoint())) : Optional.empty(), o.topic()));
         }
         return specs;
     }

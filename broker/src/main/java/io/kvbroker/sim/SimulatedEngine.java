@@ -10,9 +10,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.SplittableRandom;
+import java.util.concurrent.locks.LockSupport;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
+import org.zeromq.ZMQException;
 
 /**
  * One simulated vLLM engine speaking the wire contract exactly: a bound PUB sending {@code [topic, seq, payload]},
@@ -39,6 +41,7 @@ public final class SimulatedEngine {
 
     private static final double TIME_BASE = 1.7575e9;
     private static final byte[] EMPTY = new byte[0];
+    private static final long BIND_RETRY_NANOS = 2_000_000_000L;
 
     /** A replay answer read from the buffer when it was asked for, waiting to be sent: its frames, in order. */
     private record DelayedReplay(long askedAtMs, byte[] identity, List<byte[][]> replies) {
@@ -115,12 +118,31 @@ public final class SimulatedEngine {
         } else if (pubPort == 0) {
             pubPort = pub.bindToRandomPort("tcp://" + host);
         } else {
-            pub.bind("tcp://" + host + ":" + pubPort);
+            bindAgain(pub, pubPort);
         }
         if (replayPort == 0) {
             replayPort = router.bindToRandomPort("tcp://" + host);
         } else {
-            router.bind("tcp://" + host + ":" + replayPort);
+            bindAgain(router, replayPort);
+        }
+    }
+
+    /**
+     * Binds a port this engine may have just closed: ZeroMQ lets go of a closed socket's port on its I/O thread, a
+     * moment later, so a process coming back at once is refused for a few milliseconds (as a real restart rarely is).
+     */
+    private void bindAgain(ZMQ.Socket socket, int port) {
+        long deadline = System.nanoTime() + BIND_RETRY_NANOS;
+        while (true) {
+            try {
+                socket.bind("tcp://" + host + ":" + port);
+                return;
+            } catch (ZMQException e) {
+                if (e.getErrorCode() != ZMQ.Error.EADDRINUSE.getCode() || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                LockSupport.parkNanos(1_000_000);
+            }
         }
     }
 

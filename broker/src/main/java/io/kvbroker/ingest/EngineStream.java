@@ -120,7 +120,7 @@ public final class EngineStream {
     private volatile boolean historyPartial;
     /** The topic the engine's messages carry when it is not the configured one (null while they match). */
     private volatile String mismatchedTopic;
-    /** Whether the SUB's monitor last reported a connection to the engine's PUB (connect mode). */
+    /** Whether the SUB's monitor last reported a greeted connection to the engine's PUB (connect mode). */
     private boolean liveConnected;
 
     // The replay in progress, if any.
@@ -226,11 +226,6 @@ public final class EngineStream {
         // A new connection starts a new live stream: a restart across the reconnect is found by verifying, with a
         // replay endpoint, or by the first live batch's sequence without one (acceptLive).
         lastLiveSequence = NONE;
-        liveConnected = true;
-        if (state == EngineState.CONNECTING) {
-            // Reachable and greeted, but nothing published yet: not the same as an engine kvbroker cannot reach.
-            state = EngineState.CONNECTED;
-        }
         if (!replay.canReplay()) {
             return;
         }
@@ -242,6 +237,18 @@ public final class EngineStream {
         } else {
             // The engine may have restarted and passed our cursor while we were away: check the batch at the cursor.
             startOrFollow(Purpose.CONTINUE, nowMs);
+        }
+    }
+
+    /**
+     * The SUB's connection finished ZeroMQ's greeting: the engine's PUB is there. Until it publishes, the engine is
+     * CONNECTED, not CONNECTING (which reads as unreachable). The TCP connection alone says less: an endpoint that
+     * accepts TCP and never speaks ZeroMQ (a wrong port) is not an engine.
+     */
+    public void onGreeted() {
+        liveConnected = true;
+        if (state == EngineState.CONNECTING) {
+            state = EngineState.CONNECTED;
         }
     }
 

@@ -152,7 +152,8 @@ public final class ZmqIngest implements Component {
                 sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
                 sub.subscribe(EMPTY);
                 // The monitor is attached before connecting so the first connection event is not missed.
-                sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+                sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_HANDSHAKE_PROTOCOL
+                        | ZMQ.EVENT_DISCONNECTED);
                 monitor = context.createSocket(SocketType.PAIR);
                 monitor.connect(monitorAddress);
             } else {
@@ -552,6 +553,8 @@ public final class ZmqIngest implements Component {
             if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
                 LOG.debug("engine {} connected at {}", connection.engineId, event.getAddress());
                 connection.stream.onConnected(now);
+            } else if (event.getEvent() == ZMQ.EVENT_HANDSHAKE_PROTOCOL) {
+                connection.stream.onGreeted();
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                 LOG.debug("engine {} disconnected", connection.engineId);
                 connection.stream.onDisconnected(now);

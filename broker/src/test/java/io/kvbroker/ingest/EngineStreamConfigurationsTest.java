@@ -47,6 +47,7 @@ class EngineStreamConfigurationsTest {
 
     private void connect(EngineStream stream, FakeEngine engine) {
         stream.onConnected(now);
+        stream.onGreeted();
         settle(stream, engine);
     }
 

@@ -25,6 +25,10 @@ final class SimulateCommand implements Callable<Integer> {
             description = "Batches each engine publishes per second (default 20).")
     int stepsPerSecond;
 
+    @Option(names = "--no-replay", description = "Print the entries without replayEndpoint, as vLLM runs by default "
+            + "(the engines still answer replay requests).")
+    boolean noReplay;
+
     @Override
     public Integer call() throws InterruptedException {
         if (engines < 1 || engines > 2_000 || basePort < 1024 || basePort + 2 * engines > 65_535
@@ -40,11 +44,11 @@ final class SimulateCommand implements Callable<Integer> {
             stopped.countDown();
         }, "simulate-shutdown"));
         StringBuilder yaml = new StringBuilder("engines:\n  static:\n");
-        for (EngineSpec spec : simulator.specs()) {
+        for (EngineSpec spec : simulator.specs(!noReplay)) {
             yaml.append("    - {pod: ").append(spec.key().pod()).append(", model: ").append(spec.model())
-                    .append(", endpoint: \"").append(spec.endpoint()).append("\", replayEndpoint: \"")
-                    .append(spec.replayEndpoint().orElseThrow()).append("\", topic: \"").append(spec.topic())
-                    .append("\"}\n");
+                    .append(", endpoint: \"").append(spec.endpoint()).append('"');
+            spec.replayEndpoint().ifPresent(replay -> yaml.append(", replayEndpoint: \"").append(replay).append('"'));
+            yaml.append(", topic: \"").append(spec.topic()).append("\"}\n");
         }
         System.out.print(yaml);
         System.out.flush();

@@ -247,6 +247,11 @@ public final class Settings {
             "integer", 20, "20", "Batches each simulated engine publishes per second.", false,
             ValueParsers.intRange(1, 10_000));
 
+    public static final Setting<Boolean> SIMULATE_REPLAY = new Setting<>("simulate.replay", "boolean", true, "true",
+            "Whether the simulated engines are ingested with their replay endpoints; false runs them as vLLM runs by"
+                    + " default, without one (restarts and gaps are then found from the live stream alone).", false,
+            ValueParsers.bool());
+
     public static final Setting<Integer> GRPC_PORT = new Setting<>("grpc.port", "integer", 50_051, "50051",
             "Port of the gRPC query API (KvIndexService, health, reflection); 0 picks a free port and logs it.", false,
             ValueParsers.intRange(0, 65_535));
@@ -334,7 +339,7 @@ public final class Settings {
             GRPC_MAX_HINTS_PER_ENGINE, GRPC_DEFAULT_HINT_TTL_MS, GRPC_MAX_HINT_TTL_MS, GRPC_TLS_CERT_FILE,
             GRPC_TLS_KEY_FILE, GRPC_TLS_CLIENT_CA_FILE, GRPC_TLS_RELOAD_INTERVAL_MS, GRPC_AUTH_TOKENS_FILE,
             WATCH_BUFFER_BATCHES, WATCH_THREADS, WATCH_MAX_WATCHERS,
-            SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND);
+            SIMULATE_ENGINES, SIMULATE_BASE_PORT, SIMULATE_STEPS_PER_SECOND, SIMULATE_REPLAY);
 
     static final Map<String, Setting<?>> BY_KEY = ALL.stream()
             .collect(Collectors.toUnmodifiableMap(Setting::key, Function.identity()));

@@ -81,7 +81,8 @@ public final class BrokerDaemon {
         MetricsServer metrics = null;
         if (config.get(Settings.SIMULATE_ENGINES) > 0) {
             simulation = new SimulationComponent(config.get(Settings.SIMULATE_ENGINES),
-                    config.get(Settings.SIMULATE_BASE_PORT), config.get(Settings.SIMULATE_STEPS_PER_SECOND));
+                    config.get(Settings.SIMULATE_BASE_PORT), config.get(Settings.SIMULATE_STEPS_PER_SECOND),
+                    config.get(Settings.SIMULATE_REPLAY));
             components.add(simulation);
         }
         SimulationComponent simulated = simulation;

@@ -11,12 +11,14 @@ final class SimulationComponent implements Component {
     private final int engines;
     private final int basePort;
     private final int stepsPerSecond;
+    private final boolean replay;
     private Simulator simulator;
 
-    SimulationComponent(int engines, int basePort, int stepsPerSecond) {
+    SimulationComponent(int engines, int basePort, int stepsPerSecond, boolean replay) {
         this.engines = engines;
         this.basePort = basePort;
         this.stepsPerSecond = stepsPerSecond;
+        this.replay = replay;
     }
 
     @Override
@@ -31,7 +33,7 @@ final class SimulationComponent implements Component {
 
     /** The simulated engines, for the engine catalog; empty before start. */
     List<EngineSpec> specs() {
-        return simulator == null ? List.of() : simulator.specs();
+        return simulator == null ? List.of() : simulator.specs(replay);
     }
 
     /** A prompt to show a sample Score for: the first engine's model and a system prompt, plus one token. */

@@ -100,13 +100,11 @@ public final class SimulatedEngine {
     }
 
     private void bind() {
-        // A bound engine's PUB is an XPUB: the same on the wire as vLLM's PUB, and it tells the simulator when a
-        // subscriber's subscription arrived (tests of engines without a replay endpoint publish only once it has).
-        pub = context.createSocket(pubConnect == null ? SocketType.XPUB : SocketType.PUB);
+        // The PUB is an XPUB: the same on the wire as vLLM's PUB, and it tells the simulator when a subscriber's
+        // subscription arrived (tests of engines without a replay endpoint publish only once it has).
+        pub = context.createSocket(SocketType.XPUB);
+        pub.setXpubVerbose(true);
         subscriptions = 0;
-        if (pubConnect == null) {
-            pub.setXpubVerbose(true);
-        }
         pub.setLinger(0);
         pub.setSndHWM(100_000);
         router = context.createSocket(SocketType.ROUTER);
@@ -198,8 +196,8 @@ public final class SimulatedEngine {
     }
 
     /**
-     * Subscriptions that reached the PUB since it was last bound (bound engines only; 0 for one that connects). A
-     * subscriber connected but not yet subscribed would miss what is published: PUB/SUB's slow joiner.
+     * Subscriptions that reached the PUB since it was last bound or connected. A subscriber connected but not yet
+     * subscribed would miss what is published: PUB/SUB's slow joiner.
      */
     public int subscriptions() {
         return subscriptions;
@@ -245,12 +243,10 @@ public final class SimulatedEngine {
         if (offline) {
             return;
         }
-        if (pubConnect == null) {
-            byte[] subscription;
-            while ((subscription = pub.recv(ZMQ.DONTWAIT)) != null) {
-                if (subscription.length > 0 && subscription[0] == 1) {
-                    subscriptions++;
-                }
+        byte[] subscription;
+        while ((subscription = pub.recv(ZMQ.DONTWAIT)) != null) {
+            if (subscription.length > 0 && subscription[0] == 1) {
+                subscriptions++;
             }
         }
         byte[] identity;

@@ -64,19 +64,6 @@ class EngineRestartsIngestTest {
                 && ingest.stream(id).state() == EngineState.LIVE);
     }
 
-    /** What the broker holds of the engine: its batches since the last reset, as the timestamps the engine stamped. */
-    private List<Double> held(int id) {
-        List<Double> stamps = new ArrayList<>();
-        for (Object event : sink.all(id)) {
-            if (event instanceof ResetReason) {
-                stamps.clear();
-            } else if (event instanceof RecordingSink.Applied applied) {
-                stamps.add(applied.timestamp());
-            }
-        }
-        return stamps;
-    }
-
     /** The current process's batches from {@code from} on, as it stamped them. */
     private static List<Double> published(Simulator simulator, long from) {
         List<Double> all = simulator.call(engines -> new ArrayList<>(engines.get(0).publishedTimestamps()));
@@ -127,7 +114,7 @@ class EngineRestartsIngestTest {
             awaitCaughtUp(ingest, id, simulator);
 
             EngineStream stream = ingest.stream(id);
-            assertThat(held(id)).as("the new process's batches, none of the dead one's")
+            assertThat(sink.timestampsSinceLastReset(id)).as("the new process's batches, none of the dead one's")
                     .isEqualTo(published(simulator, 0));
             assertThat(restarts(stream)).isOne();
             assertThat(stream.counters().get(Counter.VOIDS)).isZero();
@@ -166,10 +153,10 @@ class EngineRestartsIngestTest {
             EngineStream stream = ingest.stream(id);
             assertThat(restarts(stream)).isOne();
             if (replay) {
-                assertThat(held(id)).isEqualTo(published(simulator, 0));
+                assertThat(sink.timestampsSinceLastReset(id)).isEqualTo(published(simulator, 0));
                 assertThat(stream.historyPartial()).isFalse();
             } else {
-                assertThat(held(id)).as("what the broker could hear").isEqualTo(published(simulator, 4));
+                assertThat(sink.timestampsSinceLastReset(id)).as("what the broker could hear").isEqualTo(published(simulator, 4));
                 assertThat(sink.all(id)).contains("unknown 0..3");
                 assertThat(stream.counters().get(Counter.GAPS)).isOne();
                 assertThat(stream.historyPartial()).isTrue();
@@ -206,7 +193,7 @@ class EngineRestartsIngestTest {
             awaitCaughtUp(second, id, simulator);
 
             assertThat(sink.all(id).get(0)).as("the restored state is cleared first").isInstanceOf(ResetReason.class);
-            assertThat(held(id)).isEqualTo(published(simulator, 0));
+            assertThat(sink.timestampsSinceLastReset(id)).isEqualTo(published(simulator, 0));
             assertThat(restarts(second.stream(id))).isOne();
             assertThat(second.stream(id).historyPartial()).isFalse();
         } finally {

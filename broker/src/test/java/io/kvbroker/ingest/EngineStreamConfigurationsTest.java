@@ -76,19 +76,6 @@ class EngineStreamConfigurationsTest {
         return stamps;
     }
 
-    /** The timestamps (process and sequence) of what the index holds now: the batches since the last reset. */
-    private List<Double> held() {
-        List<Double> stamps = new ArrayList<>();
-        for (Object event : sink.all(0)) {
-            if (event instanceof ResetReason) {
-                stamps.clear();
-            } else if (event instanceof RecordingSink.Applied applied) {
-                stamps.add(applied.timestamp());
-            }
-        }
-        return stamps;
-    }
-
     private static long restarts(EngineStream stream) {
         return stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)
                 + stream.counters().get(Counter.RESTARTS_BY_FINGERPRINT);
@@ -115,7 +102,7 @@ class EngineStreamConfigurationsTest {
         EngineStream stream = stream(engine);
         connect(stream, engine);
         live(stream, engine, 3);
-        assertThat(held()).isEqualTo(replay ? published(0, 0, 12) : published(0, 10, 12));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(replay ? published(0, 0, 12) : published(0, 10, 12));
         assertThat(stream.historyPartial()).as("batches 0..9 were before the broker").isEqualTo(!replay);
 
         stream.onDisconnected(now);
@@ -123,7 +110,7 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 3);
 
-        assertThat(held()).as("the new process's blocks, not the dead one's").isEqualTo(published(1, 0, 2));
+        assertThat(sink.timestampsSinceLastReset(0)).as("the new process's blocks, not the dead one's").isEqualTo(published(1, 0, 2));
         assertThat(stream.incarnation()).isEqualTo(2);
         assertThat(restarts(stream)).isOne();
         assertThat(stream.counters().get(Counter.DUPLICATES)).isZero();
@@ -143,7 +130,7 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 2);
 
-        assertThat(held()).isEqualTo(published(1, 0, 2));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 2));
         assertThat(stream.incarnation()).isEqualTo(2);
         assertThat(restarts(stream)).isOne();
         assertThat(stream.historyPartial()).isFalse();
@@ -167,10 +154,10 @@ class EngineStreamConfigurationsTest {
         assertThat(stream.incarnation()).isEqualTo(2);
         assertThat(restarts(stream)).isOne();
         if (replay) {
-            assertThat(held()).isEqualTo(published(1, 0, 4));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 4));
             assertThat(stream.historyPartial()).isFalse();
         } else {
-            assertThat(held()).isEqualTo(published(1, 3, 4));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 3, 4));
             assertThat(sink.all(0)).contains("unknown 0..2");
             assertThat(stream.counters().get(Counter.GAPS)).isOne();
             assertThat(stream.historyPartial()).isTrue();
@@ -194,12 +181,12 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 2);
 
         if (replay) {
-            assertThat(held()).isEqualTo(published(1, 0, 11));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 11));
             assertThat(stream.incarnation()).isEqualTo(2);
             assertThat(restarts(stream)).isOne();
             assertThat(stream.historyPartial()).isFalse();
         } else {
-            assertThat(held()).isEqualTo(published(1, 10, 11));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 10, 11));
             assertThat(stream.incarnation()).isOne();
             assertThat(restarts(stream)).isZero();
             assertThat(stream.counters().get(Counter.VOIDS)).isOne();
@@ -218,7 +205,7 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 3);
 
         assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-        assertThat(held()).isEqualTo(published(0, 0, 8));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 8));
         assertThat(stream.incarnation()).isOne();
         assertThat(stream.historyPartial()).isFalse();
         assertThat(stream.counters().get(Counter.CONNECTIONS)).isEqualTo(2);
@@ -238,11 +225,11 @@ class EngineStreamConfigurationsTest {
         assertThat(stream.incarnation()).isOne();
         assertThat(restarts(stream)).isZero();
         if (replay) {
-            assertThat(held()).isEqualTo(published(0, 0, 11));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 11));
             assertThat(stream.counters().get(Counter.VOIDS)).isZero();
             assertThat(stream.historyPartial()).isFalse();
         } else {
-            assertThat(held()).isEqualTo(published(0, 10, 11));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 10, 11));
             assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 6..9");
             assertThat(stream.historyPartial()).isTrue();
         }
@@ -260,10 +247,10 @@ class EngineStreamConfigurationsTest {
         assertThat(stream.counters().get(Counter.GAPS)).isOne();
         assertThat(stream.incarnation()).isOne();
         if (replay) {
-            assertThat(held()).isEqualTo(published(0, 0, 8));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 8));
             assertThat(stream.historyPartial()).isFalse();
         } else {
-            assertThat(held()).isEqualTo(published(0, 6, 8));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 6, 8));
             assertThat(stream.counters().get(Counter.VOIDS)).isOne();
             assertThat(stream.historyPartial()).isTrue();
         }
@@ -278,7 +265,7 @@ class EngineStreamConfigurationsTest {
         engine.restart();
         live(stream, engine, 4);
 
-        assertThat(held()).isEqualTo(published(1, 0, 3));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 3));
         assertThat(stream.incarnation()).isEqualTo(2);
         assertThat(stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
         assertThat(stream.historyPartial()).isFalse();
@@ -299,7 +286,7 @@ class EngineStreamConfigurationsTest {
 
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
         assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-        assertThat(held()).isEqualTo(published(0, 0, 6));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 6));
         assertThat(stream.historyPartial()).isFalse();
     }
 
@@ -323,7 +310,7 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 3);
 
         assertThat(sink.all(0).get(0)).isInstanceOf(ResetReason.class);
-        assertThat(held()).isEqualTo(published(1, 0, 2));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 2));
         assertThat(stream.incarnation()).isEqualTo(2);
         assertThat(restarts(stream)).isOne();
         assertThat(stream.historyPartial()).isFalse();
@@ -343,11 +330,11 @@ class EngineStreamConfigurationsTest {
         assertThat(restarts(stream)).isZero();
         if (replay) {
             assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-            assertThat(held()).as("the restored blocks, then what was replayed").isEqualTo(published(0, 12, 16));
+            assertThat(sink.timestampsSinceLastReset(0)).as("the restored blocks, then what was replayed").isEqualTo(published(0, 12, 16));
             assertThat(stream.historyPartial()).isFalse();
         } else {
             assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 12..14");
-            assertThat(held()).isEqualTo(published(0, 15, 16));
+            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 15, 16));
             assertThat(stream.historyPartial()).isTrue();
         }
     }
@@ -362,7 +349,7 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 2);
 
         assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-        assertThat(held()).isEqualTo(published(0, 12, 13));
+        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 12, 13));
         assertThat(stream.incarnation()).isOne();
         assertThat(stream.historyPartial()).isFalse();
     }

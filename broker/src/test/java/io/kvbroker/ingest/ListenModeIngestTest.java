@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.function.Function;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.zeromq.ZContext;
 
 /**
@@ -187,6 +189,62 @@ class ListenModeIngestTest {
         } finally {
             ingest.stop(Duration.ofSeconds(5));
         }
+    }
+
+    /**
+     * A listening engine's process restarts: its PUB connects again and publishes from 0. With a replay port the
+     * broker replays the new process from 0; without one (vLLM's default) the first batch, below the cursor, is the
+     * new process: in both, a new incarnation holding exactly the new process's batches.
+     */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void anEngineThatRestartsAndConnectsAgainIsANewIncarnation(boolean replay) throws Exception {
+        int listenPort = Ports.freeRange(1);
+        int replayPort = replay ? Ports.freeRange(1) : 0;
+        SimulatedEngine.Options o = options("127.0.0.1", 0, "kv@127.0.0.1@sim/m", 300);
+        EngineRegistry registry = new EngineRegistry();
+        RecordingSink sink = new RecordingSink();
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS,
+                new ListenSettings("127.0.0.1", listenPort, 1, replayPort), 100_000, 50, System::currentTimeMillis);
+        ingest.start();
+        Simulator simulator = new Simulator(40, List.of(
+                c -> new SimulatedEngine(c, o, "tcp://127.0.0.1:" + listenPort, "127.0.0.1", 0, replayPort)));
+        simulator.setStepping(false);
+        try (simulator) {
+            simulator.start();
+            await("subscribed", () -> simulator.call(engines -> engines.get(0).subscriptions()) >= 1);
+            step(simulator, 12);
+            await("admitted and applied", () -> registry.find(new EngineKey("127.0.0.1", 0)).isPresent()
+                    && ingest.stream(registry.find(new EngineKey("127.0.0.1", 0)).get().id()).cursor() == 11);
+            int id = registry.find(new EngineKey("127.0.0.1", 0)).get().id();
+            assertThat(registry.entry(id).spec().replayEndpoint().isPresent()).isEqualTo(replay);
+            simulator.call(engines -> {
+                engines.get(0).goAway();
+                engines.get(0).restart();
+                engines.get(0).comeBack();
+                return null;
+            });
+            await("subscribed again", () -> simulator.call(engines -> engines.get(0).subscriptions()) >= 1);
+            step(simulator, 3);
+            await("the new process applied", () -> ingest.stream(id).incarnation() == 2
+                    && ingest.stream(id).cursor() == 2);
+            List<Double> published = simulator.call(engines -> new ArrayList<>(engines.get(0).publishedTimestamps()));
+            assertThat(sink.timestampsSinceLastReset(id)).isEqualTo(published);
+            assertThat(ingest.stream(id).counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
+            assertThat(ingest.stream(id).historyPartial()).isFalse();
+            assertThat(ingest.refusedSharedTopic()).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    private static void step(Simulator simulator, int batches) {
+        simulator.call(engines -> {
+            for (int i = 0; i < batches; i++) {
+                engines.get(0).step();
+            }
+            return null;
+        });
     }
 
     private static void await(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {

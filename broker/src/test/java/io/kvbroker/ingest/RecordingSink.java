@@ -52,6 +52,22 @@ final class RecordingSink implements IngestSink {
     }
 
     /**
+     * What the index holds of the engine: the batches applied since the last reset of its state, as the timestamps
+     * their publisher stamped (which name the process and the sequence).
+     */
+    List<Double> timestampsSinceLastReset(int engineId) {
+        List<Double> stamps = new ArrayList<>();
+        for (Object event : all(engineId)) {
+            if (event instanceof ResetReason) {
+                stamps.clear();
+            } else if (event instanceof Applied applied) {
+                stamps.add(applied.timestamp());
+            }
+        }
+        return stamps;
+    }
+
+    /**
      * Asserts the engine's whole history is what it published ({@code published}: timestamps by sequence): every
      * sequence once, in order, each the batch published, and no reset or unknown range.
      */

@@ -24,6 +24,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Engine faults on the network path. An engine bursting into full network buffers: the broker's receive high-water
@@ -125,19 +127,27 @@ class EngineFaultsIngestTest {
 
     /**
      * An engine that pauses longer than {@code silentAfterMs} is shown SILENT, keeps its blocks, and goes LIVE again
-     * when it resumes: no gap, no replay, no reset, every batch once.
+     * when it resumes: no gap, no replay, no reset, every batch once; with a replay endpoint and without one.
      */
-    @Test
-    void anEngineThatFallsSilentAndResumesIsLiveAgainWithNothingLost() throws Exception {
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void anEngineThatFallsSilentAndResumesIsLiveAgainWithNothingLost(boolean replay) throws Exception {
         List<SimulatedEngine.Options> fleet = Simulator.fleet(1, 22);
         RecordingSink sink = new RecordingSink();
         EngineRegistry registry = new EngineRegistry();
         EngineStream.Limits silentSoon = new EngineStream.Limits(1_000, 5, 300, 100_000, 10_000);
         ZmqIngest ingest = new ZmqIngest(registry, sink, silentSoon, ListenSettings.OFF, 100_000, 50,
                 System::currentTimeMillis);
-        try (Simulator simulator = new Simulator(fleet, 0, 50).start()) {
-            int id = registry.register(simulator.specs().get(0));
+        Simulator simulator = new Simulator(fleet, 0, 50);
+        // Published only once the broker's subscription is there: without a replay endpoint nothing earlier is had.
+        simulator.setStepping(false);
+        try (simulator) {
+            simulator.start();
+            int id = registry.register(simulator.specs(replay).get(0));
             ingest.start();
+            Await.until("subscribed", Duration.ofSeconds(30),
+                    () -> simulator.call(engines -> engines.get(0).subscriptions()) >= 1);
+            simulator.setStepping(true);
             Await.until("live", Duration.ofSeconds(30), () -> ingest.stream(id) != null
                     && ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() > 5);
             simulator.setStepping(false);
@@ -154,6 +164,7 @@ class EngineFaultsIngestTest {
             assertThat(counters.get(Counter.GAPS)).isZero();
             assertThat(counters.get(Counter.VOIDS)).isZero();
             assertThat(counters.get(Counter.RESTARTS_BY_SEQUENCE)).isZero();
+            assertThat(ingest.stream(id).historyPartial()).isFalse();
             assertThat(sink.sequencesSinceLastReset(id))
                     .containsExactlyElementsOf(LongStream.range(0, next).boxed().toList());
         } finally {

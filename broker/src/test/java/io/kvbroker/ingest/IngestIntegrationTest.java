@@ -145,6 +145,91 @@ class IngestIntegrationTest {
         }
     }
 
+    /**
+     * The same kind of fleet configured as vLLM runs by default, without replay endpoints: nothing lost can be had
+     * again, so each fault must end in the history the live stream allows, never in an old process's blocks or a new
+     * process's batches taken for duplicates. Engine 1 loses batches on the way (voided), engine 2 restarts in place,
+     * engine 3's process is replaced (its port closed and bound again), engine 4 is away while it goes on publishing
+     * (voided on return); the others are untouched.
+     */
+    @Test
+    void everyEngineHistoryIsWhatTheLiveStreamAllowsWithoutReplayEndpoints() throws Exception {
+        int engines = 10;
+        RecordingSink sink = new RecordingSink();
+        EngineRegistry registry = new EngineRegistry();
+        ZmqIngest ingest = new ZmqIngest(registry, sink, LIMITS, ListenSettings.OFF, 100_000, 50,
+                System::currentTimeMillis);
+        Simulator simulator = new Simulator(Simulator.fleet(engines, 12), 0, 25);
+        simulator.setStepping(false);
+        try (simulator) {
+            simulator.start();
+            List<Integer> ids = new ArrayList<>();
+            for (EngineSpec spec : simulator.specs(false)) {
+                ids.add(registry.register(spec));
+            }
+            ingest.start();
+            await("every engine subscribed", Duration.ofSeconds(30), () -> simulator.call(
+                    all -> all.stream().allMatch(engine -> engine.subscriptions() >= 1)));
+            simulator.setStepping(true);
+            await("every engine live past 40", Duration.ofSeconds(30), () -> ids.stream().allMatch(id ->
+                    ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() > 40));
+            simulator.call(all -> {
+                all.get(1).dropLive(3);
+                all.get(2).restart();
+                all.get(3).goAway();
+                all.get(3).restart();
+                all.get(3).comeBack();
+                all.get(4).goAway();
+                return null;
+            });
+            long awayAt = simulator.call(all -> all.get(4).nextSequence());
+            await("engine 4 to publish while away", Duration.ofSeconds(30),
+                    () -> simulator.call(all -> all.get(4).nextSequence()) > awayAt + 5);
+            simulator.call(all -> {
+                all.get(4).comeBack();
+                return null;
+            });
+            await("the faults seen", Duration.ofSeconds(30), () -> ingest.stream(ids.get(1)).counters()
+                    .get(Counter.VOIDS) == 1 && ingest.stream(ids.get(2)).incarnation() == 2
+                    && ingest.stream(ids.get(3)).incarnation() == 2
+                    && ingest.stream(ids.get(4)).counters().get(Counter.VOIDS) == 1);
+            simulator.setStepping(false);
+            await("every engine caught up", Duration.ofSeconds(30), () -> simulator.call(all -> {
+                for (int i = 0; i < engines; i++) {
+                    if (ingest.stream(ids.get(i)).cursor() != all.get(i).nextSequence() - 1) {
+                        return false;
+                    }
+                }
+                return true;
+            }));
+
+            for (int i = 0; i < engines; i++) {
+                int engineIndex = i;
+                int id = ids.get(i);
+                EngineStream stream = ingest.stream(id);
+                List<Double> published = simulator.call(all -> new ArrayList<>(
+                        all.get(engineIndex).publishedTimestamps()));
+                List<Double> held = sink.timestampsSinceLastReset(id);
+                assertThat(held).as("engine %d holds a run of its current process's batches, in order", i)
+                        .isEqualTo(published.subList(published.size() - held.size(), published.size()));
+                boolean whole = held.size() == published.size();
+                assertThat(stream.historyPartial()).as("engine %d partial exactly when batches are missing", i)
+                        .isEqualTo(!whole);
+                assertThat(stream.incarnation()).as("engine %d incarnation", i).isEqualTo(i == 2 || i == 3 ? 2 : 1);
+                assertThat(stream.counters().get(Counter.VOIDS)).as("engine %d voids", i)
+                        .isEqualTo(i == 1 || i == 4 ? 1 : 0);
+                assertThat(stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)).as("engine %d restarts", i)
+                        .isEqualTo(i == 2 || i == 3 ? 1 : 0);
+                assertThat(stream.counters().get(Counter.DUPLICATES)).as("engine %d duplicates", i).isZero();
+                if (i == 0 || i > 4) {
+                    assertThat(whole).as("engine %d untouched holds everything", i).isTrue();
+                }
+            }
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
     /** The resets and unknown ranges in a recorded history, with the sequence applied just before each. */
     private static List<String> resets(List<Object> events) {
         List<String> marks = new ArrayList<>();

@@ -203,7 +203,7 @@ public final class SimulatedEngine {
         return subscriptions;
     }
 
-    /** The batches the engine still keeps for replay, by sequence from {@code firstBuffered}: what its cache came from. */
+    /** The batches the engine keeps for replay, by sequence from {@link #firstBuffered}: what its cache came from. */
     public List<byte[]> bufferedPayloads() {
         return List.copyOf(buffer);
     }

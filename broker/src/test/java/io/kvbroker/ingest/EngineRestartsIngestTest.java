@@ -156,7 +156,8 @@ class EngineRestartsIngestTest {
                 assertThat(sink.timestampsSinceLastReset(id)).isEqualTo(published(simulator, 0));
                 assertThat(stream.historyPartial()).isFalse();
             } else {
-                assertThat(sink.timestampsSinceLastReset(id)).as("what the broker could hear").isEqualTo(published(simulator, 4));
+                assertThat(sink.timestampsSinceLastReset(id)).as("what the broker could hear")
+                        .isEqualTo(published(simulator, 4));
                 assertThat(sink.all(id)).contains("unknown 0..3");
                 assertThat(stream.counters().get(Counter.GAPS)).isOne();
                 assertThat(stream.historyPartial()).isTrue();

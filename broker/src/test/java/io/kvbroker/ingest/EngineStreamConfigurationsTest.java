@@ -110,7 +110,8 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 3);
 
-        assertThat(sink.timestampsSinceLastReset(0)).as("the new process's blocks, not the dead one's").isEqualTo(published(1, 0, 2));
+        assertThat(sink.timestampsSinceLastReset(0)).as("the new process's blocks, not the dead one's")
+                .isEqualTo(published(1, 0, 2));
         assertThat(stream.incarnation()).isEqualTo(2);
         assertThat(restarts(stream)).isOne();
         assertThat(stream.counters().get(Counter.DUPLICATES)).isZero();
@@ -330,7 +331,8 @@ class EngineStreamConfigurationsTest {
         assertThat(restarts(stream)).isZero();
         if (replay) {
             assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-            assertThat(sink.timestampsSinceLastReset(0)).as("the restored blocks, then what was replayed").isEqualTo(published(0, 12, 16));
+            assertThat(sink.timestampsSinceLastReset(0)).as("what was replayed after the restored cursor")
+                    .isEqualTo(published(0, 12, 16));
             assertThat(stream.historyPartial()).isFalse();
         } else {
             assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 12..14");

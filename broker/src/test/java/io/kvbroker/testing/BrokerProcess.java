@@ -31,8 +31,8 @@ public final class BrokerProcess implements AutoCloseable {
      */
     public static BrokerProcess serve(Path log, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), KvbrokerCommand.class.getName(),
-                "serve"));
+                .toString(), "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
+                KvbrokerCommand.class.getName(), "serve"));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command);
         builder.environment().keySet().removeIf(name -> name.startsWith("KVBROKER_"));

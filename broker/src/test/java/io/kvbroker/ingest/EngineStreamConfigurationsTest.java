@@ -76,6 +76,15 @@ class EngineStreamConfigurationsTest {
         return stamps;
     }
 
+    /** The index holds exactly {@code held}, in the given incarnation, after {@code restarts}, partial or whole. */
+    private void assertHolds(EngineStream stream, List<Double> held, long incarnation, long restarts,
+            boolean partial) {
+        assertThat(sink.timestampsSinceLastReset(0)).as("what the index holds").isEqualTo(held);
+        assertThat(stream.incarnation()).as("incarnation").isEqualTo(incarnation);
+        assertThat(restarts(stream)).as("restarts").isEqualTo(restarts);
+        assertThat(stream.historyPartial()).as("history partial").isEqualTo(partial);
+    }
+
     private static long restarts(EngineStream stream) {
         return stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)
                 + stream.counters().get(Counter.RESTARTS_BY_FINGERPRINT);
@@ -110,12 +119,8 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 3);
 
-        assertThat(sink.timestampsSinceLastReset(0)).as("the new process's blocks, not the dead one's")
-                .isEqualTo(published(1, 0, 2));
-        assertThat(stream.incarnation()).isEqualTo(2);
-        assertThat(restarts(stream)).isOne();
+        assertHolds(stream, published(1, 0, 2), 2, 1, false);
         assertThat(stream.counters().get(Counter.DUPLICATES)).isZero();
-        assertThat(stream.historyPartial()).isFalse();
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
         assertThat(stream.cursor()).isEqualTo(2);
     }
@@ -131,10 +136,7 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 2);
 
-        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 2));
-        assertThat(stream.incarnation()).isEqualTo(2);
-        assertThat(restarts(stream)).isOne();
-        assertThat(stream.historyPartial()).isFalse();
+        assertHolds(stream, published(1, 0, 2), 2, 1, false);
     }
 
     /**
@@ -152,16 +154,12 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 2);
 
-        assertThat(stream.incarnation()).isEqualTo(2);
-        assertThat(restarts(stream)).isOne();
         if (replay) {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 4));
-            assertThat(stream.historyPartial()).isFalse();
+            assertHolds(stream, published(1, 0, 4), 2, 1, false);
         } else {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 3, 4));
+            assertHolds(stream, published(1, 3, 4), 2, 1, true);
             assertThat(sink.all(0)).contains("unknown 0..2");
             assertThat(stream.counters().get(Counter.GAPS)).isOne();
-            assertThat(stream.historyPartial()).isTrue();
         }
     }
 
@@ -182,16 +180,10 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 2);
 
         if (replay) {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 11));
-            assertThat(stream.incarnation()).isEqualTo(2);
-            assertThat(restarts(stream)).isOne();
-            assertThat(stream.historyPartial()).isFalse();
+            assertHolds(stream, published(1, 0, 11), 2, 1, false);
         } else {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 10, 11));
-            assertThat(stream.incarnation()).isOne();
-            assertThat(restarts(stream)).isZero();
+            assertHolds(stream, published(1, 10, 11), 1, 0, true);
             assertThat(stream.counters().get(Counter.VOIDS)).isOne();
-            assertThat(stream.historyPartial()).isTrue();
         }
     }
 
@@ -206,9 +198,7 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 3);
 
         assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 8));
-        assertThat(stream.incarnation()).isOne();
-        assertThat(stream.historyPartial()).isFalse();
+        assertHolds(stream, published(0, 0, 8), 1, 0, false);
         assertThat(stream.counters().get(Counter.CONNECTIONS)).isEqualTo(2);
     }
 
@@ -223,16 +213,12 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 2);
 
-        assertThat(stream.incarnation()).isOne();
-        assertThat(restarts(stream)).isZero();
         if (replay) {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 11));
+            assertHolds(stream, published(0, 0, 11), 1, 0, false);
             assertThat(stream.counters().get(Counter.VOIDS)).isZero();
-            assertThat(stream.historyPartial()).isFalse();
         } else {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 10, 11));
+            assertHolds(stream, published(0, 10, 11), 1, 0, true);
             assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 6..9");
-            assertThat(stream.historyPartial()).isTrue();
         }
     }
 
@@ -246,14 +232,11 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 3);
 
         assertThat(stream.counters().get(Counter.GAPS)).isOne();
-        assertThat(stream.incarnation()).isOne();
         if (replay) {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 8));
-            assertThat(stream.historyPartial()).isFalse();
+            assertHolds(stream, published(0, 0, 8), 1, 0, false);
         } else {
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 6, 8));
+            assertHolds(stream, published(0, 6, 8), 1, 0, true);
             assertThat(stream.counters().get(Counter.VOIDS)).isOne();
-            assertThat(stream.historyPartial()).isTrue();
         }
     }
 
@@ -266,10 +249,8 @@ class EngineStreamConfigurationsTest {
         engine.restart();
         live(stream, engine, 4);
 
-        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 3));
-        assertThat(stream.incarnation()).isEqualTo(2);
+        assertHolds(stream, published(1, 0, 3), 2, 1, false);
         assertThat(stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
-        assertThat(stream.historyPartial()).isFalse();
     }
 
     /** An engine that goes quiet is SILENT with its blocks kept, and LIVE again when it speaks. */
@@ -287,8 +268,7 @@ class EngineStreamConfigurationsTest {
 
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
         assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 0, 6));
-        assertThat(stream.historyPartial()).isFalse();
+        assertHolds(stream, published(0, 0, 6), 1, 0, false);
     }
 
     /** Where a broker that restarted left the engine: the last applied batch, as the journal keeps it. */
@@ -311,10 +291,7 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 3);
 
         assertThat(sink.all(0).get(0)).isInstanceOf(ResetReason.class);
-        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(1, 0, 2));
-        assertThat(stream.incarnation()).isEqualTo(2);
-        assertThat(restarts(stream)).isOne();
-        assertThat(stream.historyPartial()).isFalse();
+        assertHolds(stream, published(1, 0, 2), 2, 1, false);
     }
 
     /** The same process went on while the broker was down: replayed from the cursor, or voided and marked. */
@@ -327,17 +304,12 @@ class EngineStreamConfigurationsTest {
         connect(stream, engine);
         live(stream, engine, 2);
 
-        assertThat(stream.incarnation()).isOne();
-        assertThat(restarts(stream)).isZero();
         if (replay) {
             assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-            assertThat(sink.timestampsSinceLastReset(0)).as("what was replayed after the restored cursor")
-                    .isEqualTo(published(0, 12, 16));
-            assertThat(stream.historyPartial()).isFalse();
+            assertHolds(stream, published(0, 12, 16), 1, 0, false);
         } else {
             assertThat(sink.all(0)).contains(ResetReason.VOID, "unknown 12..14");
-            assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 15, 16));
-            assertThat(stream.historyPartial()).isTrue();
+            assertHolds(stream, published(0, 15, 16), 1, 0, true);
         }
     }
 
@@ -351,9 +323,7 @@ class EngineStreamConfigurationsTest {
         live(stream, engine, 2);
 
         assertThat(sink.all(0)).noneMatch(ResetReason.class::isInstance);
-        assertThat(sink.timestampsSinceLastReset(0)).isEqualTo(published(0, 12, 13));
-        assertThat(stream.incarnation()).isOne();
-        assertThat(stream.historyPartial()).isFalse();
+        assertHolds(stream, published(0, 12, 13), 1, 0, false);
     }
 
     /** Connected but quiet is its own state, not CONNECTING (which reads as unreachable). */

@@ -24,9 +24,15 @@ import io.kvbroker.query.QueryLimits;
 import io.kvbroker.testing.Await;
 import io.kvbroker.testing.TestCertificates;
 import io.kvbroker.testing.TestCertificates.Issued;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -121,6 +127,56 @@ class ApiSecurityTest {
         assertThat(outcome(server, InsecureChannelCredentials.create(), null)).isEqualTo(Status.Code.UNAVAILABLE);
         Path otherCa = TestCertificates.ca("another CA").writeCertificate(dir.resolve("other-ca.pem"));
         assertThat(outcome(server, trusting(otherCa), null)).isEqualTo(Status.Code.UNAVAILABLE);
+    }
+
+    /**
+     * Handshake faults an operator meets: a server certificate that expired, a client certificate that expired
+     * (mutual TLS), and bytes that are not TLS sent to the TLS port (a plain-text HTTP/2 preface, then garbage). Each
+     * is refused on its own connection; the server goes on serving a client that does everything right.
+     */
+    @Test
+    void expiredCertificatesAndBytesThatAreNotTlsAreRefusedAndTheServerServesOn() throws Exception {
+        Instant now = Instant.now();
+        Path expiredCert = dir.resolve("expired.pem");
+        Path expiredKey = dir.resolve("expired.key");
+        TestCertificates.leaf(ca, "kvbroker", now.minus(Duration.ofDays(2)), now.minus(Duration.ofDays(1)))
+                .write(expiredCert, expiredKey);
+        GrpcServer expired = server(tls(expiredCert, expiredKey));
+        assertThat(outcome(expired, trusting(caFile), null)).as("a server certificate that expired")
+                .isEqualTo(Status.Code.UNAVAILABLE);
+
+        Issued clientCa = TestCertificates.ca("client CA");
+        GrpcServer server = server(tls(certFile, keyFile).withClientCa(
+                clientCa.writeCertificate(dir.resolve("client-ca.pem"))));
+        Path clientCert = dir.resolve("gateway.pem");
+        Path clientKey = dir.resolve("gateway.key");
+        TestCertificates.leaf(clientCa, "gateway").write(clientCert, clientKey);
+        Path oldCert = dir.resolve("old-gateway.pem");
+        Path oldKey = dir.resolve("old-gateway.key");
+        TestCertificates.leaf(clientCa, "gateway", now.minus(Duration.ofDays(2)), now.minus(Duration.ofDays(1)))
+                .write(oldCert, oldKey);
+        assertThat(outcome(server, trusting(caFile, oldCert, oldKey), null)).as("a client certificate that expired")
+                .isEqualTo(Status.Code.UNAVAILABLE);
+
+        try (Socket raw = new Socket("127.0.0.1", server.port())) {
+            raw.setSoTimeout(20_000);
+            OutputStream out = raw.getOutputStream();
+            out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            out.write(new byte[4096]);
+            out.flush();
+            InputStream in = raw.getInputStream();
+            int answered = 0;
+            try {
+                while (in.read() >= 0) {
+                    answered++;
+                }
+            } catch (SocketException reset) {
+                // Closed with a reset rather than a FIN: refused all the same.
+            }
+            assertThat(answered).as("bytes the server sent back before closing (a TLS alert at most)")
+                    .isLessThan(64);
+        }
+        assertThat(listEngines(server, trusting(caFile, clientCert, clientKey), null)).as("served on").isEqualTo(16);
     }
 
     @Test

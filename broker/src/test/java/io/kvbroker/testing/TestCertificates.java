@@ -55,7 +55,9 @@ public final class TestCertificates {
     public static Issued ca(String name) throws Exception {
         KeyPair keys = keyPair();
         X500Name subject = new X500Name("CN=" + name);
-        X509v3CertificateBuilder builder = builder(subject, subject, keys)
+        Instant now = Instant.now();
+        X509v3CertificateBuilder builder = builder(subject, subject, keys, now.minus(Duration.ofHours(1)),
+                now.plus(Duration.ofDays(1)))
                 .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
                 .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
         return new Issued(sign(builder, keys), keys);
@@ -63,9 +65,16 @@ public final class TestCertificates {
 
     /** A leaf certificate signed by {@code ca}, for localhost and 127.0.0.1 (usable by a server or a client). */
     public static Issued leaf(Issued ca, String name) throws Exception {
+        Instant now = Instant.now();
+        return leaf(ca, name, now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(1)));
+    }
+
+    /** As {@link #leaf(Issued, String)}, valid from {@code notBefore} to {@code notAfter} (past: an expired one). */
+    public static Issued leaf(Issued ca, String name, Instant notBefore, Instant notAfter) throws Exception {
         KeyPair keys = keyPair();
         X509v3CertificateBuilder builder = builder(
-                new X500Name(ca.certificate().getSubjectX500Principal().getName()), new X500Name("CN=" + name), keys)
+                new X500Name(ca.certificate().getSubjectX500Principal().getName()), new X500Name("CN=" + name), keys,
+                notBefore, notAfter)
                 .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
                 .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature))
                 .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(new GeneralName[] {
@@ -74,11 +83,10 @@ public final class TestCertificates {
         return new Issued(sign(builder, ca.keys()), keys);
     }
 
-    private static JcaX509v3CertificateBuilder builder(X500Name issuer, X500Name subject, KeyPair keys) {
-        Instant now = Instant.now();
+    private static JcaX509v3CertificateBuilder builder(X500Name issuer, X500Name subject, KeyPair keys,
+            Instant notBefore, Instant notAfter) {
         return new JcaX509v3CertificateBuilder(issuer, BigInteger.valueOf(SERIAL.incrementAndGet()),
-                Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(Duration.ofDays(1))), subject,
-                keys.getPublic());
+                Date.from(notBefore), Date.from(notAfter), subject, keys.getPublic());
     }
 
     private static X509Certificate sign(X509v3CertificateBuilder builder, KeyPair signer) throws Exception {

@@ -78,7 +78,8 @@ final class KvIndexGrpcService extends KvIndexServiceGrpc.KvIndexServiceImplBase
             return;
         }
         try {
-            watch.open(request, (ServerCallStreamObserver<WatchResponse>) observer);
+            watch.open(WatchRequests.query(request),
+                    new WatchStreamAdapter((ServerCallStreamObserver<WatchResponse>) observer));
         } catch (RuntimeException e) {
             observer.onError(StatusMapping.toStatus(e));
         }

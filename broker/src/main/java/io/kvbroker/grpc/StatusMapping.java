@@ -5,6 +5,7 @@ import io.grpc.Contexts;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.kvbroker.query.RequestException;
+import io.kvbroker.watch.WatchEndedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,6 +32,16 @@ final class StatusMapping {
         }
         if (failure instanceof StatusRuntimeException status) {
             return status;
+        }
+        if (failure instanceof WatchEndedException ended) {
+            // A Watch stream the broker ended: the client resumes from its token at once (ABORTED), on another
+            // replica (UNAVAILABLE), or stops (INTERNAL: a fault, logged where it happened, so not again here).
+            Status status = switch (ended.reason()) {
+                case FELL_BEHIND -> Status.ABORTED;
+                case STOPPING -> Status.UNAVAILABLE;
+                case FAILED -> Status.INTERNAL;
+            };
+            return status.withDescription(ended.getMessage()).asRuntimeException();
         }
         LOG.warn("query failed: {}", failure.toString(), failure);
         return Status.INTERNAL.withDescription("internal error: " + failure).withCause(failure).asRuntimeException();

@@ -1,13 +1,15 @@
 package io.kvbroker.watch;
 
-import io.kvbroker.index.HoldingChanges;
 import io.kvbroker.index.ResolvedBatch;
-import io.kvbroker.proto.v1.EngineBatch;
+import java.util.function.Function;
 
 /**
- * One applied batch or reset as Watch streams it, with its message built once for every watcher that sends it.
+ * One applied batch or reset as Watch streams it, with its encoding built once for every watcher that sends it.
+ *
+ * <p>Design note: the encoding is the transport's (a protobuf message for gRPC) and opaque here: the first stream
+ * that sends the entry builds it through {@link #encoded}, later ones reuse it. There is one transport, so one slot.
  */
-final class FeedEntry {
+public final class FeedEntry {
     private final long brokerSequence;
     private final int engineId;
     private final long incarnation;
@@ -15,8 +17,8 @@ final class FeedEntry {
     private final long fingerprint;
     private final long engineTimeMicros;
     private final ResolvedBatch batch;
-    /** Built by the first watcher that sends it (a benign race: equal messages). */
-    private volatile EngineBatch message;
+    /** Built by the first watcher that sends it (a benign race: equal encodings). */
+    private volatile Object encoded;
 
     /**
      * @param brokerSequence the broker sequence it was applied under
@@ -34,57 +36,45 @@ final class FeedEntry {
         this.batch = batch;
     }
 
-    long brokerSequence() {
+    public long brokerSequence() {
         return brokerSequence;
     }
 
-    int engineId() {
+    public int engineId() {
         return engineId;
     }
 
-    long incarnation() {
+    public long incarnation() {
         return incarnation;
     }
 
-    long sequence() {
+    /** The engine's sequence; -1 for a reset. */
+    public long sequence() {
         return sequence;
     }
 
-    long fingerprint() {
+    public long fingerprint() {
         return fingerprint;
     }
 
-    /** The entry's message, built by the first watcher that needs it. */
-    EngineBatch toMessage() {
-        EngineBatch built = message;
-        if (built == null) {
-            built = build();
-            message = built;
-        }
-        return built;
+    /** When the engine published it; 0: unknown. */
+    public long engineTimeMicros() {
+        return engineTimeMicros;
     }
 
-    private EngineBatch build() {
-        int stored = 0;
-        int removed = 0;
-        int evicted = 0;
-        for (ResolvedBatch.Change change : batch.changes()) {
-            if (change instanceof ResolvedBatch.Store store) {
-                stored += store.hashes().length;
-            } else if (change instanceof ResolvedBatch.Remove remove) {
-                removed += remove.hashes().length;
-            } else if (change instanceof ResolvedBatch.Evict evict) {
-                evicted += evict.hashes().length;
-            }
+    /** What the batch did: its block events and its changes to the holder table. */
+    public ResolvedBatch batch() {
+        return batch;
+    }
+
+    /** The entry's encoding, built by {@code encoder} for the first stream that needs it, then kept. */
+    @SuppressWarnings("unchecked")
+    public <T> T encoded(Function<? super FeedEntry, ? extends T> encoder) {
+        Object built = encoded;
+        if (built == null) {
+            built = encoder.apply(this);
+            encoded = built;
         }
-        HoldingChanges holdings = batch.holdings();
-        EngineBatch.Builder out = EngineBatch.newBuilder().setEngineId(engineId).setBrokerSequence(brokerSequence)
-                .setIncarnation(incarnation).setSequence(sequence).setFingerprint(fingerprint)
-                .setEngineTimeMicros(engineTimeMicros).setCleared(holdings.cleared())
-                .setStoredBlocks(stored).setRemovedBlocks(removed).setEvictedBlocks(evicted);
-        for (int i = 0; i < holdings.size(); i++) {
-            out.addKeys(holdings.key(i)).addSpans(holdings.span(i)).addMedia(holdings.media(i));
-        }
-        return out.build();
+        return (T) built;
     }
 }

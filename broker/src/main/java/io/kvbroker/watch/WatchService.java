@@ -1,15 +1,11 @@
 package io.kvbroker.watch;
 
-import io.grpc.Status;
-import io.grpc.stub.ServerCallStreamObserver;
 import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.journal.Journal;
-import io.kvbroker.proto.v1.ResumeToken;
-import io.kvbroker.proto.v1.WatchRequest;
-import io.kvbroker.proto.v1.WatchResponse;
 import io.kvbroker.query.RequestException;
+import io.kvbroker.watch.WatchEndedException.Reason;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -27,9 +23,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Design note: a watcher belongs to one sending thread for its whole life, so its state needs no lock and its
  * messages go out in order. A sending thread visits its watchers whenever ingest published something or a client
- * became ready to read, sends what each can take (gRPC's readiness is the flow control; nothing is queued beyond
- * it), and parks when none had anything to do. Ingest does not know the watchers; a watcher that never reads costs
- * nothing but its place in the list until the ring passes it and it is ended.
+ * became ready to read, sends what each can take (its {@link WatchSink}'s readiness, gRPC's for the API, is the flow
+ * control; nothing is queued beyond it), and parks when none had anything to do. Ingest does not know the
+ * watchers; a watcher that never reads costs nothing but its place in the list until the ring passes it and it is
+ * ended.
  */
 public final class WatchService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(WatchService.class);
@@ -111,14 +108,14 @@ public final class WatchService implements AutoCloseable {
     }
 
     /**
-     * Admits a Watch stream: validates the request and hands the stream to a sending thread, which starts it.
+     * Admits a Watch stream: validates the query and hands the stream to a sending thread, which starts it and
+     * sends its events to {@code out}.
      *
-     * @throws RequestException for an invalid request or too many watchers
+     * @throws RequestException for an invalid query or too many watchers
      */
-    public void open(WatchRequest request, ServerCallStreamObserver<WatchResponse> out) {
-        ResumeToken token = parseToken(request);
-        for (int i = 0; i < request.getEnginesCount(); i++) {
-            String name = request.getEngines(i);
+    public void open(WatchQuery query, WatchSink out) {
+        for (int i = 0; i < query.engines().size(); i++) {
+            String name = query.engines().get(i);
             int slash = name.lastIndexOf('/');
             if (slash <= 0 || !name.substring(slash + 1).matches("[0-9]{1,9}")) {
                 throw RequestException.invalid("engines[" + i + "]", "'" + name + "' is not an engine name"
@@ -134,39 +131,15 @@ public final class WatchService implements AutoCloseable {
                     + context.limits().maxWatchers() + " Watch streams open (watch.maxWatchers)");
         }
         Sender sender = senders.get(Math.floorMod(nextSender.getAndIncrement(), senders.size()));
-        WatchSession session = new WatchSession(context, request, token, out, () -> {
+        WatchSession session = new WatchSession(context, query, out, () -> {
             open.decrementAndGet();
         });
-        out.setOnReadyHandler(sender::wake);
-        out.setOnCancelHandler(() -> {
+        out.listen(sender::wake, () -> {
             session.cancel();
             sender.wake();
         });
         context.counters().opened.incrementAndGet();
         sender.admit(session);
-    }
-
-    private static ResumeToken parseToken(WatchRequest request) {
-        if (request.getResumeToken().isEmpty()) {
-            return null;
-        }
-        ResumeToken token;
-        try {
-            token = ResumeToken.parseFrom(request.getResumeToken());
-        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            throw RequestException.invalid("resume_token", "not a resume token (" + e.getMessage() + "); send the"
-                    + " bytes a Watch client kept, or none to start with a snapshot");
-        }
-        if (token.getBrokerId().isEmpty()) {
-            throw RequestException.invalid("resume_token", "has no broker_id; send the bytes a Watch client kept,"
-                    + " or none to start with a snapshot");
-        }
-        for (int i = 0; i < token.getEnginesCount(); i++) {
-            if (token.getEngines(i).getEngine().isEmpty()) {
-                throw RequestException.invalid("resume_token", "position " + i + " names no engine");
-            }
-        }
-        return token;
     }
 
     @Override
@@ -224,7 +197,7 @@ public final class WatchService implements AutoCloseable {
                         worked |= session.send();
                     } catch (RuntimeException e) {
                         LOG.warn("Watch stream failed: {}", e.toString(), e);
-                        session.fail(Status.INTERNAL.withDescription("internal error: " + e));
+                        session.fail(new WatchEndedException(Reason.FAILED, "internal error: " + e));
                     }
                     if (session.ended()) {
                         sessions.remove(i--);
@@ -235,11 +208,11 @@ public final class WatchService implements AutoCloseable {
                 }
             }
             for (WatchSession session : sessions) {
-                session.fail(Status.UNAVAILABLE.withDescription("kvbroker is stopping; resume from your token on"
-                        + " another replica"));
+                session.fail(new WatchEndedException(Reason.STOPPING, "kvbroker is stopping; resume from your"
+                        + " token on another replica"));
             }
             for (WatchSession session; (session = admitted.poll()) != null; ) {
-                session.fail(Status.UNAVAILABLE.withDescription("kvbroker is stopping"));
+                session.fail(new WatchEndedException(Reason.STOPPING, "kvbroker is stopping"));
             }
         }
     }

@@ -1,40 +1,30 @@
 package io.kvbroker.watch;
 
-import io.grpc.Status;
-import io.grpc.stub.ServerCallStreamObserver;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.journal.Journal;
 import io.kvbroker.journal.LogRecord;
-import io.kvbroker.proto.v1.ChangeBatches;
-import io.kvbroker.proto.v1.EngineBatch;
-import io.kvbroker.proto.v1.EnginePosition;
-import io.kvbroker.proto.v1.EngineRemoved;
-import io.kvbroker.proto.v1.EngineSnapshot;
-import io.kvbroker.proto.v1.ResumeToken;
-import io.kvbroker.proto.v1.WatchRequest;
-import io.kvbroker.proto.v1.WatchResponse;
-import io.kvbroker.proto.v1.WatchStarted;
-import io.kvbroker.proto.v1.WatchedEngine;
+import io.kvbroker.watch.WatchEndedException.Reason;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
- * One Watch stream: where it resumes each engine, then its snapshots, then the batches from the ring (or, while
- * catching up, from the journal), as fast as the client reads. Only its sending thread touches it, except
- * {@link #cancel}.
+ * One Watch stream: where it resumes each engine ({@link ResumePlan}), then its snapshots, then the batches from the
+ * ring (or, while catching up, from the journal), handed to its {@link WatchSink} as fast as the client reads. Only
+ * its sending thread touches it, except {@link #cancel}.
  *
  * <p>Design note: the stream keeps, per engine, the broker sequence of the last change the client has of it
  * ({@code delivered}); a batch is sent only if it is later, so a snapshot taken while batches flow, or a resume point
- * in the middle of the log, never makes the client apply a change twice. Each engine resumes on its own: exactly
- * (its position is this broker's current state of it), from the log (the batch at its position is found, by broker
- * sequence on the broker that issued the token, or by engine sequence and payload fingerprint in the ring on any
- * other), or with a snapshot of that engine alone.
+ * in the middle of the log, never makes the client apply a change twice. The session knows nothing of the transport:
+ * it emits domain events, and the sink encodes them and says when the client can take more.
  */
 final class WatchSession {
     private static final long NOT_SET = Long.MIN_VALUE;
@@ -42,10 +32,10 @@ final class WatchSession {
     private static final int MESSAGE_BYTES = 512 * 1024;
 
     private final WatchService.Context context;
-    private final ResumeToken token;
+    private final WatchQuery query;
     private final Set<String> models;
     private final Set<String> names;
-    private final ServerCallStreamObserver<WatchResponse> out;
+    private final WatchSink out;
     private final Runnable onEnd;
     private volatile boolean cancelled;
     private boolean ended;
@@ -60,7 +50,8 @@ final class WatchSession {
     private byte[] scope = new byte[0];
     /** By engine id: announced to the client (and not removed since). */
     private boolean[] announced = new boolean[0];
-    private final ArrayDeque<WatchResponse> queued = new ArrayDeque<>();
+    /** Events to send before anything else, in order (started, engines added and removed). */
+    private final ArrayDeque<Consumer<WatchSink>> queued = new ArrayDeque<>();
     private final ArrayDeque<Integer> snapshotsDue = new ArrayDeque<>();
     private Snapshot snapshot;
     private int removalsSeen;
@@ -72,12 +63,11 @@ final class WatchSession {
     /** Announcements of engines first met in the batches being gathered, to send before them. */
     private boolean pending;
 
-    WatchSession(WatchService.Context context, WatchRequest request, ResumeToken token,
-            ServerCallStreamObserver<WatchResponse> out, Runnable onEnd) {
+    WatchSession(WatchService.Context context, WatchQuery query, WatchSink out, Runnable onEnd) {
         this.context = context;
-        this.token = token;
-        this.models = new HashSet<>(request.getModelsList());
-        this.names = new HashSet<>(request.getEnginesList());
+        this.query = query;
+        this.models = new HashSet<>(query.models());
+        this.names = new HashSet<>(query.engines());
         this.out = out;
         this.onEnd = onEnd;
     }
@@ -90,19 +80,15 @@ final class WatchSession {
         return ended;
     }
 
-    /** Ends the stream with {@code status} (the client resumes from its token). */
-    void fail(Status status) {
+    /** Ends the stream, telling the client why (it resumes from its token). */
+    void fail(WatchEndedException reason) {
         if (ended) {
             return;
         }
         ended = true;
         onEnd.run();
         if (!cancelled) {
-            try {
-                out.onError(status.asRuntimeException());
-            } catch (RuntimeException e) {
-                // The call is already closed (cancelled under us): nothing to tell.
-            }
+            out.end(reason);
         }
     }
 
@@ -123,23 +109,22 @@ final class WatchSession {
         ChangeFeed feed = context.feed();
         if (!catchingUp && cursor < feed.tail()) {
             context.counters().fellBehind.incrementAndGet();
-            fail(Status.ABORTED.withDescription("watcher fell behind: " + (feed.next() - cursor) + " batches"
-                    + " behind, more than the broker keeps in memory (watch.bufferBatches " + feed.capacity()
-                    + "); resume from your token"));
+            fail(new WatchEndedException(Reason.FELL_BEHIND, "watcher fell behind: " + (feed.next() - cursor)
+                    + " batches behind, more than the broker keeps in memory (watch.bufferBatches "
+                    + feed.capacity() + "); resume from your token"));
             return true;
         }
         boolean worked = false;
         while (out.isReady() && !ended) {
             if (!queued.isEmpty()) {
-                out.onNext(queued.poll());
+                queued.poll().accept(out);
             } else if (snapshot != null || !snapshotsDue.isEmpty()) {
                 if (!sendSnapshotPart()) {
                     break;
                 }
             } else if (!caughtUpSent && cursor >= startNext && feed.sendable() >= startNext) {
                 caughtUpSent = true;
-                out.onNext(WatchResponse.newBuilder().setCaughtUp(io.kvbroker.proto.v1.CaughtUp.newBuilder()
-                        .setBrokerSequence(cursor - 1)).build());
+                out.caughtUp(cursor - 1);
             } else if (feed.removals() != removalsSeen) {
                 announceRemovals();
             } else if (cursor < feed.sendable()) {
@@ -162,115 +147,67 @@ final class WatchSession {
 
     private void start() {
         ChangeFeed feed = context.feed();
-        BlockIndex index = context.index();
         removalsSeen = feed.removals();
         long next = feed.next();
-        cursor = next;
         startNext = next;
-        boolean sameBroker = token != null && token.getBrokerId().equals(feed.brokerId());
-        Map<String, EnginePosition> positions = new HashMap<>();
-        if (token != null) {
-            token.getEnginesList().forEach(p -> positions.put(p.getEngine(), p));
-        }
-        int current = 0;
-        int resumed = 0;
-        Map<Integer, EnginePosition> search = new HashMap<>();
-        List<EngineRegistry.Entry> engines = context.registry().live();
-        Set<String> present = new HashSet<>();
-        for (EngineRegistry.Entry entry : engines) {
-            if (!watched(entry.id())) {
-                continue;
-            }
-            String name = entry.spec().key().toString();
-            present.add(name);
-            announce(entry.id());
-            EnginePosition position = positions.get(name);
-            if (position == null) {
-                snapshotsDue.add(entry.id());
-                continue;
-            }
-            BlockIndex.EngineHoldings now = index.holdings(entry.id(), false);
-            if (matches(now, position, sameBroker)) {
-                delivered[entry.id()] = now.brokerSequence();
-                current++;
-                continue;
-            }
-            long from = sameBroker ? logged(entry.id(), name, position) : NOT_SET;
-            if (from != NOT_SET) {
-                delivered[entry.id()] = from;
-                cursor = Math.min(cursor, from + 1);
-                resumed++;
-            } else {
-                search.put(entry.id(), position);
+        List<ResumePlan.Engine> engines = new ArrayList<>();
+        for (EngineRegistry.Entry entry : context.registry().live()) {
+            if (watched(entry.id())) {
+                engines.add(new ResumePlan.Engine(entry.id(), entry.spec().key().toString()));
+                announce(entry.id());
             }
         }
-        if (!search.isEmpty()) {
-            // Any broker: the batch at each position, by engine sequence and payload fingerprint, in the ring.
-            Map<Integer, Long> found = new HashMap<>();
-            for (long s = feed.tail(); s < next; s++) {
-                FeedEntry entry = feed.entry(s);
-                EnginePosition position = entry == null ? null : search.get(entry.engineId());
-                if (position != null && entry.sequence() >= 0 && entry.sequence() == position.getSequence()
-                        && entry.fingerprint() == position.getFingerprint()) {
-                    found.put(entry.engineId(), s);
-                }
-            }
-            for (Integer id : search.keySet()) {
-                Long at = found.get(id);
-                if (at != null) {
-                    delivered[id] = at;
-                    cursor = Math.min(cursor, at + 1);
-                    resumed++;
-                } else {
-                    snapshotsDue.add(id);
-                }
+        ResumePoint from = query.resumeFrom();
+        ResumePlan plan = ResumePlan.plan(from, feed.brokerId(), next, engines, this::held, this::watchedName,
+                new FeedLog(feed, context.journal().get()));
+        for (ResumePlan.Decision decision : plan.decisions()) {
+            if (decision.kind() != ResumePlan.Kind.SNAPSHOT) {
+                delivered[decision.engine().id()] = decision.delivered();
             }
         }
-        positions.keySet().stream().filter(name -> !present.contains(name) && watchedName(name)).sorted()
-                .forEach(name -> queued.add(WatchResponse.newBuilder().setEngineRemoved(EngineRemoved.newBuilder()
-                        .setName(name).setEngineId(java.util.Objects.requireNonNullElse(idOf(name), 0))).build()));
+        snapshotsDue.addAll(plan.snapshots());
+        cursor = plan.cursor();
+        for (String name : plan.removed()) {
+            int id = Objects.requireNonNullElse(idOf(name), 0);
+            queued.add(sink -> sink.engineRemoved(id, name));
+        }
         catchingUp = cursor < next;
+        int current = plan.count(ResumePlan.Kind.CURRENT);
+        int resumed = plan.count(ResumePlan.Kind.FROM_LOG) + plan.count(ResumePlan.Kind.FROM_RING);
         context.counters().resumedEngines.addAndGet(current + resumed);
-        WatchStarted.Builder started = WatchStarted.newBuilder().setBrokerId(feed.brokerId())
-                .setBrokerSequence(next - 1).setGranularity(context.granularity()).setWholeSnapshot(token == null)
-                .setEnginesCurrent(current).setEnginesResumed(resumed).setEnginesSnapshotted(snapshotsDue.size())
-                .setWeightGpu(context.weights().gpu()).setWeightCpu(context.weights().cpu())
-                .setWeightStorage(context.weights().storage()).setWeightOther(context.weights().other());
-        queued.addFirst(WatchResponse.newBuilder().setStarted(started).build());
+        WatchSink.Started started = new WatchSink.Started(feed.brokerId(), next - 1, context.granularity(),
+                from == null, current, resumed, snapshotsDue.size(), context.weights());
+        queued.addFirst(sink -> sink.started(started));
     }
 
-    /** Whether the index holds the engine exactly at the client's position. */
-    private static boolean matches(BlockIndex.EngineHoldings now, EnginePosition position, boolean sameBroker) {
-        if (sameBroker && now.brokerSequence() == position.getBrokerSequence()
-                && now.incarnation() == position.getIncarnation() && now.sequence() == position.getSequence()) {
-            return true;
-        }
-        // On another broker a batch is named by its engine sequence and payload fingerprint; a reset has neither.
-        return now.sequence() >= 0 && now.sequence() == position.getSequence()
-                && now.fingerprint() == position.getFingerprint();
+    private ResumePlan.Held held(ResumePlan.Engine engine) {
+        BlockIndex.EngineHoldings now = context.index().holdings(engine.id(), false);
+        return new ResumePlan.Held(now.incarnation(), now.sequence(), now.fingerprint(), now.brokerSequence());
     }
 
-    /**
-     * The broker sequence of the batch at {@code position} if this broker logged it there (ring or journal), so
-     * everything after it can be sent; NOT_SET otherwise (trimmed, or the position came from a batch this broker
-     * lost in a crash and numbered differently since).
-     */
-    private long logged(int engineId, String name, EnginePosition position) {
-        long at = position.getBrokerSequence();
-        FeedEntry entry = context.feed().entry(at);
-        if (entry != null) {
-            return entry.engineId() == engineId && entry.incarnation() == position.getIncarnation()
-                    && entry.sequence() == position.getSequence() && entry.fingerprint() == position.getFingerprint()
-                    ? at : NOT_SET;
+    /** The ring and the journal as the resume plan reads them. */
+    private record FeedLog(ChangeFeed feed, Journal journal) implements ResumePlan.Log {
+        @Override
+        public long ringTail() {
+            return feed.tail();
         }
-        Journal journal = context.journal().get();
-        if (journal == null || at < journal.firstSequence()) {
-            return NOT_SET;
+
+        @Override
+        public ResumePlan.Logged ring(long brokerSequence) {
+            FeedEntry entry = feed.entry(brokerSequence);
+            return entry == null ? null : new ResumePlan.Logged(entry.engineId(), null, entry.incarnation(),
+                    entry.sequence(), entry.fingerprint());
         }
-        LogRecord record = journal.record(at);
-        return record != null && record.engine().equals(name) && record.incarnation() == position.getIncarnation()
-                && record.sequence() == position.getSequence() && record.fingerprint() == position.getFingerprint()
-                ? at : NOT_SET;
+
+        @Override
+        public ResumePlan.Logged journal(long brokerSequence) {
+            if (journal == null || brokerSequence < journal.firstSequence()) {
+                return null;
+            }
+            LogRecord record = journal.record(brokerSequence);
+            return record == null ? null : new ResumePlan.Logged(-1, record.engine(), record.incarnation(),
+                    record.sequence(), record.fingerprint());
+        }
     }
 
     // ---- engines ----
@@ -305,8 +242,9 @@ final class WatchSession {
         if (!announced[engineId]) {
             announced[engineId] = true;
             EngineRegistry.Entry entry = context.registry().entry(engineId);
-            queued.add(WatchResponse.newBuilder().setEngineAdded(WatchedEngine.newBuilder().setEngineId(engineId)
-                    .setName(entry.spec().key().toString()).setModel(entry.spec().model())).build());
+            String name = entry.spec().key().toString();
+            String model = entry.spec().model();
+            queued.add(sink -> sink.engineAdded(engineId, name, model));
         }
     }
 
@@ -315,8 +253,9 @@ final class WatchSession {
         for (int id = 0; id < announced.length; id++) {
             if (announced[id] && context.registry().entry(id).removed()) {
                 announced[id] = false;
-                queued.add(WatchResponse.newBuilder().setEngineRemoved(EngineRemoved.newBuilder().setEngineId(id)
-                        .setName(context.registry().entry(id).spec().key().toString())).build());
+                int removed = id;
+                String name = context.registry().entry(id).spec().key().toString();
+                queued.add(sink -> sink.engineRemoved(removed, name));
             }
         }
     }
@@ -355,14 +294,7 @@ final class WatchSession {
         BlockIndex.EngineHoldings h = snapshot.holdings;
         int from = snapshot.offset;
         int to = Math.min(h.keys().length, from + limit);
-        EngineSnapshot.Builder part = EngineSnapshot.newBuilder().setEngineId(snapshot.engineId)
-                .setIncarnation(h.incarnation()).setSequence(h.sequence()).setFingerprint(h.fingerprint())
-                .setBrokerSequence(h.brokerSequence()).setPart(snapshot.part).setLastPart(to == h.keys().length);
-        for (int i = from; i < to; i++) {
-            int value = h.values()[i];
-            part.addKeys(h.keys()[i]).addSpans(value >>> 4).addMedia(value & 0xF);
-        }
-        out.onNext(WatchResponse.newBuilder().setSnapshot(part).build());
+        out.snapshotPart(new WatchSink.SnapshotPart(snapshot.engineId, h, snapshot.part, from, to));
         snapshot.offset = to;
         snapshot.part++;
         if (to == h.keys().length) {
@@ -393,15 +325,16 @@ final class WatchSession {
     /** Sends one message of batches from the cursor on: SENT, NOTHING_YET (try later) or ENDED. */
     private int sendBatches() {
         ChangeFeed feed = context.feed();
-        ChangeBatches.Builder message = ChangeBatches.newBuilder();
+        List<FeedEntry> message = new ArrayList<>();
         int[] bytes = {0};
         int max = context.limits().maxBatchesPerMessage();
         if (cursor < feed.tail()) {
             Journal journal = context.journal().get();
             if (journal == null || cursor < journal.firstSequence()) {
                 context.counters().fellBehind.incrementAndGet();
-                fail(Status.ABORTED.withDescription("the batches after this watcher's position are no longer kept;"
-                        + " resume from your token (engines whose batches are gone are sent as snapshots)"));
+                fail(new WatchEndedException(Reason.FELL_BEHIND, "the batches after this watcher's position are no"
+                        + " longer kept; resume from your token (engines whose batches are gone are sent as"
+                        + " snapshots)"));
                 return ENDED;
             }
             long end = feed.tail();
@@ -420,7 +353,7 @@ final class WatchSession {
         } else {
             catchingUp = false;
             long next = feed.sendable();
-            while (cursor < next && message.getBatchesCount() < max && bytes[0] < MESSAGE_BYTES) {
+            while (cursor < next && message.size() < max && bytes[0] < MESSAGE_BYTES) {
                 FeedEntry entry = feed.entry(cursor);
                 if (entry == null) {
                     break;
@@ -433,16 +366,16 @@ final class WatchSession {
                 return SENT;
             }
         }
-        if (message.getBatchesCount() > 0) {
-            context.counters().batches.addAndGet(message.getBatchesCount());
+        if (message.size() > 0) {
+            context.counters().batches.addAndGet(message.size());
             flushAnnouncements();
-            out.onNext(WatchResponse.newBuilder().setChanges(message).build());
+            out.changes(message);
         }
         return SENT;
     }
 
     /** Adds an entry to the message if its engine is watched and the client does not have it yet. */
-    private void add(ChangeBatches.Builder message, FeedEntry entry, int[] bytes) {
+    private void add(List<FeedEntry> message, FeedEntry entry, int[] bytes) {
         int id = entry.engineId();
         if (!watched(id) || entry.brokerSequence() <= delivered[id] && delivered[id] != NOT_SET) {
             return;
@@ -453,17 +386,16 @@ final class WatchSession {
             pending = true;
         }
         delivered[id] = entry.brokerSequence();
-        EngineBatch batch = entry.toMessage();
-        bytes[0] += batch.getSerializedSize();
-        message.addBatches(batch);
+        bytes[0] += out.batchBytes(entry);
+        message.add(entry);
     }
 
     /** Sends the announcements of engines first seen in the message being sent, before it. */
     private void flushAnnouncements() {
         if (pending) {
             pending = false;
-            for (WatchResponse announcement; (announcement = queued.poll()) != null; ) {
-                out.onNext(announcement);
+            for (Consumer<WatchSink> announcement; (announcement = queued.poll()) != null; ) {
+                announcement.accept(out);
             }
         }
     }

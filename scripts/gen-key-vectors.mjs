@@ -1,8 +1,8 @@
 // A second, independent implementation of kvbroker's content keys (docs/content-keys.md), over the reference
-// xxHash compiled to wasm. It writes the vectors that client-stub's tests check the Java implementation against.
+// xxHash compiled to wasm. It writes the vectors that core's tests check the Java implementation against.
 //
 //   d="$(mktemp -d)" && cp scripts/gen-key-vectors.mjs "$d" && (cd "$d" && npm install xxhash-wasm@1.1.0) \
-//     && node "$d/gen-key-vectors.mjs" > client-stub/src/test/resources/content-key-vectors.json
+//     && node "$d/gen-key-vectors.mjs" > core/src/test/resources/content-key-vectors.json
 //
 // Gateway authors can read it as a compact reference for another language.
 import xxhash from "xxhash-wasm";

@@ -1,6 +1,6 @@
 package io.kvbroker.bench;
 
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.BlockRemoved;
 import io.kvbroker.event.BlockStored;
 import io.kvbroker.event.GroupKind;
@@ -29,8 +29,8 @@ import org.HdrHistogram.Histogram;
  */
 public final class IndexBench {
     private static final int G = 16;
-    private static final ThreadLocal<io.kvbroker.client.ContentKeys> CHAIN_KEYS =
-            ThreadLocal.withInitial(() -> new io.kvbroker.client.ContentKeys(G));
+    private static final ThreadLocal<io.kvbroker.core.ContentKeys> CHAIN_KEYS =
+            ThreadLocal.withInitial(() -> new io.kvbroker.core.ContentKeys(G));
 
     private IndexBench() {
     }

@@ -1,10 +1,10 @@
 package io.kvbroker.bench;
 
-import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.ConfigLoader;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.Endpoint;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;

@@ -1,6 +1,6 @@
 package io.kvbroker.bench;
 
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.Endpoint;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;

@@ -1,6 +1,6 @@
 package io.kvbroker.daemon;
 
-import io.kvbroker.client.PrefixScore;
+import io.kvbroker.core.PrefixScore;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexStats;
@@ -11,13 +11,13 @@ import io.kvbroker.ingest.ZmqIngest;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
-import java.util.Optional;
-import java.util.function.Supplier;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,11 +1,11 @@
 package io.kvbroker.grpc;
 
-import io.kvbroker.client.PrefixScore;
 import io.kvbroker.codec.MalformedMessageException;
+import io.kvbroker.core.PrefixScore;
 import io.kvbroker.index.BlockIndex.EngineSummary;
 import io.kvbroker.index.BlockIndex.Holder;
-import io.kvbroker.ingest.EngineCounters;
 import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.ingest.EngineCounters;
 import io.kvbroker.proto.v1.EngineInfo;
 import io.kvbroker.proto.v1.EngineState;
 import io.kvbroker.proto.v1.HintResponse;

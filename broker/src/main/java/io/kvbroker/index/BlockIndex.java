@@ -1,10 +1,10 @@
 package io.kvbroker.index;
 
-import io.kvbroker.client.ContentKeys;
-import io.kvbroker.client.HolderTable;
-import io.kvbroker.client.Media;
-import io.kvbroker.client.PrefixScore;
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.HolderTable;
+import io.kvbroker.core.Media;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.BlockRemoved;
 import io.kvbroker.event.BlockStored;

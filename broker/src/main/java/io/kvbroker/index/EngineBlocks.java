@@ -286,7 +286,7 @@ final class EngineBlocks {
         return evicted;
     }
 
-    /** Blocks held on one medium ({@code medium} is one bit of {@link io.kvbroker.client.Media}), evicted included. */
+    /** Blocks held on one medium ({@code medium} is one bit of {@link io.kvbroker.core.Media}), evicted included. */
     long blocksOn(int medium) {
         return perMedium[Integer.numberOfTrailingZeros(medium)];
     }

@@ -23,11 +23,11 @@ public record ResolvedBatch(List<Change> changes, HoldingChanges holdings) {
 
     /** An engine's reset: every medium cleared, every holding dropped. */
     public static ResolvedBatch reset() {
-        return new ResolvedBatch(List.of(new Clear(io.kvbroker.client.Media.ALL)),
+        return new ResolvedBatch(List.of(new Clear(io.kvbroker.core.Media.ALL)),
                 new HoldingChanges(true, new long[0], new int[0]));
     }
 
-    /** One change. Media are {@link io.kvbroker.client.Media} bits. */
+    /** One change. Media are {@link io.kvbroker.core.Media} bits. */
     public sealed interface Change permits Store, Remove, Clear, Evict {
     }
 
@@ -48,7 +48,7 @@ public record ResolvedBatch(List<Change> changes, HoldingChanges holdings) {
     public record Remove(long[] hashes, int medium) implements Change {
     }
 
-    /** Every block removed from the given media ({@link io.kvbroker.client.Media#ALL}: the engine cleared). */
+    /** Every block removed from the given media ({@link io.kvbroker.core.Media#ALL}: the engine cleared). */
     public record Clear(int media) implements Change {
     }
 

@@ -1,9 +1,9 @@
 package io.kvbroker.ingest;
 
-import io.kvbroker.client.Xxh64;
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.MalformedMessageException;
 import io.kvbroker.codec.WireFrames.ReplayMessage;
+import io.kvbroker.core.Xxh64;
 import io.kvbroker.event.GroupKinds;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.EngineCounters.Counter;

@@ -1,11 +1,11 @@
 package io.kvbroker.query;
 
-import io.kvbroker.client.ContentKeys;
-import io.kvbroker.client.PrefixScore;
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.EngineRegistry;
-import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.BlockIndex.Holder;
+import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineCounters;
 import io.kvbroker.ingest.EngineState;
 import io.kvbroker.ingest.EngineStream;

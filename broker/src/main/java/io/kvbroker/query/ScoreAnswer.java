@@ -1,6 +1,6 @@
 package io.kvbroker.query;
 
-import io.kvbroker.client.PrefixScore;
+import io.kvbroker.core.PrefixScore;
 import io.kvbroker.ingest.EngineState;
 import java.util.List;
 

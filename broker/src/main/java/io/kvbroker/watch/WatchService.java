@@ -1,6 +1,6 @@
 package io.kvbroker.watch;
 
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.journal.Journal;

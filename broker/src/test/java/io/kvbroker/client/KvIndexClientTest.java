@@ -1,10 +1,8 @@
 package io.kvbroker.client;
 
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.daemon.Readiness;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.grpc.GrpcServer;
@@ -22,6 +20,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The gateway client against real broker servers: fail-over on UNAVAILABLE across addresses, and deadlines. */
 class KvIndexClientTest {

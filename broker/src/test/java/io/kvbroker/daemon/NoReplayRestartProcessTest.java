@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.StatusRuntimeException;
 import io.kvbroker.client.KvIndexClient;
-import io.kvbroker.client.PrefixScore;
-import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.codec.KvEventDecoder;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.BlockStored;
 import io.kvbroker.event.GroupKinds;
 import io.kvbroker.event.KvEvent;

@@ -2,11 +2,11 @@ package io.kvbroker.daemon;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.Xxh64;
 import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.core.Xxh64;
 import io.kvbroker.event.KvEventBatch;
-import io.kvbroker.ingest.EngineCounters;
 import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.ingest.EngineCounters;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.Journal;

@@ -2,11 +2,10 @@ package io.kvbroker.discovery;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
-import io.kvbroker.testing.Await;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineCounters.Counter;
@@ -14,6 +13,7 @@ import io.kvbroker.ingest.EngineState;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
 import io.kvbroker.testing.Ports;
 import java.time.Duration;
 import java.util.LinkedHashSet;

@@ -2,9 +2,9 @@ package io.kvbroker.index;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.ContentKeys;
-import io.kvbroker.client.PrefixScore;
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.BlockRemoved;
 import io.kvbroker.event.BlockStored;
@@ -131,7 +131,7 @@ class BlockIndexPropertyTest {
                 index.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
                 twin.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
                 logged.add(new Object[] {engine, -1L, new ResolvedBatch(List.of(new ResolvedBatch.Clear(
-                        io.kvbroker.client.Media.ALL)))});
+                        io.kvbroker.core.Media.ALL)))});
                 reference.reset(engine);
                 incarnationSeed[engine] = random.nextLong();
                 continue;

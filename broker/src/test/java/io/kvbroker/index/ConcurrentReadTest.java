@@ -5,9 +5,9 @@ import static io.kvbroker.index.Events.gpu;
 import static io.kvbroker.index.Events.tokens;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.ContentKeys;
-import io.kvbroker.client.PrefixScore;
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.BlockRemoved;
 import io.kvbroker.event.GroupKind;
 import io.kvbroker.event.Medium;

@@ -7,7 +7,7 @@ import static io.kvbroker.index.Events.removed;
 import static io.kvbroker.index.Events.tokens;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.GroupKind;
 import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.Medium;

@@ -2,10 +2,10 @@ package io.kvbroker.index;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.ContentKeys;
 import io.kvbroker.client.KvIndexClient;
-import io.kvbroker.client.PrefixScorer;
 import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.daemon.Readiness;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;

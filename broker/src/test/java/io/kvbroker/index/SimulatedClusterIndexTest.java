@@ -2,12 +2,12 @@ package io.kvbroker.index;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.PrefixScore;
-import io.kvbroker.client.PrefixScorer;
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.ingest.ZmqIngest;
-import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.sim.Simulator;
 import java.time.Duration;
 import java.util.ArrayList;

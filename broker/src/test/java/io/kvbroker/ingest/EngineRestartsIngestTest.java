@@ -2,7 +2,7 @@ package io.kvbroker.ingest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.Xxh64;
+import io.kvbroker.core.Xxh64;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.ingest.EngineCounters.Counter;

@@ -2,9 +2,9 @@ package io.kvbroker.ingest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvbroker.client.Xxh64;
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.WireFrames.ReplayMessage;
+import io.kvbroker.core.Xxh64;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineStreamTest.FakeEngine;
 import io.kvbroker.ingest.IngestSink.ResetReason;

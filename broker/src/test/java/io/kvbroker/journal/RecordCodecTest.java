@@ -3,7 +3,7 @@ package io.kvbroker.journal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.kvbroker.client.Media;
+import io.kvbroker.core.Media;
 import io.kvbroker.index.ResolvedBatch;
 import java.util.Arrays;
 import java.util.List;

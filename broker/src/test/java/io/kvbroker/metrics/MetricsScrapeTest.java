@@ -307,7 +307,7 @@ class MetricsScrapeTest {
     void probesAnswerWhatTheDaemonSays() throws Exception {
         BrokerConfig config = BrokerConfig.defaults();
         EngineRegistry registry = new EngineRegistry();
-        BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.client.PrefixScorer.Weights(1, 1, 1, 1));
+        BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.core.PrefixScorer.Weights(1, 1, 1, 1));
         ZmqIngest ingest = new ZmqIngest(registry, index, config);
         EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
         int port = Ports.freeRange(1);

@@ -321,16 +321,16 @@ class WatchIntegrationTest {
                     prompt[t] = random.nextInt(32_000);
                 }
                 int minTokens = random.nextInt(4) == 0 ? 16 * random.nextInt(8) : 0;
-                Map<String, io.kvbroker.client.PrefixScore> expected = new HashMap<>();
+                Map<String, io.kvbroker.core.PrefixScore> expected = new HashMap<>();
                 daemon.index().score(model, null, prompt, null, null, 0, minTokens).forEach(score -> expected.put(
                         daemon.registry().entry(score.engineId()).spec().key().toString(), score));
-                Map<String, io.kvbroker.client.PrefixScore> actual = new HashMap<>();
+                Map<String, io.kvbroker.core.PrefixScore> actual = new HashMap<>();
                 mirror.score(model, null, prompt, 0, minTokens).forEach(score -> actual.put(
                         mirror.name(score.engineId()), score));
                 assertThat(actual.keySet()).as("seed %d query %d: engines", seed, q).isEqualTo(expected.keySet());
                 for (String name : expected.keySet()) {
-                    io.kvbroker.client.PrefixScore want = expected.get(name);
-                    io.kvbroker.client.PrefixScore got = actual.get(name);
+                    io.kvbroker.core.PrefixScore want = expected.get(name);
+                    io.kvbroker.core.PrefixScore got = actual.get(name);
                     assertThat(new double[] {got.gpuBlocks(), got.offloadBlocks(), got.score()})
                             .as("seed %d query %d engine %s", seed, q, name)
                             .containsExactly(want.gpuBlocks(), want.offloadBlocks(), want.score());

@@ -1,5 +1,11 @@
 package io.kvbroker.client;
 
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.HolderTable;
+import io.kvbroker.core.LongIntTable;
+import io.kvbroker.core.Media;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.proto.v1.ChangeBatches;
 import io.kvbroker.proto.v1.EngineBatch;
 import io.kvbroker.proto.v1.EngineRemoved;

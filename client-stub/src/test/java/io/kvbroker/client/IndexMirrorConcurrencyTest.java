@@ -1,12 +1,8 @@
 package io.kvbroker.client;
 
-import static io.kvbroker.client.WatchMessages.added;
-import static io.kvbroker.client.WatchMessages.batch;
-import static io.kvbroker.client.WatchMessages.changes;
-import static io.kvbroker.client.WatchMessages.repeat;
-import static io.kvbroker.client.WatchMessages.started;
-import static org.assertj.core.api.Assertions.assertThat;
-
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.Media;
+import io.kvbroker.core.PrefixScore;
 import io.kvbroker.proto.v1.WatchResponse;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,6 +11,12 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import static io.kvbroker.client.WatchMessages.added;
+import static io.kvbroker.client.WatchMessages.batch;
+import static io.kvbroker.client.WatchMessages.changes;
+import static io.kvbroker.client.WatchMessages.repeat;
+import static io.kvbroker.client.WatchMessages.started;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /** Readers scoring while the writer flips an engine between a whole chain and nothing never see a part of a chain. */
 class IndexMirrorConcurrencyTest {

@@ -1,13 +1,10 @@
 package io.kvbroker.client;
 
-import static io.kvbroker.client.WatchMessages.added;
-import static io.kvbroker.client.WatchMessages.batch;
-import static io.kvbroker.client.WatchMessages.changes;
-import static io.kvbroker.client.WatchMessages.removed;
-import static io.kvbroker.client.WatchMessages.snapshot;
-import static io.kvbroker.client.WatchMessages.started;
-import static org.assertj.core.api.Assertions.assertThat;
-
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.HolderTable;
+import io.kvbroker.core.Media;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.proto.v1.EngineBatch;
 import io.kvbroker.proto.v1.WatchResponse;
 import java.util.ArrayList;
@@ -17,6 +14,13 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
+import static io.kvbroker.client.WatchMessages.added;
+import static io.kvbroker.client.WatchMessages.batch;
+import static io.kvbroker.client.WatchMessages.changes;
+import static io.kvbroker.client.WatchMessages.removed;
+import static io.kvbroker.client.WatchMessages.snapshot;
+import static io.kvbroker.client.WatchMessages.started;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * A seeded random stream (streams with shuffled engine ids, snapshots in parts, cleared batches, removals) applied to

@@ -1,5 +1,13 @@
 package io.kvbroker.client;
 
+import io.kvbroker.core.ContentKeys;
+import io.kvbroker.core.HolderTable;
+import io.kvbroker.core.Media;
+import io.kvbroker.core.PrefixScore;
+import io.kvbroker.core.PrefixScorer;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
 import static io.kvbroker.client.WatchMessages.added;
 import static io.kvbroker.client.WatchMessages.batch;
 import static io.kvbroker.client.WatchMessages.changes;
@@ -9,10 +17,6 @@ import static io.kvbroker.client.WatchMessages.snapshot;
 import static io.kvbroker.client.WatchMessages.started;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
-import java.util.Arrays;
-import java.util.List;
-import org.junit.jupiter.api.Test;
 
 /** The mirror applies hand-built streams and scores as PrefixScorer does over the same holdings. */
 class IndexMirrorTest {

@@ -1,16 +1,9 @@
 package io.kvbroker.client;
 
-import static io.kvbroker.client.WatchMessages.added;
-import static io.kvbroker.client.WatchMessages.batch;
-import static io.kvbroker.client.WatchMessages.changes;
-import static io.kvbroker.client.WatchMessages.repeat;
-import static io.kvbroker.client.WatchMessages.snapshot;
-import static io.kvbroker.client.WatchMessages.started;
-import static org.assertj.core.api.Assertions.assertThat;
-
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
+import io.kvbroker.core.Media;
 import io.kvbroker.proto.v1.ResumeToken;
 import io.kvbroker.proto.v1.WatchResponse;
 import java.time.Duration;
@@ -21,6 +14,13 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import static io.kvbroker.client.WatchMessages.added;
+import static io.kvbroker.client.WatchMessages.batch;
+import static io.kvbroker.client.WatchMessages.changes;
+import static io.kvbroker.client.WatchMessages.repeat;
+import static io.kvbroker.client.WatchMessages.snapshot;
+import static io.kvbroker.client.WatchMessages.started;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /** The watcher's resumes, fail-over, fatal statuses and close, against scripted Watch servers on loopback. */
 class KvIndexWatcherTest {

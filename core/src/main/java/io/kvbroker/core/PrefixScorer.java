@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 import java.util.Arrays;
 import java.util.List;

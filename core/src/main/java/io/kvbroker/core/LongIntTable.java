@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -14,7 +14,7 @@ import java.util.Arrays;
  * tombstones, fills fresh arrays and publishes them as one object. A reader holding the old arrays sees the table as
  * it was; the index's readers detect that through the writes they overlapped, never through this class.
  */
-final class LongIntTable {
+public final class LongIntTable {
     private static final int EMPTY = -1;
     /** A removed entry: lookups probe on past it; inserts may reuse it. */
     private static final int TOMBSTONE = Integer.MIN_VALUE;
@@ -38,16 +38,16 @@ final class LongIntTable {
 
     /** Receives one entry of the table. */
     @FunctionalInterface
-    interface EntryVisitor {
+    public interface EntryVisitor {
         void entry(long key, int value);
     }
 
-    int size() {
+    public int size() {
         return size;
     }
 
     /** Visits every live entry; on the writer's thread, which alone changes the table. */
-    void forEach(EntryVisitor visitor) {
+    public void forEach(EntryVisitor visitor) {
         Tab t = tab;
         for (int i = 0; i < t.keys.length; i++) {
             int value = t.values[i];
@@ -57,11 +57,11 @@ final class LongIntTable {
         }
     }
 
-    long memoryBytes() {
+    public long memoryBytes() {
         return 48L + 12L * tab.keys.length;
     }
 
-    int get(long key) {
+    public int get(long key) {
         Tab t = tab;
         long[] keys = t.keys;
         int[] values = t.values;
@@ -77,7 +77,7 @@ final class LongIntTable {
         }
     }
 
-    void put(long key, int value) {
+    public void put(long key, int value) {
         // Live entries and tombstones together at most 4/5 of the slots: probes stay short and always end.
         if ((size + tombstones + 1) * 5L > tab.keys.length * 4L) {
             // Doubling when live entries pass 2/5, else a same-size sweep of the tombstones.
@@ -110,7 +110,7 @@ final class LongIntTable {
         }
     }
 
-    void remove(long key) {
+    public void remove(long key) {
         Tab t = tab;
         int mask = t.keys.length - 1;
         for (int i = slot(key, mask); ; i = (i + 1) & mask) {

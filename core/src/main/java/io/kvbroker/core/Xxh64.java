@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 /**
  * XXH64 (xxHash, 64-bit), the hash under kvbroker's content keys: fast, and available in every language gateways are

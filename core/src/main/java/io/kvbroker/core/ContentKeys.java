@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

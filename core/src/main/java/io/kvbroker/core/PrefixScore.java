@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 /**
  * How much of a prompt's prefix one engine can serve from cache.

@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 /** Medium bit masks, as residency views report them: a block may be held on several media at once. */
 public final class Media {

@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package io.kvbroker.client;
+package io.kvbroker.core;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;

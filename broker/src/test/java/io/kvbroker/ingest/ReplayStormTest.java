@@ -22,7 +22,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ReplayStormTest {
     private static final int MAX_ATTEMPTS = 3;
     private static final EngineStream.Limits LIMITS = new EngineStream.Limits(100, MAX_ATTEMPTS, 1000, 1000, 5_000);
-    /** More requests than this and the stream is storming: the loops below stop there so an old build fails, not hangs. */
+    /** More requests than this is a storm: the loops stop there, so an old build fails rather than hangs. */
     private static final int STORM = 100;
 
     private final RecordingSink sink = new RecordingSink();

@@ -43,6 +43,18 @@ class ReplayStormTest {
         }
     }
 
+    /** A stream that found an engine holding {@code published} batches and had every request answered as edited. */
+    private EngineStream firstContact(FakeEngine engine, int published, EngineStream.Limits limits,
+            UnaryOperator<List<ReplayMessage>> edit) {
+        for (int i = 0; i < published; i++) {
+            engine.publish();
+        }
+        EngineStream stream = stream(engine, limits);
+        stream.onConnected(now);
+        answerAll(stream, engine, edit);
+        return stream;
+    }
+
     private static UnaryOperator<List<ReplayMessage>> without(long sequence) {
         return replies -> replies.stream().filter(r -> r.isEnd() || r.sequence() != sequence).toList();
     }
@@ -60,12 +72,7 @@ class ReplayStormTest {
     @Test
     void aHoleInEveryAnswerIsAskedAboutAtMostTheAttemptLimitThenVoided() {
         FakeEngine engine = new FakeEngine(100, true);
-        for (int i = 0; i < 6; i++) {
-            engine.publish();
-        }
-        EngineStream stream = stream(engine, LIMITS);
-        stream.onConnected(now);
-        answerAll(stream, engine, without(3));
+        EngineStream stream = firstContact(engine, 6, LIMITS, without(3));
 
         // The first request, then the continuations that found the same hole: the last of them voids it.
         assertThat(engine.requests).hasSize(1 + MAX_ATTEMPTS);
@@ -100,12 +107,7 @@ class ReplayStormTest {
     @Test
     void aStrayFarAheadInAnAnswerIsDroppedNotChased() {
         FakeEngine engine = new FakeEngine(100, true);
-        for (int i = 0; i < 4; i++) {
-            engine.publish();
-        }
-        EngineStream stream = stream(engine, LIMITS);
-        stream.onConnected(now);
-        answerAll(stream, engine, withStray(Long.MAX_VALUE));
+        EngineStream stream = firstContact(engine, 4, LIMITS, withStray(Long.MAX_VALUE));
 
         assertThat(engine.requests).hasSize(1);
         assertThat(stream.state()).isEqualTo(EngineState.LIVE);
@@ -121,14 +123,9 @@ class ReplayStormTest {
 
     @Test
     void aStrayJustWithinTheBoundIsAHoleGivenUpOnWithinTheAttemptLimit() {
-        FakeEngine engine = new FakeEngine(100, true);
-        for (int i = 0; i < 4; i++) {
-            engine.publish();
-        }
-        EngineStream stream = stream(engine, LIMITS);
-        stream.onConnected(now);
         long stray = 3 + EngineStream.MAX_SEQUENCE_JUMP;
-        answerAll(stream, engine, withStray(stray));
+        FakeEngine engine = new FakeEngine(100, true);
+        EngineStream stream = firstContact(engine, 4, LIMITS, withStray(stray));
 
         // Plausible, so taken as the engine's: the hole before it is voided once asked about the attempt limit.
         assertThat(engine.requests).hasSize(1 + MAX_ATTEMPTS);
@@ -180,12 +177,7 @@ class ReplayStormTest {
     void requestsComingDueTooSoonWaitForTheTick() {
         EngineStream.Limits bounded = new EngineStream.Limits(100, MAX_ATTEMPTS, 1000, 1000, 5_000, 50);
         FakeEngine engine = new FakeEngine(100, true);
-        for (int i = 0; i < 6; i++) {
-            engine.publish();
-        }
-        EngineStream stream = stream(engine, bounded);
-        stream.onConnected(now);
-        answerAll(stream, engine, without(3));
+        EngineStream stream = firstContact(engine, 6, bounded, without(3));
         // The hole's continuation is due at once but waits out the bound; replies meanwhile are stale.
         assertThat(engine.requests).hasSize(1);
         assertThat(stream.state()).isEqualTo(EngineState.CATCHING_UP);

@@ -35,6 +35,10 @@ public final class MalformedMessageException extends Exception {
         BAD_SEQUENCE_FRAME,
         /** A frame that must be empty (the replay delimiter) is not. */
         BAD_DELIMITER,
+        /**
+         * A batch sequence too far past the engine's highest to be real (more than 2^32 ahead): a stray, not a loss.
+         */
+        IMPLAUSIBLE_SEQUENCE,
         /** Anything else the msgpack library refused. */
         UNDECODABLE;
 

@@ -104,6 +104,12 @@ public final class Settings {
                     + " tries; longer than the reconnect backoff (ingest.reconnectIntervalMaxMs).", false,
             ValueParsers.intRange(0, 600_000));
 
+    public static final Setting<Integer> INGEST_REPLAY_MIN_INTERVAL_MS = new Setting<>(
+            "ingest.replayMinIntervalMs", "integer, ms", 50, "50",
+            "The least time between two replay requests to one engine; a request due sooner waits. Bounds what an"
+                    + " engine whose replies never satisfy can cost (20 requests a second at 50).", false,
+            ValueParsers.intRange(0, 60_000));
+
     public static final Setting<Integer> INGEST_SILENT_AFTER_MS = new Setting<>("ingest.silentAfterMs",
             "integer, ms", 30_000, "30000",
             "An engine that sends nothing for this long is reported silent (its blocks are kept) and, with a replay"
@@ -327,7 +333,8 @@ public final class Settings {
             LOG_FORMAT, LOG_STATUS_INTERVAL_MS, ENGINES_STATIC, DISCOVERY_REMOVE_GRACE_MS, DISCOVERY_DNS_SERVICES,
             DISCOVERY_DNS_INTERVAL_MS, DISCOVERY_KUBERNETES_ENABLED, DISCOVERY_KUBERNETES_NAMESPACES,
             DISCOVERY_KUBERNETES_LABEL_SELECTOR, METRICS_PORT, METRICS_HOST, INGEST_REPLAY_TIMEOUT_MS,
-            INGEST_REPLAY_MAX_ATTEMPTS, INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_SILENT_AFTER_MS,
+            INGEST_REPLAY_MAX_ATTEMPTS, INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_REPLAY_MIN_INTERVAL_MS,
+            INGEST_SILENT_AFTER_MS,
             INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
             INGEST_RECONNECT_INTERVAL_MAX_MS, INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS,
             INGEST_LISTEN_REPLAY_PORT, INGEST_LISTEN_ALLOWED_TOPICS, INGEST_LISTEN_ALLOWED_ADDRESSES,

@@ -28,6 +28,14 @@ public final class EngineStream {
     private static final Logger LOG = LoggerFactory.getLogger(EngineStream.class);
     private static final long NONE = -1;
     private static final long LOG_INTERVAL_MS = 60_000;
+    /**
+     * The furthest a batch's sequence may run ahead of the highest one heard (or of 0, before any) and still be taken
+     * as real. An engine counts by one per batch; at a thousand batches a second it takes 50 days to move 2^32, so a
+     * jump past this is a stray or corrupt sequence (2^63 - 1 has been seen), not a loss: taken at face value it would
+     * void the engine, count ~9e18 lost batches (past a double's exact range, which breaks {@code rate()}) and leave
+     * every later batch below the cursor. It is refused as malformed ({@code IMPLAUSIBLE_SEQUENCE}) and not heard.
+     */
+    static final long MAX_SEQUENCE_JUMP = 1L << 32;
 
     /** Sends a replay request for this engine on its DEALER socket. */
     public interface ReplayRequester {
@@ -56,9 +64,18 @@ public final class EngineStream {
         }
     };
 
-    /** Timings and bounds, from the {@code ingest.*} settings. */
+    /**
+     * Timings and bounds, from the {@code ingest.*} settings. {@code replayMinIntervalMs} is the least time between
+     * two replay requests of one engine: a request due sooner waits for the ingest loop's tick.
+     */
     public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
-            long replayConnectWaitMs) {
+            long replayConnectWaitMs, long replayMinIntervalMs) {
+
+        /** Without a bound on the request rate: for tests that drive the clock by hand and do not advance it. */
+        public Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
+                long replayConnectWaitMs) {
+            this(replayTimeoutMs, replayMaxAttempts, silentAfterMs, maxPendingBatches, replayConnectWaitMs, 0);
+        }
     }
 
     /**
@@ -131,7 +148,16 @@ public final class EngineStream {
     private boolean awaitingFirstReply;
     private long replayDeadlineMs;
     private long cursorAtRequest;
+    private long incarnationAtRequest;
     private int attemptsWithoutProgress;
+    /**
+     * The replay under way is decided but its request not sent yet: it came due sooner than
+     * {@code replayMinIntervalMs} after the previous one, and goes out from {@link #onTick}. Replies meanwhile belong
+     * to an earlier request and are stale.
+     */
+    private boolean requestDeferred;
+    /** The earliest time the next replay request may be sent. */
+    private long nextRequestAllowedMs = Long.MIN_VALUE;
     /** What to ask once the current reply stream ends, or null for nothing. */
     private Purpose followUpPurpose;
     /**
@@ -285,6 +311,9 @@ public final class EngineStream {
 
     /** A live batch arrived on the SUB socket. */
     public void onLive(long sequence, byte[] payload, long nowMs) {
+        if (implausible(sequence)) {
+            return;
+        }
         heard(nowMs);
         heardSequence(sequence);
         // Restarts are judged in arrival order: a batch that waited behind a replay may be below the cursor by then
@@ -348,7 +377,7 @@ public final class EngineStream {
 
     /** A reply arrived on the replay DEALER socket. */
     public void onReplay(ReplayMessage message, long nowMs) {
-        if (!replaying) {
+        if (!replaying || requestDeferred) {
             counters.increment(Counter.STALE_REPLIES);
             return;
         }
@@ -367,6 +396,10 @@ public final class EngineStream {
         }
         long sequence = message.sequence();
         byte[] payload = message.payload();
+        if (implausible(sequence)) {
+            // A stray in the reply: skipped like a malformed reply, so it opens no hole to be asked about again.
+            return;
+        }
         heardSequence(sequence);
         if (awaitingFirstReply) {
             awaitingFirstReply = false;
@@ -402,18 +435,29 @@ public final class EngineStream {
             return;
         }
         heardByProbe(nowMs);
-        if (cursor == NONE || sequence == cursor + 1) {
-            counters.increment(Counter.REPLAYED_BATCHES);
-            apply(sequence, payload);
-        } else {
-            // A hole in the middle of a reply stream: the ROUTER dropped at its high-water mark and went on.
-            followUp(Purpose.CONTINUE);
+        if (cursor != NONE && sequence > cursor + 1) {
+            // A hole in the middle of a reply stream: the ROUTER dropped at its high-water mark and went on. Asked
+            // again like any request that brings nothing; on the last try the hole is what the engine cannot give.
+            boolean lastTry = cursor == cursorAtRequest && incarnation == incarnationAtRequest
+                    && attemptsWithoutProgress + 1 >= limits.replayMaxAttempts();
+            if (!lastTry) {
+                followUp(Purpose.CONTINUE);
+                return;
+            }
+            voidState(cursor + 1, sequence - 1);
+            fingerprintKnown = false;
         }
+        counters.increment(Counter.REPLAYED_BATCHES);
+        apply(sequence, payload);
     }
 
     /** Time passes: replay read timeouts and silence. Called by the ingest loop every few milliseconds. */
     public void onTick(long nowMs) {
-        if (replaying && nowMs >= replayDeadlineMs) {
+        if (replaying && requestDeferred) {
+            if (nowMs >= nextRequestAllowedMs) {
+                sendRequest(nowMs);
+            }
+        } else if (replaying && nowMs >= replayDeadlineMs) {
             counters.increment(Counter.REPLAY_TIMEOUTS);
             endOfReplyStream(nowMs, true);
         }
@@ -443,7 +487,7 @@ public final class EngineStream {
      */
     public void onReplayConnected(long nowMs) {
         replayConnected = true;
-        if (replaying) {
+        if (replaying && !requestDeferred) {
             replayDeadlineMs = nowMs + limits.replayTimeoutMs();
         }
     }
@@ -462,7 +506,7 @@ public final class EngineStream {
         pending.clear();
         restart(ResetReason.RESTART_SIGNALLED);
         lastLiveSequence = NONE;
-        if (replaying) {
+        if (replaying && !requestDeferred) {
             // The reply stream in progress is the old process's: discard it and ask from 0 when it ends.
             followUp(Purpose.FIRST_CONTACT);
         } else if (replay.canReplay()) {
@@ -480,6 +524,7 @@ public final class EngineStream {
     public void onRemoved() {
         state = EngineState.REMOVED;
         replaying = false;
+        requestDeferred = false;
         pending.clear();
         replay = NO_REPLAY;
         sink.onReset(engineId, incarnation, ResetReason.REMOVED);
@@ -490,22 +535,27 @@ public final class EngineStream {
      * silently at its high-water mark, end marker included). Decides whether to ask again, give up, or go live.
      */
     private void endOfReplyStream(long nowMs, boolean timedOut) {
-        if (followUpPurpose != null) {
-            Purpose next = followUpPurpose;
-            followUpPurpose = null;
-            startReplay(next, nowMs);
-            return;
-        }
-        if (timedOut && awaitingFirstReply && !replayConnected
+        if (followUpPurpose == null && timedOut && awaitingFirstReply && !replayConnected
                 && nowMs - replayDownSinceMs < limits.replayConnectWaitMs()) {
             // Nothing came back because nothing is connected: wait (a while) for the socket to come back; the
             // request queued on it goes out then. An endpoint that never answers is given up on as before.
             replayDeadlineMs = nowMs + limits.replayTimeoutMs();
             return;
         }
-        boolean progressed = cursor != cursorAtRequest;
+        // Every request counts, follow-ups included: a hole the engine answers with every time must not be asked
+        // about at round-trip speed for ever. A restart found is progress (a new history begins).
+        boolean progressed = cursor != cursorAtRequest || incarnation != incarnationAtRequest;
         attemptsWithoutProgress = progressed ? 0 : attemptsWithoutProgress + 1;
         boolean giveUp = attemptsWithoutProgress >= limits.replayMaxAttempts();
+        if (followUpPurpose != null) {
+            Purpose next = followUpPurpose;
+            followUpPurpose = null;
+            if (next == Purpose.FIRST_CONTACT || !giveUp) {
+                startReplay(next, nowMs);
+                return;
+            }
+            // A continuation that brought nothing too often: given up on below, as any other.
+        }
         if (timedOut && awaitingFirstReply && !giveUp) {
             // Nothing at all came back: the replay socket may not be up yet. Ask the same again.
             startReplay(purpose, nowMs);
@@ -565,7 +615,7 @@ public final class EngineStream {
     }
 
     private void startOrFollow(Purpose why, long nowMs) {
-        if (replaying) {
+        if (replaying && !requestDeferred) {
             followUp(why);
         } else {
             startReplay(why, nowMs);
@@ -583,12 +633,25 @@ public final class EngineStream {
         replayFrom = why == Purpose.FIRST_CONTACT ? 0 : verifyFirst ? cursor : cursor + 1;
         awaitingFirstReply = true;
         cursorAtRequest = cursor;
-        replayDeadlineMs = nowMs + limits.replayTimeoutMs();
-        // The engine answers from its buffer as it is when the request arrives: every batch dropped so far is in it.
-        overflowed = false;
+        incarnationAtRequest = incarnation;
         if (state != EngineState.VOID && !(probing && state == EngineState.SILENT)) {
             state = EngineState.CATCHING_UP;
         }
+        if (nowMs < nextRequestAllowedMs) {
+            // Bounds the request rate whatever the engine answers; sent from onTick (a storm of 21,063 requests in
+            // 9 s was seen before every path counted its tries).
+            requestDeferred = true;
+            return;
+        }
+        sendRequest(nowMs);
+    }
+
+    private void sendRequest(long nowMs) {
+        requestDeferred = false;
+        nextRequestAllowedMs = nowMs + limits.replayMinIntervalMs();
+        replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        // The engine answers from its buffer as it is when the request arrives: every batch dropped so far is in it.
+        overflowed = false;
         counters.increment(Counter.REPLAYS_REQUESTED);
         replay.requestReplay(replayFrom, requestOpen);
         requestOpen = true;
@@ -656,6 +719,22 @@ public final class EngineStream {
         historyPartial = true;
         counters.add(Counter.UNKNOWN_HISTORY_BATCHES, toSequence - fromSequence + 1);
         sink.onUnknownHistory(engineId, incarnation, fromSequence, toSequence);
+    }
+
+    /**
+     * Whether a batch's sequence is too far ahead to be real (see {@link #MAX_SEQUENCE_JUMP}): counted as malformed
+     * and logged; the caller drops the batch without hearing it, so neither the lag nor the lost count moves.
+     */
+    private boolean implausible(long sequence) {
+        long highest = Math.max(cursor, lastHeardSequence);
+        // Written as a subtraction from the sequence (0 or more), which cannot overflow.
+        if (sequence - MAX_SEQUENCE_JUMP <= highest) {
+            return false;
+        }
+        counters.decodeError(MalformedMessageException.Reason.IMPLAUSIBLE_SEQUENCE);
+        logRateLimited("engine {} sent sequence {}: too far past the highest heard to be real; dropped ({})", sequence,
+                "highest " + highest);
+        return true;
     }
 
     private void heardSequence(long sequence) {

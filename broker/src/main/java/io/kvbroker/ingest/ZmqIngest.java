@@ -286,7 +286,8 @@ public final class ZmqIngest implements Component {
     static EngineStream.Limits limits(BrokerConfig config) {
         return new EngineStream.Limits(config.get(Settings.INGEST_REPLAY_TIMEOUT_MS),
                 config.get(Settings.INGEST_REPLAY_MAX_ATTEMPTS), config.get(Settings.INGEST_SILENT_AFTER_MS),
-                config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS));
+                config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS),
+                config.get(Settings.INGEST_REPLAY_MIN_INTERVAL_MS));
     }
 
     @Override

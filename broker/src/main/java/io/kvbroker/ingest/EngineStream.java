@@ -288,6 +288,7 @@ public final class EngineStream {
             if (pending.size() >= limits.maxPendingBatches()) {
                 // Dropped here; it is asked for again once the queue drains (finishReplay).
                 counters.increment(Counter.PENDING_OVERFLOWS);
+                checkUnapplied(payload);
                 overflowed = true;
                 return;
             }
@@ -303,6 +304,7 @@ public final class EngineStream {
             // applies batches, and PUB/SUB never delivers one twice: a sequence at or below the cursor is then a new
             // process (restart, below), even as the first batch of a new connection.
             counters.increment(Counter.DUPLICATES);
+            checkUnapplied(payload);
         } else if (cursor == NONE && !firstContactDone && replay.canReplay()) {
             // Data can arrive before the connection event is read (or, listening, there is none): first contact.
             pending.addFirst(new Pending(sequence, payload, false));
@@ -343,6 +345,9 @@ public final class EngineStream {
     public void onReplay(ReplayMessage message, long nowMs) {
         if (!replaying) {
             counters.increment(Counter.STALE_REPLIES);
+            if (!message.isEnd()) {
+                checkUnapplied(message.payload());
+            }
             return;
         }
         if (!probing) {
@@ -356,6 +361,7 @@ public final class EngineStream {
         }
         if (followUpPurpose != null) {
             // This stream is being discarded; the follow-up request goes out when it ends.
+            checkUnapplied(message.payload());
             return;
         }
         long sequence = message.sequence();
@@ -368,6 +374,7 @@ public final class EngineStream {
                     if (!probing) {
                         counters.increment(Counter.DUPLICATES);
                     }
+                    checkUnapplied(payload);
                     return;
                 }
                 heardByProbe(nowMs);
@@ -376,6 +383,7 @@ public final class EngineStream {
                 // This reply is the new process's batch at that sequence.
                 heardSequence(sequence);
                 followUp(Purpose.FIRST_CONTACT);
+                checkUnapplied(payload);
                 return;
             }
             long firstMissing = verifyFirst ? cursor + 1 : replayFrom;
@@ -392,6 +400,7 @@ public final class EngineStream {
         }
         if (cursor != NONE && sequence <= cursor) {
             counters.increment(Counter.DUPLICATES);
+            checkUnapplied(payload);
             return;
         }
         heardByProbe(nowMs);
@@ -401,6 +410,7 @@ public final class EngineStream {
         } else {
             // A hole in the middle of a reply stream: the ROUTER dropped at its high-water mark and went on.
             followUp(Purpose.CONTINUE);
+            checkUnapplied(payload);
         }
     }
 
@@ -452,7 +462,7 @@ public final class EngineStream {
     public void onRestartSignalled(long nowMs) {
         counters.increment(Counter.RESTARTS_SIGNALLED);
         // Cleared first: what restart() counts as heard of the new process must not include the old one's batches.
-        pending.clear();
+        clearPending();
         restart(ResetReason.RESTART_SIGNALLED);
         lastLiveSequence = NONE;
         if (replaying) {
@@ -473,7 +483,7 @@ public final class EngineStream {
     public void onRemoved() {
         state = EngineState.REMOVED;
         replaying = false;
-        pending.clear();
+        clearPending();
         replay = NO_REPLAY;
         sink.onReset(engineId, incarnation, ResetReason.REMOVED);
     }
@@ -555,6 +565,26 @@ public final class EngineStream {
             // engine gone idle may never send. A continuation also finds a restart hidden among the dropped batches.
             startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
         }
+    }
+
+    /**
+     * A message dropped for its sequence, never applied (duplicate, stale reply, overflow, discarded): its payload is
+     * still decoded once, so a malformed message is counted by reason whatever its sequence, exactly once. Costs a
+     * decode only on these paths; an applied batch is decoded (and counted) once, in {@link #apply}.
+     */
+    private void checkUnapplied(byte[] payload) {
+        try {
+            decoder.decode(payload);
+        } catch (MalformedMessageException e) {
+            counters.decodeError(e.reason());
+        }
+    }
+
+    private void clearPending() {
+        for (Pending dropped : pending) {
+            checkUnapplied(dropped.payload());
+        }
+        pending.clear();
     }
 
     private void startOrFollow(Purpose why, long nowMs) {

@@ -71,12 +71,22 @@ public final class ZmqIngest implements Component {
     private static final int MAX_SOCKETS = 65_536;
     /** As {@code ingest.reconnectIntervalMaxMs}'s default, for tests that construct ingest directly. */
     static final int DEFAULT_RECONNECT_INTERVAL_MAX_MS = 500;
+    /** As {@code ingest.maxMessageBytes}'s default, for tests that construct ingest directly. */
+    static final long DEFAULT_MAX_MESSAGE_BYTES = 33_554_432;
+    /**
+     * Replies a replay DEALER holds unread. At the mark JeroMQ stops reading that connection, the engine's ROUTER
+     * queues up to its own mark (1000) and then drops: a cut replay, which is asked again from the last reply. So the
+     * DEALER holds at most this many times {@code ingest.maxMessageBytes} (it was unbounded: a flood of 1 MiB replies
+     * filled a 512 MB heap), and the ingest thread, reading 256 a round, rarely lets it fill.
+     */
+    static final int REPLAY_RECEIVE_HIGH_WATER_MARK = 128;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
     private final EngineStream.Limits limits;
     private final ListenSettings listen;
     private final int receiveHighWaterMark;
+    private final long maxMessageBytes;
     private final int reconnectIntervalMs;
     private final int reconnectIntervalMaxMs;
     private final LongSupplier clock;
@@ -92,6 +102,9 @@ public final class ZmqIngest implements Component {
     private final AtomicLong refusedSharedTopic = new AtomicLong();
     private final AtomicLong refusedUnknownTopic = new AtomicLong();
     private final AtomicLong refusedUnknownAddress = new AtomicLong();
+    private final AtomicLong refusedSharedTopicMessages = new AtomicLong();
+    private final AtomicLong refusedMalformed = new AtomicLong();
+    private final AtomicLong publisherDisconnects = new AtomicLong();
     /** Listen mode: the allowed topics as one pattern; null when any topic may connect. */
     private final Pattern allowedTopics;
     /** Listen mode: the ZeroMQ Peer-Address of the last message read by {@link #receive}, when asked for. */
@@ -147,6 +160,7 @@ public final class ZmqIngest implements Component {
                 sub = context.createSocket(SocketType.SUB);
                 sub.setLinger(0);
                 sub.setRcvHWM(receiveHighWaterMark);
+                sub.setMaxMsgSize(maxMessageBytes);
                 sub.setReconnectIVL(reconnectIntervalMs);
                 sub.setReconnectIVLMax(reconnectIntervalMaxMs);
                 sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
@@ -188,7 +202,8 @@ public final class ZmqIngest implements Component {
         private void openDealer() {
             dealer = context.createSocket(SocketType.DEALER);
             dealer.setLinger(0);
-            dealer.setRcvHWM(0);
+            dealer.setRcvHWM(REPLAY_RECEIVE_HIGH_WATER_MARK);
+            dealer.setMaxMsgSize(maxMessageBytes);
             dealer.setReconnectIVL(reconnectIntervalMs);
             dealer.setReconnectIVLMax(reconnectIntervalMaxMs);
             dealer.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
@@ -238,6 +253,8 @@ public final class ZmqIngest implements Component {
     private final class ListenSocket {
         final int rank;
         final ZMQ.Socket sub;
+        /** The bound SUB's connection events: a publisher whose connection ZeroMQ dropped is counted. */
+        final ZMQ.Socket monitor;
         final Map<String, Connection> byTopic = new HashMap<>();
         final Set<String> refused = new HashSet<>();
         byte[] lastTopic = EMPTY;
@@ -251,8 +268,13 @@ public final class ZmqIngest implements Component {
             sub = context.createSocket(SocketType.SUB);
             sub.setLinger(0);
             sub.setRcvHWM(receiveHighWaterMark);
+            sub.setMaxMsgSize(maxMessageBytes);
             sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             sub.subscribe(EMPTY);
+            String monitorAddress = "inproc://kvbroker-listen-monitor-" + rank + "-" + System.identityHashCode(this);
+            sub.monitor(monitorAddress, ZMQ.EVENT_DISCONNECTED);
+            monitor = context.createSocket(SocketType.PAIR);
+            monitor.connect(monitorAddress);
             sub.bind("tcp://" + listen.host() + ":" + (listen.port() + rank));
         }
     }
@@ -260,17 +282,19 @@ public final class ZmqIngest implements Component {
     public ZmqIngest(EngineRegistry registry, IngestSink sink, BrokerConfig config) {
         this(registry, sink, limits(config), ListenSettings.from(config),
                 config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
-                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS), System::currentTimeMillis);
+                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS), config.get(Settings.INGEST_MAX_MESSAGE_BYTES),
+                System::currentTimeMillis);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
             int receiveHighWaterMark, int reconnectIntervalMs, LongSupplier clock) {
         this(registry, sink, limits, listen, receiveHighWaterMark, reconnectIntervalMs,
-                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS), clock);
+                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS), DEFAULT_MAX_MESSAGE_BYTES, clock);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
-            int receiveHighWaterMark, int reconnectIntervalMs, int reconnectIntervalMaxMs, LongSupplier clock) {
+            int receiveHighWaterMark, int reconnectIntervalMs, int reconnectIntervalMaxMs, long maxMessageBytes,
+            LongSupplier clock) {
         this.registry = registry;
         this.sink = sink;
         this.limits = limits;
@@ -278,6 +302,7 @@ public final class ZmqIngest implements Component {
         this.receiveHighWaterMark = receiveHighWaterMark;
         this.reconnectIntervalMs = reconnectIntervalMs;
         this.reconnectIntervalMaxMs = reconnectIntervalMaxMs;
+        this.maxMessageBytes = maxMessageBytes;
         this.clock = clock;
         this.allowedTopics = listen.topicPattern();
     }
@@ -397,6 +422,27 @@ public final class ZmqIngest implements Component {
         return refusedUnknownAddress.get();
     }
 
+    /** Listen mode: messages dropped because their (topic, rank) was refused as shared. */
+    public long refusedSharedTopicMessages() {
+        return refusedSharedTopicMessages.get();
+    }
+
+    /**
+     * Listen mode: messages whose frames could not be parsed and whose first frame is no admitted engine's topic
+     * (one that is, is counted as that engine's decode error).
+     */
+    public long refusedMalformed() {
+        return refusedMalformed.get();
+    }
+
+    /**
+     * Listen mode: publisher connections ZeroMQ dropped or lost. A frame over {@code ingest.maxMessageBytes} ends
+     * its connection this way (JeroMQ 0.6.0 reports no other event for it), as does a publisher going away.
+     */
+    public long publisherDisconnects() {
+        return publisherDisconnects.get();
+    }
+
     private void run() {
         long lastTick = clock.getAsLong();
         try {
@@ -435,6 +481,7 @@ public final class ZmqIngest implements Component {
             connections.clear();
             for (ListenSocket socket : listenSockets) {
                 socket.sub.close();
+                socket.monitor.close();
             }
             if (poller != null) {
                 poller.close();
@@ -449,6 +496,7 @@ public final class ZmqIngest implements Component {
         slots.clear();
         for (ListenSocket socket : listenSockets) {
             slots.add(new Slot(socket.sub, now -> drainListen(socket, now)));
+            slots.add(new Slot(socket.monitor, now -> drainListenMonitor(socket)));
         }
         for (Connection connection : connections) {
             connection.addSlots();
@@ -554,6 +602,7 @@ public final class ZmqIngest implements Component {
                 connection.stream.onConnected(now);
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                 LOG.debug("engine {} disconnected", connection.engineId);
+                connection.stream.counters().increment(Counter.DISCONNECTIONS);
                 connection.stream.onDisconnected(now);
             }
         }
@@ -565,7 +614,17 @@ public final class ZmqIngest implements Component {
             if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
                 connection.stream.onReplayConnected(now);
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
+                connection.stream.counters().increment(Counter.DISCONNECTIONS);
                 connection.stream.onReplayDisconnected(now);
+            }
+        }
+    }
+
+    private void drainListenMonitor(ListenSocket socket) {
+        ZMQ.Event event;
+        while ((event = ZMQ.Event.recv(socket.monitor, ZMQ.DONTWAIT)) != null) {
+            if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
+                publisherDisconnects.incrementAndGet();
             }
         }
     }
@@ -587,8 +646,14 @@ public final class ZmqIngest implements Component {
             try {
                 message = WireFrames.live(frames, count);
             } catch (MalformedMessageException e) {
-                // Without parsed frames the sender is unknown; counted against the listening socket only.
-                refusedEmptyTopic.incrementAndGet();
+                // The first frame is a topic whatever else is wrong: an admitted engine's counts it by reason, else
+                // the sender is unknown and it is counted against the listening socket.
+                Connection known = socket.byTopic.get(new String(frames[0], StandardCharsets.UTF_8));
+                if (known != null) {
+                    known.stream.onMalformedFrames(e);
+                } else {
+                    refusedMalformed.incrementAndGet();
+                }
                 continue;
             }
             if (message.topic().length == 0) {
@@ -602,6 +667,7 @@ public final class ZmqIngest implements Component {
             }
             String topic = socket.lastTopicText;
             if (socket.refused.contains(topic)) {
+                refusedSharedTopicMessages.incrementAndGet();
                 continue;
             }
             Connection connection = socket.byTopic.get(topic);

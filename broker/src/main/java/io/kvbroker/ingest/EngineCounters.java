@@ -17,7 +17,9 @@ public final class EngineCounters {
         RESTARTS_BY_SEQUENCE, RESTARTS_BY_FINGERPRINT, RESTARTS_SIGNALLED, UNKNOWN_HISTORY_BATCHES, SKIPPED_EVENTS,
         SKIPPED_FIELDS, PENDING_OVERFLOWS, STALE_REPLIES, DECODE_ERRORS, TOPIC_MISMATCHES, CONNECTIONS,
         /** Connections of the SUB or the replay DEALER dropped or lost (a frame over the size limit drops one). */
-        DISCONNECTIONS
+        DISCONNECTIONS,
+        /** Connections ZeroMQ ended for a protocol error (a frame over ingest.maxMessageBytes), connected again. */
+        PROTOCOL_DROPS
     }
 
     /** Latest values rather than counts, for lag: written with the same cheap ordered store as the counters. */

@@ -80,6 +80,12 @@ public final class ZmqIngest implements Component {
      * filled a 512 MB heap), and the ingest thread, reading 256 a round, rarely lets it fill.
      */
     static final int REPLAY_RECEIVE_HIGH_WATER_MARK = 128;
+    /**
+     * How long after a lost connection ZeroMQ must show it is trying again. JeroMQ 0.6.0 retries a connection that
+     * failed or timed out (and says so: EVENT_CONNECT_RETRIED at once), but ends for good one that broke the protocol,
+     * which is what a frame over {@code ingest.maxMessageBytes} is, with nothing but EVENT_DISCONNECTED to show for it.
+     */
+    static final long PROTOCOL_DROP_GRACE_MS = 1_000;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
@@ -146,6 +152,10 @@ public final class ZmqIngest implements Component {
         byte[] lastMismatchedTopic;
         String lastMismatchedText;
         private int dealerGeneration;
+        /** When the SUB's (the DEALER's) connection was lost with no retry seen since; -1 when none is pending. */
+        long subDroppedMs = -1;
+        long dealerDroppedMs = -1;
+        private final String endpoint;
         /** Listen mode: when this engine's recent restarts by sequence were noticed. */
         final ArrayDeque<Long> restartTimes = new ArrayDeque<>();
         long restartsNoticed;
@@ -155,6 +165,7 @@ public final class ZmqIngest implements Component {
             this.engineId = entry.id();
             this.expectedTopicText = spec.topic();
             this.expectedTopic = spec.topic().isEmpty() ? null : spec.topic().getBytes(StandardCharsets.UTF_8);
+            this.endpoint = spec.endpoint().toString();
             if (subscribe) {
                 String monitorAddress = "inproc://kvbroker-monitor-" + engineId + "-" + System.identityHashCode(this);
                 sub = context.createSocket(SocketType.SUB);
@@ -166,7 +177,7 @@ public final class ZmqIngest implements Component {
                 sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
                 sub.subscribe(EMPTY);
                 // The monitor is attached before connecting so the first connection event is not missed.
-                sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+                sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED | ZMQ.EVENT_CONNECT_RETRIED);
                 monitor = context.createSocket(SocketType.PAIR);
                 monitor.connect(monitorAddress);
             } else {
@@ -209,13 +220,41 @@ public final class ZmqIngest implements Component {
             dealer.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             String monitorAddress = "inproc://kvbroker-replay-monitor-" + engineId + "-"
                     + System.identityHashCode(this) + "-" + dealerGeneration++;
-            dealer.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+            dealer.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED | ZMQ.EVENT_CONNECT_RETRIED);
             dealerMonitor = context.createSocket(SocketType.PAIR);
             dealerMonitor.connect(monitorAddress);
             // Until its monitor reports a connection, silence from the replay socket is not a lost history.
             stream.onReplayDisconnected(clock.getAsLong());
             dealer.connect(replayEndpoint);
             pollerStale = true;
+        }
+
+        /**
+         * Connects again a socket whose connection ZeroMQ ended for a protocol error (no retry followed its loss
+         * within {@link #PROTOCOL_DROP_GRACE_MS}): counted, as the engine sent something it may not, most often a
+         * frame over {@code ingest.maxMessageBytes}.
+         */
+        void reviveDropped(long nowMs) {
+            if (subDroppedMs >= 0 && nowMs - subDroppedMs >= PROTOCOL_DROP_GRACE_MS) {
+                subDroppedMs = -1;
+                protocolDrop("live");
+                sub.disconnect(endpoint);
+                sub.connect(endpoint);
+            }
+            if (dealerDroppedMs >= 0 && nowMs - dealerDroppedMs >= PROTOCOL_DROP_GRACE_MS) {
+                dealerDroppedMs = -1;
+                protocolDrop("replay");
+                dealer.close();
+                dealerMonitor.close();
+                openDealer();
+            }
+        }
+
+        private void protocolDrop(String socket) {
+            stream.counters().increment(Counter.PROTOCOL_DROPS);
+            logRefusal(clock.getAsLong(), "engine {}: ZeroMQ closed the {} connection for a protocol error (most"
+                    + " often a frame over ingest.maxMessageBytes = {}); connecting again", engineId, socket,
+                    maxMessageBytes);
         }
 
         @Override
@@ -227,6 +266,7 @@ public final class ZmqIngest implements Component {
         public void requestReplay(long fromSequence, boolean fresh) {
             if (fresh) {
                 // The ROUTER answers on the connection that asked: replies to the abandoned request die with it.
+                dealerDroppedMs = -1;
                 dealer.close();
                 dealerMonitor.close();
                 openDealer();
@@ -467,6 +507,7 @@ public final class ZmqIngest implements Component {
                     lastTick = now;
                     for (Connection connection : connections) {
                         connection.stream.onTick(now);
+                        connection.reviveDropped(now);
                     }
                 }
             }
@@ -599,9 +640,13 @@ public final class ZmqIngest implements Component {
         while ((event = ZMQ.Event.recv(connection.monitor, ZMQ.DONTWAIT)) != null) {
             if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
                 LOG.debug("engine {} connected at {}", connection.engineId, event.getAddress());
+                connection.subDroppedMs = -1;
                 connection.stream.onConnected(now);
+            } else if (event.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
+                connection.subDroppedMs = -1;
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                 LOG.debug("engine {} disconnected", connection.engineId);
+                connection.subDroppedMs = now;
                 connection.stream.counters().increment(Counter.DISCONNECTIONS);
                 connection.stream.onDisconnected(now);
             }
@@ -612,8 +657,12 @@ public final class ZmqIngest implements Component {
         ZMQ.Event event;
         while ((event = ZMQ.Event.recv(connection.dealerMonitor, ZMQ.DONTWAIT)) != null) {
             if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
+                connection.dealerDroppedMs = -1;
                 connection.stream.onReplayConnected(now);
+            } else if (event.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
+                connection.dealerDroppedMs = -1;
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
+                connection.dealerDroppedMs = now;
                 connection.stream.counters().increment(Counter.DISCONNECTIONS);
                 connection.stream.onReplayDisconnected(now);
             }

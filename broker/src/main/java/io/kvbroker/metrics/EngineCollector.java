@@ -85,6 +85,9 @@ final class EngineCollector implements MultiCollector {
             f.counter(P + "disconnects", "Connections to the engine's PUB or replay socket dropped or lost: the engine"
                     + " went away, or sent a frame over ingest.maxMessageBytes (ZeroMQ drops the connection).",
                     labels, c.get(Counter.DISCONNECTIONS));
+            f.counter(P + "protocol_drops", "Connections ZeroMQ closed because the engine broke the protocol, most"
+                    + " often with a frame over ingest.maxMessageBytes (the message is lost; kvbroker connects again).",
+                    labels, c.get(Counter.PROTOCOL_DROPS));
             f.gauge(P + "history_partial", "1 while the index may hold less of the engine's current incarnation than"
                     + " it caches (batches published where kvbroker could not hear them, not replayable), else 0.",
                     labels, stream.historyPartial() ? 1 : 0);

@@ -127,6 +127,15 @@ public final class Settings {
                     + " reading, the kernel buffers fill, and the engine's publisher drops; the lost batches come back"
                     + " as gaps replayed from the engine's buffer.", false, ValueParsers.intRange(0, 100_000_000));
 
+    public static final Setting<Integer> INGEST_MAX_MESSAGE_BYTES = new Setting<>("ingest.maxMessageBytes",
+            "integer, bytes", 33_554_432, "33554432",
+            "Largest ZeroMQ frame taken from an engine (live, replay or listening socket); ZeroMQ drops the"
+                    + " connection of a peer that sends a larger one, counted as a disconnect. The default, 32 MiB, is"
+                    + " about twice one scheduler step of 1,000,000 tokens (no vLLM batches more per step): 62,500"
+                    + " blocks of 16 tokens at about 300 bytes each (16 tokens of 5 bytes, a 34-byte digest, extra"
+                    + " keys, one eviction of 90 bytes) is 19 MB.", false,
+            ValueParsers.intRange(65_536, 1_073_741_824));
+
     public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MS = new Setting<>("ingest.reconnectIntervalMs",
             "integer, ms", 100, "100",
             "How soon a lost engine connection is tried again (ZeroMQ doubles it up to"
@@ -334,10 +343,10 @@ public final class Settings {
             DISCOVERY_DNS_INTERVAL_MS, DISCOVERY_KUBERNETES_ENABLED, DISCOVERY_KUBERNETES_NAMESPACES,
             DISCOVERY_KUBERNETES_LABEL_SELECTOR, METRICS_PORT, METRICS_HOST, INGEST_REPLAY_TIMEOUT_MS,
             INGEST_REPLAY_MAX_ATTEMPTS, INGEST_REPLAY_CONNECT_WAIT_MS, INGEST_REPLAY_MIN_INTERVAL_MS,
-            INGEST_SILENT_AFTER_MS,
-            INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK, INGEST_RECONNECT_INTERVAL_MS,
-            INGEST_RECONNECT_INTERVAL_MAX_MS, INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS,
-            INGEST_LISTEN_REPLAY_PORT, INGEST_LISTEN_ALLOWED_TOPICS, INGEST_LISTEN_ALLOWED_ADDRESSES,
+            INGEST_SILENT_AFTER_MS, INGEST_MAX_PENDING_BATCHES, INGEST_RECEIVE_HIGH_WATER_MARK,
+            INGEST_MAX_MESSAGE_BYTES, INGEST_RECONNECT_INTERVAL_MS, INGEST_RECONNECT_INTERVAL_MAX_MS,
+            INGEST_LISTEN_PORT, INGEST_LISTEN_HOST, INGEST_LISTEN_MAX_RANKS, INGEST_LISTEN_REPLAY_PORT,
+            INGEST_LISTEN_ALLOWED_TOPICS, INGEST_LISTEN_ALLOWED_ADDRESSES,
             INDEX_GRANULARITY, INDEX_WEIGHT_GPU, INDEX_WEIGHT_CPU, INDEX_WEIGHT_STORAGE, INDEX_BUDGET_MB,
             INDEX_BUDGET_SHARES, JOURNAL_DIR, JOURNAL_SYNC, JOURNAL_SYNC_INTERVAL_MS, JOURNAL_RETENTION_MAX_MB,
             JOURNAL_RETENTION_MAX_AGE_SECONDS, JOURNAL_RETENTION_MAX_BATCHES, JOURNAL_CHECKPOINT_EVERY_BATCHES,

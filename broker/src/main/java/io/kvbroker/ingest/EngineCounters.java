@@ -15,7 +15,11 @@ public final class EngineCounters {
     public enum Counter {
         BATCHES, BLOCK_EVENTS, BYTES, GAPS, REPLAYS_REQUESTED, REPLAY_TIMEOUTS, REPLAYED_BATCHES, DUPLICATES, VOIDS,
         RESTARTS_BY_SEQUENCE, RESTARTS_BY_FINGERPRINT, RESTARTS_SIGNALLED, UNKNOWN_HISTORY_BATCHES, SKIPPED_EVENTS,
-        SKIPPED_FIELDS, PENDING_OVERFLOWS, STALE_REPLIES, DECODE_ERRORS, TOPIC_MISMATCHES, CONNECTIONS
+        SKIPPED_FIELDS, PENDING_OVERFLOWS, STALE_REPLIES, DECODE_ERRORS, TOPIC_MISMATCHES, CONNECTIONS,
+        /** Connections of the SUB or the replay DEALER dropped or lost (a frame over the size limit drops one). */
+        DISCONNECTIONS,
+        /** Connections ZeroMQ ended for a protocol error (a frame over ingest.maxMessageBytes), connected again. */
+        PROTOCOL_DROPS
     }
 
     /** Latest values rather than counts, for lag: written with the same cheap ordered store as the counters. */

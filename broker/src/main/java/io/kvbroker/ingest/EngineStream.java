@@ -324,6 +324,7 @@ public final class EngineStream {
             if (pending.size() >= limits.maxPendingBatches()) {
                 // Dropped here; it is asked for again once the queue drains (finishReplay).
                 counters.increment(Counter.PENDING_OVERFLOWS);
+                checkUnapplied(payload);
                 overflowed = true;
                 return;
             }
@@ -339,6 +340,7 @@ public final class EngineStream {
             // applies batches, and PUB/SUB never delivers one twice: a sequence at or below the cursor is then a new
             // process (restart, below), even as the first batch of a new connection.
             counters.increment(Counter.DUPLICATES);
+            checkUnapplied(payload);
         } else if (cursor == NONE && !firstContactDone && replay.canReplay()) {
             // Data can arrive before the connection event is read (or, listening, there is none): first contact.
             pending.addFirst(new Pending(sequence, payload, false));
@@ -379,6 +381,9 @@ public final class EngineStream {
     public void onReplay(ReplayMessage message, long nowMs) {
         if (!replaying || requestDeferred) {
             counters.increment(Counter.STALE_REPLIES);
+            if (!message.isEnd()) {
+                checkUnapplied(message.payload());
+            }
             return;
         }
         if (!probing) {
@@ -392,6 +397,7 @@ public final class EngineStream {
         }
         if (followUpPurpose != null) {
             // This stream is being discarded; the follow-up request goes out when it ends.
+            checkUnapplied(message.payload());
             return;
         }
         long sequence = message.sequence();
@@ -408,6 +414,7 @@ public final class EngineStream {
                     if (!probing) {
                         counters.increment(Counter.DUPLICATES);
                     }
+                    checkUnapplied(payload);
                     return;
                 }
                 heardByProbe(nowMs);
@@ -416,6 +423,7 @@ public final class EngineStream {
                 // This reply is the new process's batch at that sequence.
                 heardSequence(sequence);
                 followUp(Purpose.FIRST_CONTACT);
+                checkUnapplied(payload);
                 return;
             }
             long firstMissing = verifyFirst ? cursor + 1 : replayFrom;
@@ -432,6 +440,7 @@ public final class EngineStream {
         }
         if (cursor != NONE && sequence <= cursor) {
             counters.increment(Counter.DUPLICATES);
+            checkUnapplied(payload);
             return;
         }
         heardByProbe(nowMs);
@@ -442,6 +451,7 @@ public final class EngineStream {
                     && attemptsWithoutProgress + 1 >= limits.replayMaxAttempts();
             if (!lastTry) {
                 followUp(Purpose.CONTINUE);
+                checkUnapplied(payload);
                 return;
             }
             voidState(cursor + 1, sequence - 1);
@@ -503,7 +513,7 @@ public final class EngineStream {
     public void onRestartSignalled(long nowMs) {
         counters.increment(Counter.RESTARTS_SIGNALLED);
         // Cleared first: what restart() counts as heard of the new process must not include the old one's batches.
-        pending.clear();
+        clearPending();
         restart(ResetReason.RESTART_SIGNALLED);
         lastLiveSequence = NONE;
         if (replaying && !requestDeferred) {
@@ -525,7 +535,7 @@ public final class EngineStream {
         state = EngineState.REMOVED;
         replaying = false;
         requestDeferred = false;
-        pending.clear();
+        clearPending();
         replay = NO_REPLAY;
         sink.onReset(engineId, incarnation, ResetReason.REMOVED);
     }
@@ -612,6 +622,26 @@ public final class EngineStream {
             // engine gone idle may never send. A continuation also finds a restart hidden among the dropped batches.
             startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
         }
+    }
+
+    /**
+     * A message dropped for its sequence, never applied (duplicate, stale reply, overflow, discarded): its payload is
+     * still decoded once, so a malformed message is counted by reason whatever its sequence, exactly once. Costs a
+     * decode only on these paths; an applied batch is decoded (and counted) once, in {@link #apply}.
+     */
+    private void checkUnapplied(byte[] payload) {
+        try {
+            decoder.decode(payload);
+        } catch (MalformedMessageException e) {
+            counters.decodeError(e.reason());
+        }
+    }
+
+    private void clearPending() {
+        for (Pending dropped : pending) {
+            checkUnapplied(dropped.payload());
+        }
+        pending.clear();
     }
 
     private void startOrFollow(Purpose why, long nowMs) {

@@ -71,12 +71,30 @@ public final class ZmqIngest implements Component {
     private static final int MAX_SOCKETS = 65_536;
     /** As {@code ingest.reconnectIntervalMaxMs}'s default, for tests that construct ingest directly. */
     static final int DEFAULT_RECONNECT_INTERVAL_MAX_MS = 500;
+    /** As {@code ingest.maxMessageBytes}'s default, for tests that construct ingest directly. */
+    static final long DEFAULT_MAX_MESSAGE_BYTES = 33_554_432;
+    /**
+     * Replies a replay DEALER holds unread. At the mark JeroMQ stops reading that connection, the engine's ROUTER
+     * queues up to its own mark (1000) and then drops: a cut replay, which is asked again from the last reply. So the
+     * DEALER holds at most this many times {@code ingest.maxMessageBytes} (it was unbounded: a flood of 1 MiB replies
+     * filled a 512 MB heap), and the ingest thread, reading 256 a round, rarely lets it fill. As the ROUTER's own
+     * default: at 128, HostilePublisherFuzzTest's hostile engine twice ended holding the wrong blocks (not understood
+     * yet; at 1000 and unbounded it passed).
+     */
+    static final int REPLAY_RECEIVE_HIGH_WATER_MARK = 1_000;
+    /**
+     * How long after a lost connection ZeroMQ must show it is trying again. JeroMQ 0.6.0 retries a connection that
+     * failed or timed out (and says so: EVENT_CONNECT_RETRIED at once), but ends for good one that broke the protocol,
+     * which is what a frame over {@code ingest.maxMessageBytes} is, with nothing but EVENT_DISCONNECTED to show for it.
+     */
+    static final long PROTOCOL_DROP_GRACE_MS = 1_000;
 
     private final EngineRegistry registry;
     private final IngestSink sink;
     private final EngineStream.Limits limits;
     private final ListenSettings listen;
     private final int receiveHighWaterMark;
+    private final long maxMessageBytes;
     private final int reconnectIntervalMs;
     private final int reconnectIntervalMaxMs;
     private final LongSupplier clock;
@@ -92,6 +110,9 @@ public final class ZmqIngest implements Component {
     private final AtomicLong refusedSharedTopic = new AtomicLong();
     private final AtomicLong refusedUnknownTopic = new AtomicLong();
     private final AtomicLong refusedUnknownAddress = new AtomicLong();
+    private final AtomicLong refusedSharedTopicMessages = new AtomicLong();
+    private final AtomicLong refusedMalformed = new AtomicLong();
+    private final AtomicLong publisherDisconnects = new AtomicLong();
     /** Listen mode: the allowed topics as one pattern; null when any topic may connect. */
     private final Pattern allowedTopics;
     /** Listen mode: the ZeroMQ Peer-Address of the last message read by {@link #receive}, when asked for. */
@@ -133,6 +154,10 @@ public final class ZmqIngest implements Component {
         byte[] lastMismatchedTopic;
         String lastMismatchedText;
         private int dealerGeneration;
+        /** When the SUB's (the DEALER's) connection was lost with no retry seen since; -1 when none is pending. */
+        long subDroppedMs = -1;
+        long dealerDroppedMs = -1;
+        private final String endpoint;
         /** Listen mode: when this engine's recent restarts by sequence were noticed. */
         final ArrayDeque<Long> restartTimes = new ArrayDeque<>();
         long restartsNoticed;
@@ -142,18 +167,20 @@ public final class ZmqIngest implements Component {
             this.engineId = entry.id();
             this.expectedTopicText = spec.topic();
             this.expectedTopic = spec.topic().isEmpty() ? null : spec.topic().getBytes(StandardCharsets.UTF_8);
+            this.endpoint = spec.endpoint().toString();
             if (subscribe) {
                 String monitorAddress = "inproc://kvbroker-monitor-" + engineId + "-" + System.identityHashCode(this);
                 sub = context.createSocket(SocketType.SUB);
                 sub.setLinger(0);
                 sub.setRcvHWM(receiveHighWaterMark);
+                sub.setMaxMsgSize(maxMessageBytes);
                 sub.setReconnectIVL(reconnectIntervalMs);
                 sub.setReconnectIVLMax(reconnectIntervalMaxMs);
                 sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
                 sub.subscribe(EMPTY);
                 // The monitor is attached before connecting so the first connection event is not missed.
                 sub.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_HANDSHAKE_PROTOCOL
-                        | ZMQ.EVENT_DISCONNECTED);
+                        | ZMQ.EVENT_DISCONNECTED | ZMQ.EVENT_CONNECT_RETRIED);
                 monitor = context.createSocket(SocketType.PAIR);
                 monitor.connect(monitorAddress);
             } else {
@@ -189,19 +216,48 @@ public final class ZmqIngest implements Component {
         private void openDealer() {
             dealer = context.createSocket(SocketType.DEALER);
             dealer.setLinger(0);
-            dealer.setRcvHWM(0);
+            dealer.setRcvHWM(REPLAY_RECEIVE_HIGH_WATER_MARK);
+            dealer.setMaxMsgSize(maxMessageBytes);
             dealer.setReconnectIVL(reconnectIntervalMs);
             dealer.setReconnectIVLMax(reconnectIntervalMaxMs);
             dealer.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             String monitorAddress = "inproc://kvbroker-replay-monitor-" + engineId + "-"
                     + System.identityHashCode(this) + "-" + dealerGeneration++;
-            dealer.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED);
+            dealer.monitor(monitorAddress, ZMQ.EVENT_CONNECTED | ZMQ.EVENT_DISCONNECTED | ZMQ.EVENT_CONNECT_RETRIED);
             dealerMonitor = context.createSocket(SocketType.PAIR);
             dealerMonitor.connect(monitorAddress);
             // Until its monitor reports a connection, silence from the replay socket is not a lost history.
             stream.onReplayDisconnected(clock.getAsLong());
             dealer.connect(replayEndpoint);
             pollerStale = true;
+        }
+
+        /**
+         * Connects again a socket whose connection ZeroMQ ended for a protocol error (no retry followed its loss
+         * within {@link #PROTOCOL_DROP_GRACE_MS}): counted, as the engine sent something it may not, most often a
+         * frame over {@code ingest.maxMessageBytes}.
+         */
+        void reviveDropped(long nowMs) {
+            if (subDroppedMs >= 0 && nowMs - subDroppedMs >= PROTOCOL_DROP_GRACE_MS) {
+                subDroppedMs = -1;
+                protocolDrop("live");
+                sub.disconnect(endpoint);
+                sub.connect(endpoint);
+            }
+            if (dealerDroppedMs >= 0 && nowMs - dealerDroppedMs >= PROTOCOL_DROP_GRACE_MS) {
+                dealerDroppedMs = -1;
+                protocolDrop("replay");
+                dealer.close();
+                dealerMonitor.close();
+                openDealer();
+            }
+        }
+
+        private void protocolDrop(String socket) {
+            stream.counters().increment(Counter.PROTOCOL_DROPS);
+            logRefusal(clock.getAsLong(), "engine {}: ZeroMQ closed the {} connection for a protocol error (most"
+                    + " often a frame over ingest.maxMessageBytes = {}); connecting again", engineId, socket,
+                    maxMessageBytes);
         }
 
         @Override
@@ -213,6 +269,7 @@ public final class ZmqIngest implements Component {
         public void requestReplay(long fromSequence, boolean fresh) {
             if (fresh) {
                 // The ROUTER answers on the connection that asked: replies to the abandoned request die with it.
+                dealerDroppedMs = -1;
                 dealer.close();
                 dealerMonitor.close();
                 openDealer();
@@ -239,6 +296,8 @@ public final class ZmqIngest implements Component {
     private final class ListenSocket {
         final int rank;
         final ZMQ.Socket sub;
+        /** The bound SUB's connection events: a publisher whose connection ZeroMQ dropped is counted. */
+        final ZMQ.Socket monitor;
         final Map<String, Connection> byTopic = new HashMap<>();
         final Set<String> refused = new HashSet<>();
         byte[] lastTopic = EMPTY;
@@ -252,8 +311,13 @@ public final class ZmqIngest implements Component {
             sub = context.createSocket(SocketType.SUB);
             sub.setLinger(0);
             sub.setRcvHWM(receiveHighWaterMark);
+            sub.setMaxMsgSize(maxMessageBytes);
             sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
             sub.subscribe(EMPTY);
+            String monitorAddress = "inproc://kvbroker-listen-monitor-" + rank + "-" + System.identityHashCode(this);
+            sub.monitor(monitorAddress, ZMQ.EVENT_DISCONNECTED);
+            monitor = context.createSocket(SocketType.PAIR);
+            monitor.connect(monitorAddress);
             sub.bind("tcp://" + listen.host() + ":" + (listen.port() + rank));
         }
     }
@@ -261,17 +325,19 @@ public final class ZmqIngest implements Component {
     public ZmqIngest(EngineRegistry registry, IngestSink sink, BrokerConfig config) {
         this(registry, sink, limits(config), ListenSettings.from(config),
                 config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
-                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS), System::currentTimeMillis);
+                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS), config.get(Settings.INGEST_MAX_MESSAGE_BYTES),
+                System::currentTimeMillis);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
             int receiveHighWaterMark, int reconnectIntervalMs, LongSupplier clock) {
         this(registry, sink, limits, listen, receiveHighWaterMark, reconnectIntervalMs,
-                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS), clock);
+                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS), DEFAULT_MAX_MESSAGE_BYTES, clock);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
-            int receiveHighWaterMark, int reconnectIntervalMs, int reconnectIntervalMaxMs, LongSupplier clock) {
+            int receiveHighWaterMark, int reconnectIntervalMs, int reconnectIntervalMaxMs, long maxMessageBytes,
+            LongSupplier clock) {
         this.registry = registry;
         this.sink = sink;
         this.limits = limits;
@@ -279,6 +345,7 @@ public final class ZmqIngest implements Component {
         this.receiveHighWaterMark = receiveHighWaterMark;
         this.reconnectIntervalMs = reconnectIntervalMs;
         this.reconnectIntervalMaxMs = reconnectIntervalMaxMs;
+        this.maxMessageBytes = maxMessageBytes;
         this.clock = clock;
         this.allowedTopics = listen.topicPattern();
     }
@@ -399,6 +466,27 @@ public final class ZmqIngest implements Component {
         return refusedUnknownAddress.get();
     }
 
+    /** Listen mode: messages dropped because their (topic, rank) was refused as shared. */
+    public long refusedSharedTopicMessages() {
+        return refusedSharedTopicMessages.get();
+    }
+
+    /**
+     * Listen mode: messages whose frames could not be parsed and whose first frame is no admitted engine's topic
+     * (one that is, is counted as that engine's decode error).
+     */
+    public long refusedMalformed() {
+        return refusedMalformed.get();
+    }
+
+    /**
+     * Listen mode: publisher connections ZeroMQ dropped or lost. A frame over {@code ingest.maxMessageBytes} ends
+     * its connection this way (JeroMQ 0.6.0 reports no other event for it), as does a publisher going away.
+     */
+    public long publisherDisconnects() {
+        return publisherDisconnects.get();
+    }
+
     private void run() {
         long lastTick = clock.getAsLong();
         try {
@@ -423,6 +511,7 @@ public final class ZmqIngest implements Component {
                     lastTick = now;
                     for (Connection connection : connections) {
                         connection.stream.onTick(now);
+                        connection.reviveDropped(now);
                     }
                 }
             }
@@ -437,6 +526,7 @@ public final class ZmqIngest implements Component {
             connections.clear();
             for (ListenSocket socket : listenSockets) {
                 socket.sub.close();
+                socket.monitor.close();
             }
             if (poller != null) {
                 poller.close();
@@ -451,6 +541,7 @@ public final class ZmqIngest implements Component {
         slots.clear();
         for (ListenSocket socket : listenSockets) {
             slots.add(new Slot(socket.sub, now -> drainListen(socket, now)));
+            slots.add(new Slot(socket.monitor, now -> drainListenMonitor(socket)));
         }
         for (Connection connection : connections) {
             connection.addSlots();
@@ -553,11 +644,16 @@ public final class ZmqIngest implements Component {
         while ((event = ZMQ.Event.recv(connection.monitor, ZMQ.DONTWAIT)) != null) {
             if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
                 LOG.debug("engine {} connected at {}", connection.engineId, event.getAddress());
+                connection.subDroppedMs = -1;
                 connection.stream.onConnected(now);
             } else if (event.getEvent() == ZMQ.EVENT_HANDSHAKE_PROTOCOL) {
                 connection.stream.onGreeted();
+            } else if (event.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
+                connection.subDroppedMs = -1;
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
                 LOG.debug("engine {} disconnected", connection.engineId);
+                connection.subDroppedMs = now;
+                connection.stream.counters().increment(Counter.DISCONNECTIONS);
                 connection.stream.onDisconnected(now);
             }
         }
@@ -567,9 +663,23 @@ public final class ZmqIngest implements Component {
         ZMQ.Event event;
         while ((event = ZMQ.Event.recv(connection.dealerMonitor, ZMQ.DONTWAIT)) != null) {
             if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
+                connection.dealerDroppedMs = -1;
                 connection.stream.onReplayConnected(now);
+            } else if (event.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
+                connection.dealerDroppedMs = -1;
             } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
+                connection.dealerDroppedMs = now;
+                connection.stream.counters().increment(Counter.DISCONNECTIONS);
                 connection.stream.onReplayDisconnected(now);
+            }
+        }
+    }
+
+    private void drainListenMonitor(ListenSocket socket) {
+        ZMQ.Event event;
+        while ((event = ZMQ.Event.recv(socket.monitor, ZMQ.DONTWAIT)) != null) {
+            if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
+                publisherDisconnects.incrementAndGet();
             }
         }
     }
@@ -591,8 +701,14 @@ public final class ZmqIngest implements Component {
             try {
                 message = WireFrames.live(frames, count);
             } catch (MalformedMessageException e) {
-                // Without parsed frames the sender is unknown; counted against the listening socket only.
-                refusedEmptyTopic.incrementAndGet();
+                // The first frame is a topic whatever else is wrong: an admitted engine's counts it by reason, else
+                // the sender is unknown and it is counted against the listening socket.
+                Connection known = socket.byTopic.get(new String(frames[0], StandardCharsets.UTF_8));
+                if (known != null) {
+                    known.stream.onMalformedFrames(e);
+                } else {
+                    refusedMalformed.incrementAndGet();
+                }
                 continue;
             }
             if (message.topic().length == 0) {
@@ -606,6 +722,7 @@ public final class ZmqIngest implements Component {
             }
             String topic = socket.lastTopicText;
             if (socket.refused.contains(topic)) {
+                refusedSharedTopicMessages.incrementAndGet();
                 continue;
             }
             Connection connection = socket.byTopic.get(topic);

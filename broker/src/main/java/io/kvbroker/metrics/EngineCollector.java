@@ -82,6 +82,12 @@ final class EngineCollector implements MultiCollector {
                     + " configured one.", labels, c.get(Counter.TOPIC_MISMATCHES));
             f.counter(P + "connections", "Connections made to the engine's PUB (more than one: reconnects).", labels,
                     c.get(Counter.CONNECTIONS));
+            f.counter(P + "disconnects", "Connections to the engine's PUB or replay socket dropped or lost: the engine"
+                    + " went away, or sent a frame over ingest.maxMessageBytes (ZeroMQ drops the connection).",
+                    labels, c.get(Counter.DISCONNECTIONS));
+            f.counter(P + "protocol_drops", "Connections ZeroMQ closed because the engine broke the protocol, most"
+                    + " often with a frame over ingest.maxMessageBytes (the message is lost; kvbroker connects again).",
+                    labels, c.get(Counter.PROTOCOL_DROPS));
             f.gauge(P + "history_partial", "1 while the index may hold less of the engine's current incarnation than"
                     + " it caches (batches published where kvbroker could not hear them, not replayable), else 0.",
                     labels, stream.historyPartial() ? 1 : 0);
@@ -128,7 +134,14 @@ final class EngineCollector implements MultiCollector {
         f.counter("kvbroker_ingest_refused_messages", "Listen mode: messages refused, by why.",
                 Labels.of("reason", "empty_topic"), ingest.refusedEmptyTopic());
         f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "shared_topic"),
-                ingest.refusedSharedTopic());
+                ingest.refusedSharedTopicMessages());
+        f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "malformed"),
+                ingest.refusedMalformed());
+        f.counter("kvbroker_ingest_refused_topics", "Listen mode: (topic, rank) pairs refused because two engines"
+                + " interleaved their sequences under them.", Labels.EMPTY, ingest.refusedSharedTopic());
+        f.counter("kvbroker_ingest_publisher_disconnects", "Listen mode: publisher connections dropped or lost (a"
+                + " frame over ingest.maxMessageBytes drops its connection).", Labels.EMPTY,
+                ingest.publisherDisconnects());
         f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "unknown_topic"),
                 ingest.refusedUnknownTopic());
         f.counter("kvbroker_ingest_refused_messages", "", Labels.of("reason", "unknown_address"),

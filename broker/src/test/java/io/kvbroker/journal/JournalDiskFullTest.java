@@ -41,7 +41,7 @@ class JournalDiskFullTest {
             journal.limitDiskBytes(1);
             try {
                 journal.flushMemtables();
-            } catch (org.rocksdb.RocksDBException expected) {
+            } catch (JournalException expected) {
                 // The flush itself reports the limit; RocksDB is now read-only until space returns.
             }
             Thread appender = new Thread(() -> {

@@ -21,6 +21,8 @@ import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.BiConsumer;
 import java.util.function.LongConsumer;
+import org.rocksdb.AbstractEventListener;
+import org.rocksdb.BackgroundErrorReason;
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
 import org.rocksdb.ColumnFamilyOptions;
@@ -36,6 +38,7 @@ import org.rocksdb.RocksIterator;
 import org.rocksdb.SizeApproximationFlag;
 import org.rocksdb.Slice;
 import org.rocksdb.SstFileManager;
+import org.rocksdb.Status;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
 import org.slf4j.Logger;
@@ -101,6 +104,8 @@ public final class Journal implements AutoCloseable {
     private final DBOptions dbOptions;
     /** Tracks the SST files' size; its space limit is how tests make the disk "full" (none by default). */
     private final SstFileManager sstFiles;
+    /** Declines RocksDB's own recovery from a background error: {@link #writeUntilDone} reopens instead. */
+    private final AbstractEventListener noAutoRecovery;
     private final ColumnFamilyOptions logOptions;
     private final ColumnFamilyOptions plainOptions;
     private final List<ColumnFamilyHandle> handles = new ArrayList<>();
@@ -174,8 +179,16 @@ public final class Journal implements AutoCloseable {
         this.dir = dir;
         this.sync = sync;
         sstFiles = new SstFileManager(Env.getDefault());
+        // RocksDB's recovery from a full disk waits for a whole write buffer (64 MiB) of free space and blocks every
+        // write meanwhile, past any timeout and shutdown; declined, a write fails at once and is retried here.
+        noAutoRecovery = new AbstractEventListener(AbstractEventListener.EnabledEventCallback.ON_ERROR_RECOVERY_BEGIN) {
+            @Override
+            public boolean onErrorRecoveryBegin(BackgroundErrorReason reason, Status status) {
+                return false;
+            }
+        };
         dbOptions = new DBOptions().setCreateIfMissing(true).setCreateMissingColumnFamilies(true)
-                .setMaxBackgroundJobs(2).setSstFileManager(sstFiles);
+                .setMaxBackgroundJobs(2).setSstFileManager(sstFiles).setListeners(List.of(noAutoRecovery));
         logOptions = new ColumnFamilyOptions().setCompactionStyle(CompactionStyle.LEVEL)
                 .setLevelCompactionDynamicLevelBytes(true).setCompressionType(CompressionType.LZ4_COMPRESSION)
                 .setWriteBufferSize(64L << 20);
@@ -389,7 +402,9 @@ public final class Journal implements AutoCloseable {
 
     /** Runs a write after the ones before it: inline with fsync per batch, else on the writer thread. */
     private void write(WriteStep step) {
-        throwIfFailed();
+        if (givenUp()) {
+            return;
+        }
         if (sync == Sync.BATCH) {
             writeUntilDone(step);
             return;
@@ -401,7 +416,10 @@ public final class Journal implements AutoCloseable {
         }
         try {
             // A write given up while this thread waited: nothing after it may reach the log (it would leave a hole).
-            throwIfFailed();
+            if (givenUp()) {
+                inFlight.release();
+                return;
+            }
             writer.execute(() -> {
                 try {
                     writeUntilDone(step);
@@ -415,11 +433,19 @@ public final class Journal implements AutoCloseable {
         }
     }
 
-    private void throwIfFailed() {
+    /**
+     * Whether an earlier write was given up while stopping: then this one is dropped too, quietly (the failure was
+     * logged once, and the engines replay it all at the next start). Throws if an earlier write failed otherwise.
+     */
+    private boolean givenUp() {
         JournalException failed = writeFailure;
-        if (failed != null) {
-            throw new JournalException("an earlier journal write failed: " + failed.getMessage(), failed);
+        if (failed == null) {
+            return false;
         }
+        if (shuttingDown) {
+            return true;
+        }
+        throw new JournalException("an earlier journal write failed: " + failed.getMessage(), failed);
     }
 
     /**
@@ -428,10 +454,11 @@ public final class Journal implements AutoCloseable {
      *
      * <p>Design note: a failed group is never skipped, so the log never has a hole and recovery stays exact; while it
      * fails, the {@link #IN_FLIGHT} bound fills and the appending (ingest) thread waits, so ingest pauses and engines
-     * fall back on their replay buffers, while queries go on being answered from memory. RocksDB leaves its read-only
-     * state by itself when the failure was its SST file manager's space limit, but not when its write-ahead log hit
-     * a full disk: that log's writer keeps failing with "Writer has previous error" after space returns, and this API
-     * has no {@code Resume()}. So once a retry fails while the disk has room again ({@link #roomToReopen}), the
+     * fall back on their replay buffers, while queries go on being answered from memory. RocksDB does not recover by
+     * itself here: a write-ahead log that hit a full disk keeps failing with "Writer has previous error" after space
+     * returns, its own recovery (declined, see {@link #noAutoRecovery}) would wait for 64 MiB free with every write
+     * blocked, and this API has no {@code Resume()}. So once a retry fails while the disk has room again
+     * ({@link #roomToReopen}), the
      * database is closed and reopened: RocksDB replays the write-ahead log up to the torn record of the failed write
      * and starts a new one, and the failed write is retried on it. What was acknowledged is in the old log (the
      * process did not stop), and a group's puts are idempotent (keys are broker sequences and engine names), so a
@@ -879,6 +906,7 @@ public final class Journal implements AutoCloseable {
         }
         writeOptions.close();
         dbOptions.close();
+        noAutoRecovery.close();
         sstFiles.close();
         logOptions.close();
         plainOptions.close();

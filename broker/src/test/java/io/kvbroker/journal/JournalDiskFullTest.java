@@ -14,8 +14,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A full disk under the journal, simulated with RocksDB's SST file manager space limit: writes fail, the appending
- * (ingest) thread waits instead of losing or skipping a group, and when space returns every record reaches the log,
- * once, in order. And a slow disk, simulated by a delay before each write: the appender is held back, nothing lost.
+ * (ingest) thread waits instead of losing or skipping a group, and when space returns (the journal reopens RocksDB)
+ * every record reaches the log, once, in order. And a slow disk, simulated by a delay before each write: the appender
+ * is held back, nothing lost.
  */
 class JournalDiskFullTest {
     @TempDir
@@ -42,7 +43,7 @@ class JournalDiskFullTest {
             try {
                 journal.flushMemtables();
             } catch (JournalException expected) {
-                // The flush itself reports the limit; RocksDB is now read-only until space returns.
+                // The flush itself reports the limit; RocksDB is now read-only until the journal reopens it.
             }
             Thread appender = new Thread(() -> {
                 for (long i = 2_000; i < 12_000; i++) {

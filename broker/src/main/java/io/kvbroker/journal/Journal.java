@@ -458,11 +458,10 @@ public final class Journal implements AutoCloseable {
      * itself here: a write-ahead log that hit a full disk keeps failing with "Writer has previous error" after space
      * returns, its own recovery (declined, see {@link #noAutoRecovery}) would wait for 64 MiB free with every write
      * blocked, and this API has no {@code Resume()}. So once a retry fails while the disk has room again
-     * ({@link #roomToReopen}), the
-     * database is closed and reopened: RocksDB replays the write-ahead log up to the torn record of the failed write
-     * and starts a new one, and the failed write is retried on it. What was acknowledged is in the old log (the
-     * process did not stop), and a group's puts are idempotent (keys are broker sequences and engine names), so a
-     * retry never doubles a record whether or not its first attempt reached the log.
+     * ({@link #roomToReopen}), the database is closed and reopened: RocksDB replays the write-ahead log up to the torn
+     * record of the failed write and starts a new one, and the failed write is retried on it. What was acknowledged
+     * is in the old log (the process did not stop), and a group's puts are idempotent (keys are broker sequences and
+     * engine names), so a retry never doubles a record whether or not its first attempt reached the log.
      */
     private void writeUntilDone(WriteStep step) {
         long pauseMs = 50;
@@ -535,10 +534,10 @@ public final class Journal implements AutoCloseable {
     }
 
     /**
-     * Whether a reopen is worth trying: the database is closed (a reopen failed), or writes keep failing while the
-     * disk has room for what the reopen writes (the write-ahead logs' contents, flushed to a table file, and a margin)
-     * and RocksDB's own space limit is not reached; at most every {@link #REOPEN_INTERVAL_MS}, since reopening replays
-     * the write-ahead log.
+     * Whether a reopen is worth trying, writes having failed again (or a reopen having left the database closed):
+     * when the disk has room for what the reopen writes (the write-ahead logs' contents, flushed to a table file, and a
+     * margin) and RocksDB's own space limit is not reached; at most every {@link #REOPEN_INTERVAL_MS}, since reopening
+     * replays the write-ahead log.
      */
     private boolean roomToReopen() {
         if (System.currentTimeMillis() - reopenTriedMs < REOPEN_INTERVAL_MS || sstFiles.isMaxAllowedSpaceReached()) {

@@ -36,17 +36,12 @@ class JournalDiskFullTest {
         Journal journal = Journal.open(dir, Journal.Sync.INTERVAL);
         try {
             appendWritten(journal, 2_000, appended);
-            // The "disk" is full: the SST files may not grow, and the next memtable flush fails.
-            journal.limitDiskBytes(1);
-            try {
-                journal.flushMemtables();
-            } catch (JournalException expected) {
-                // The flush itself reports the limit; RocksDB is now read-only until the journal reopens it.
-            }
+            // The "disk" is full: the SST files may not grow, and a memtable flush fails.
+            JournalFaults.limitDisk(journal, true);
             Thread appender = appendUntilHeldBack(journal, 2_000, 12_000, appended);
             assertThat(journal.writeFailures()).isPositive();
 
-            journal.limitDiskBytes(0);
+            JournalFaults.limitDisk(journal, false);
             appender.join(60_000);
             assertThat(appender.isAlive()).as("the appender went on once space returned").isFalse();
             journal.awaitWrites();
@@ -111,8 +106,7 @@ class JournalDiskFullTest {
 
     private SmallDisk mountedDisk() throws Exception {
         Optional<SmallDisk> disk = SmallDisk.mount(dir.resolve("disk"), 8 * 1024);
-        assumeTrue(disk.isPresent(), "cannot mount a tmpfs here (needs root); JournalDiskFullTest's space limit runs"
-                + " instead");
+        assumeTrue(disk.isPresent(), "cannot mount a tmpfs here (needs root); the space-limit case still runs");
         return disk.get();
     }
 

@@ -146,8 +146,8 @@ public final class BrokerDaemon {
         if (metered) {
             // First to start and last to stop: probes answer (not ready) while the rest starts and stops.
             metrics = new MetricsServer(config.get(Settings.METRICS_HOST), config.get(Settings.METRICS_PORT), ingest,
-                    registry, index, discovery, () -> !ready || ingest.isRunning(),
-                    () -> ready && ingest.isRunning()).watch(watch, feed).grpc(calls);
+                    registry, index, discovery, () -> !ready || ingest.isRunning(), this::notReadyReason)
+                    .watch(watch, feed).grpc(calls);
             if (journalMetrics != null) {
                 metrics.journal(journalMetrics);
             }
@@ -244,6 +244,29 @@ public final class BrokerDaemon {
         return readiness;
     }
 
+    /**
+     * Why {@code /-/ready} fails, or null while the daemon is ready: started, ingesting, and its journal writing.
+     *
+     * <p>Design note: a journal whose writes fail (a full disk) holds ingest back, so the index stops advancing and
+     * its answers age while the engines' lag grows: not ready, so that traffic goes to replicas that keep up. Still
+     * live (see the healthy probe): a restart does not free disk space, and the stall ends by itself once it is freed.
+     */
+    String notReadyReason() {
+        if (!ready) {
+            return "starting or stopping";
+        }
+        if (!ingest.isRunning()) {
+            return "ingest stopped";
+        }
+        long stalledSinceMs = journal().map(Journal::stalledSinceMs).orElse(0L);
+        if (stalledSinceMs != 0) {
+            return String.format(java.util.Locale.ROOT, "journal writes failing for %d s (disk full? see the log):"
+                    + " ingest waits, the index does not advance", (System.currentTimeMillis() - stalledSinceMs)
+                    / 1000);
+        }
+        return null;
+    }
+
     /** Starts every component; on failure the ones already started are stopped and the failure is thrown. */
     public void start() throws Exception {
         long begin = System.nanoTime();
@@ -260,6 +283,10 @@ public final class BrokerDaemon {
             ready = false;
             LOG.info("kvbroker stopping (drain timeout {} ms)", drainBudget().toMillis());
             readiness.set(false);
+            // A failing journal write is given up from now on rather than retried: with a full disk, ingest waits
+            // behind the journal's writer and would hold the stop past the drain timeout. What is given up is
+            // replayed from the engines at the next start.
+            journal().ifPresent(Journal::stopRetrying);
             stopReport = lifecycle.stop(drainBudget());
             LOG.info("kvbroker stopped{}", stopReport.clean() ? "" : " with problems: failed=" + stopReport.failed()
                     + " timedOut=" + stopReport.timedOut());

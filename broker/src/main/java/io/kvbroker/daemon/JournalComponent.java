@@ -41,6 +41,8 @@ final class JournalComponent implements Component {
     private volatile Journal journal;
     private volatile JournalTrimmer trimmer;
     private ScheduledExecutorService timer;
+    /** Whether the last sync failed (the timer's thread only). */
+    private boolean syncFailing;
 
     JournalComponent(Settings settings, JournalingSink sink, BlockIndex index, EngineRegistry registry,
             Supplier<ZmqIngest> ingest, Runnable ready) {
@@ -94,7 +96,7 @@ final class JournalComponent implements Component {
         });
         timer.scheduleWithFixedDelay(this::trim, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS, TimeUnit.MILLISECONDS);
         if (settings.sync() == Journal.Sync.INTERVAL) {
-            timer.scheduleAtFixedRate(journal::syncWal, settings.syncIntervalMs(), settings.syncIntervalMs(),
+            timer.scheduleAtFixedRate(this::sync, settings.syncIntervalMs(), settings.syncIntervalMs(),
                     TimeUnit.MILLISECONDS);
         }
         ready.run();
@@ -105,6 +107,23 @@ final class JournalComponent implements Component {
             trimmer.trim();
         } catch (RuntimeException e) {
             LOG.warn("journal trim failed, retried in {} ms: {}", TRIM_INTERVAL_MS, e.getMessage());
+        }
+    }
+
+    private void sync() {
+        // A task that throws is never run again: a failed sync (a full disk) must not end syncing for good. Logged
+        // once until a sync succeeds; the journal's writer reports the write failures that follow.
+        try {
+            journal.syncWal();
+            if (syncFailing) {
+                syncFailing = false;
+                LOG.info("journal syncs succeed again");
+            }
+        } catch (RuntimeException e) {
+            if (!syncFailing) {
+                syncFailing = true;
+                LOG.warn("journal sync failed, retried every {} ms: {}", settings.syncIntervalMs(), e.getMessage());
+            }
         }
     }
 

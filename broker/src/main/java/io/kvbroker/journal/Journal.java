@@ -10,12 +10,19 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.BiConsumer;
 import java.util.function.LongConsumer;
+import org.rocksdb.AbstractEventListener;
+import org.rocksdb.BackgroundErrorReason;
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
 import org.rocksdb.ColumnFamilyOptions;
@@ -31,6 +38,7 @@ import org.rocksdb.RocksIterator;
 import org.rocksdb.SizeApproximationFlag;
 import org.rocksdb.Slice;
 import org.rocksdb.SstFileManager;
+import org.rocksdb.Status;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
 import org.slf4j.Logger;
@@ -53,6 +61,11 @@ import org.slf4j.LoggerFactory;
  * A small time index (the first sequence of each second) answers retention by age without reading records. Writers:
  * the applying thread appends and checkpoints, a trimming thread deletes the head; RocksDB orders them. No RocksDB type
  * leaves this package.
+ *
+ * <p>Design note: a write that fails is retried until it succeeds, and when it keeps failing while the disk has room
+ * again the database is closed and reopened (see {@link #writeUntilDone}), since RocksDB does not recover a write-ahead
+ * log that hit a full disk. Every use of the database by another thread holds {@link #dbLock}'s read lock, and the
+ * reopen its write lock, so nothing touches a closed database.
  */
 public final class Journal implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Journal.class);
@@ -91,14 +104,26 @@ public final class Journal implements AutoCloseable {
     private final DBOptions dbOptions;
     /** Tracks the SST files' size; its space limit is how tests make the disk "full" (none by default). */
     private final SstFileManager sstFiles;
+    /** Declines RocksDB's own recovery from a background error: {@link #writeUntilDone} reopens instead. */
+    private final AbstractEventListener noAutoRecovery;
     private final ColumnFamilyOptions logOptions;
     private final ColumnFamilyOptions plainOptions;
     private final List<ColumnFamilyHandle> handles = new ArrayList<>();
-    private final RocksDB db;
-    private final ColumnFamilyHandle log;
-    private final ColumnFamilyHandle cursors;
-    private final ColumnFamilyHandle checkpoints;
-    private final ColumnFamilyHandle times;
+    /**
+     * The database and its column families: replaced by a reopen, null while closed (after {@link #close}, or when a
+     * reopen could not open it yet). Read and replaced under {@link #dbLock}.
+     */
+    private RocksDB db;
+    private ColumnFamilyHandle log;
+    private ColumnFamilyHandle cursors;
+    private ColumnFamilyHandle checkpoints;
+    private ColumnFamilyHandle times;
+    /** Readers and writes of {@link #db} hold the read lock; a reopen and {@link #close} the write lock. */
+    private final ReentrantReadWriteLock dbLock = new ReentrantReadWriteLock();
+    /** How many times the database was reopened (recoveries from failing writes). */
+    private final AtomicLong reopens = new AtomicLong();
+    /** When a reopen was last tried, 0 for never (the failing writer's thread). */
+    private volatile long reopenTriedMs;
     private final WriteOptions writeOptions;
     /** The next broker sequence (appending thread only). */
     private long next;
@@ -126,10 +151,16 @@ public final class Journal implements AutoCloseable {
                 return thread;
             });
     private static final int IN_FLIGHT = 4;
+    /** Reopening replays the write-ahead log: not more often than this while writes keep failing. */
+    private static final long REOPEN_INTERVAL_MS = 5_000;
+    /** Room a reopen needs beyond the write-ahead logs' size (its info log, manifest and table file overheads). */
+    private static final long REOPEN_MARGIN_BYTES = 1L << 20;
     private final Semaphore inFlight = new Semaphore(IN_FLIGHT);
     private volatile JournalException writeFailure;
-    /** Set by {@link #close}: a write that fails now is given up rather than retried. */
+    /** Set by {@link #stopRetrying} (and {@link #close}): a write that fails now is given up rather than retried. */
     private volatile boolean shuttingDown;
+    /** Opens when {@link #stopRetrying} is called: a writer pausing between attempts wakes at once. */
+    private final CountDownLatch stopping = new CountDownLatch(1);
     private volatile long stalledSinceMs;
     private volatile long slowWriteMillis;
     private final AtomicLong appendWaits = new AtomicLong();
@@ -141,31 +172,28 @@ public final class Journal implements AutoCloseable {
     private final AtomicLong writeFailures = new AtomicLong();
     /** Hears each group write's duration in nanoseconds, on the thread that wrote it (metrics). */
     private volatile LongConsumer groupWriteNanos = nanos -> { };
-    /** Set under {@link #closing} once the database is closing: size reads and syncs from other threads stop then. */
+    /** Set under {@link #dbLock}'s write lock once {@link #close} closes the database: no reopen after that. */
     private boolean closed;
-    private final Object closing = new Object();
 
     private Journal(Path dir, Sync sync) throws RocksDBException {
         this.dir = dir;
         this.sync = sync;
         sstFiles = new SstFileManager(Env.getDefault());
+        // RocksDB's recovery from a full disk waits for a whole write buffer (64 MiB) of free space and blocks every
+        // write meanwhile, past any timeout and shutdown; declined, a write fails at once and is retried here.
+        noAutoRecovery = new AbstractEventListener(AbstractEventListener.EnabledEventCallback.ON_ERROR_RECOVERY_BEGIN) {
+            @Override
+            public boolean onErrorRecoveryBegin(BackgroundErrorReason reason, Status status) {
+                return false;
+            }
+        };
         dbOptions = new DBOptions().setCreateIfMissing(true).setCreateMissingColumnFamilies(true)
-                .setMaxBackgroundJobs(2).setSstFileManager(sstFiles);
+                .setMaxBackgroundJobs(2).setSstFileManager(sstFiles).setListeners(List.of(noAutoRecovery));
         logOptions = new ColumnFamilyOptions().setCompactionStyle(CompactionStyle.LEVEL)
                 .setLevelCompactionDynamicLevelBytes(true).setCompressionType(CompressionType.LZ4_COMPRESSION)
                 .setWriteBufferSize(64L << 20);
         plainOptions = new ColumnFamilyOptions();
-        List<ColumnFamilyDescriptor> descriptors = List.of(
-                new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, plainOptions),
-                new ColumnFamilyDescriptor(bytes("log"), logOptions),
-                new ColumnFamilyDescriptor(bytes("cursors"), plainOptions),
-                new ColumnFamilyDescriptor(bytes("checkpoints"), plainOptions),
-                new ColumnFamilyDescriptor(bytes("times"), plainOptions));
-        db = RocksDB.open(dbOptions, dir.toString(), descriptors, handles);
-        log = handles.get(1);
-        cursors = handles.get(2);
-        checkpoints = handles.get(3);
-        times = handles.get(4);
+        openDatabase();
         writeOptions = new WriteOptions().setSync(sync == Sync.BATCH);
     }
 
@@ -218,6 +246,35 @@ public final class Journal implements AutoCloseable {
         } catch (IOException e) {
             throw new JournalException("cannot remove the journal folder " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Opens the database in {@link #dir} with this journal's options (at start, and again by a reopen). */
+    private void openDatabase() throws RocksDBException {
+        List<ColumnFamilyDescriptor> descriptors = List.of(
+                new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, plainOptions),
+                new ColumnFamilyDescriptor(bytes("log"), logOptions),
+                new ColumnFamilyDescriptor(bytes("cursors"), plainOptions),
+                new ColumnFamilyDescriptor(bytes("checkpoints"), plainOptions),
+                new ColumnFamilyDescriptor(bytes("times"), plainOptions));
+        handles.clear();
+        db = RocksDB.open(dbOptions, dir.toString(), descriptors, handles);
+        log = handles.get(1);
+        cursors = handles.get(2);
+        checkpoints = handles.get(3);
+        times = handles.get(4);
+    }
+
+    /** Closes the database and its column families, if open; under the write lock (or before anyone else sees it). */
+    private void closeDatabase() {
+        if (db == null) {
+            return;
+        }
+        for (ColumnFamilyHandle handle : handles) {
+            handle.close();
+        }
+        handles.clear();
+        db.close();
+        db = null;
     }
 
     private void checkFormat(boolean fresh) throws RocksDBException {
@@ -302,12 +359,13 @@ public final class Journal implements AutoCloseable {
             long start = System.nanoTime();
             try (WriteBatch batch = new WriteBatch()) {
                 long sequence = firstSequence;
+                // Kept aside until the write succeeds: a retried group must put its time index entries again.
+                long second = lastSecond;
                 for (LogRecord record : records) {
                     batch.put(log, key(sequence), RecordCodec.encode(record));
-                    long second = record.timeMs() / 1000;
-                    if (second != lastSecond) {
+                    if (record.timeMs() / 1000 != second) {
+                        second = record.timeMs() / 1000;
                         batch.put(times, key(second), key(sequence));
-                        lastSecond = second;
                     }
                     sequence++;
                 }
@@ -315,6 +373,7 @@ public final class Journal implements AutoCloseable {
                     batch.put(cursors, bytes(cursor.getKey()), encodeCursor(cursor.getValue()));
                 }
                 db.write(writeOptions, batch);
+                lastSecond = second;
             }
             groupWriteNanos.accept(System.nanoTime() - start);
             writtenThrough = firstSequence + records.size() - 1;
@@ -343,9 +402,8 @@ public final class Journal implements AutoCloseable {
 
     /** Runs a write after the ones before it: inline with fsync per batch, else on the writer thread. */
     private void write(WriteStep step) {
-        JournalException failed = writeFailure;
-        if (failed != null) {
-            throw new JournalException("an earlier journal write failed: " + failed.getMessage(), failed);
+        if (givenUp()) {
+            return;
         }
         if (sync == Sync.BATCH) {
             writeUntilDone(step);
@@ -356,34 +414,70 @@ public final class Journal implements AutoCloseable {
             appendWaits.incrementAndGet();
             inFlight.acquireUninterruptibly();
         }
-        writer.execute(() -> {
-            try {
-                writeUntilDone(step);
-            } finally {
+        try {
+            // A write given up while this thread waited: nothing after it may reach the log (it would leave a hole).
+            if (givenUp()) {
                 inFlight.release();
+                return;
             }
-        });
+            writer.execute(() -> {
+                try {
+                    writeUntilDone(step);
+                } finally {
+                    inFlight.release();
+                }
+            });
+        } catch (RuntimeException e) {
+            inFlight.release();
+            throw e instanceof RejectedExecutionException ? new JournalException("the journal is closed", e) : e;
+        }
+    }
+
+    /**
+     * Whether an earlier write was given up while stopping: then this one is dropped too, quietly (the failure was
+     * logged once, and the engines replay it all at the next start). Throws if an earlier write failed otherwise.
+     */
+    private boolean givenUp() {
+        JournalException failed = writeFailure;
+        if (failed == null) {
+            return false;
+        }
+        if (shuttingDown) {
+            return true;
+        }
+        throw new JournalException("an earlier journal write failed: " + failed.getMessage(), failed);
     }
 
     /**
      * Runs a write, and again while it fails (a full disk, an I/O error), pausing up to a second between attempts,
-     * until it succeeds or the journal closes.
+     * until it succeeds or the journal stops retrying; a write after one that was given up is skipped.
      *
      * <p>Design note: a failed group is never skipped, so the log never has a hole and recovery stays exact; while it
      * fails, the {@link #IN_FLIGHT} bound fills and the appending (ingest) thread waits, so ingest pauses and engines
-     * fall back on their replay buffers, while queries go on being answered from memory. RocksDB itself leaves its
-     * read-only state once space returns (its SST file manager polls for it), and the next attempt goes through.
+     * fall back on their replay buffers, while queries go on being answered from memory. RocksDB does not recover by
+     * itself here: a write-ahead log that hit a full disk keeps failing with "Writer has previous error" after space
+     * returns, its own recovery (declined, see {@link #noAutoRecovery}) would wait for 64 MiB free with every write
+     * blocked, and this API has no {@code Resume()}. So once a retry fails while the disk has room again
+     * ({@link #roomToReopen}), the database is closed and reopened: RocksDB replays the write-ahead log up to the torn
+     * record of the failed write and starts a new one, and the failed write is retried on it. What was acknowledged
+     * is in the old log (the process did not stop), and a group's puts are idempotent (keys are broker sequences and
+     * engine names), so a retry never doubles a record whether or not its first attempt reached the log.
      */
     private void writeUntilDone(WriteStep step) {
         long pauseMs = 50;
+        int failures = 0;
         try {
             while (true) {
+                if (writeFailure != null) {
+                    // Given up on an earlier write (stopping): a later one must not land after the hole.
+                    return;
+                }
                 long slow = slowWriteMillis;
                 if (slow > 0) {
                     Thread.sleep(slow);
                 }
                 try {
-                    step.run();
+                    runLocked(step);
                     long since = stalledSinceMs;
                     if (since != 0) {
                         stalledSinceMs = 0;
@@ -393,9 +487,10 @@ public final class Journal implements AutoCloseable {
                     return;
                 } catch (RocksDBException | RuntimeException e) {
                     writeFailures.incrementAndGet();
+                    failures++;
                     if (shuttingDown) {
                         writeFailure = new JournalException("journal write failed: " + e.getMessage(), e);
-                        LOG.error("journal write failed while closing ({}): the batches since the last written group"
+                        LOG.error("journal write failed while stopping ({}): the batches since the last written group"
                                 + " are not in the journal; at start-up they are replayed from the engines",
                                 e.getMessage());
                         return;
@@ -406,14 +501,110 @@ public final class Journal implements AutoCloseable {
                                 + " every second at most); queries are answered from memory. Free space in {}",
                                 e.getMessage(), dir);
                     }
+                    if (failures >= 2 && roomToReopen() && reopen(e.getMessage())) {
+                        // Retried on the new database at once.
+                        continue;
+                    }
                 }
-                Thread.sleep(pauseMs);
-                pauseMs = Math.min(1_000, pauseMs * 2);
+                if (stopping.await(pauseMs, TimeUnit.MILLISECONDS)) {
+                    // Stopping: one last attempt now, given up if it fails.
+                    pauseMs = 0;
+                } else {
+                    pauseMs = Math.min(1_000, pauseMs * 2);
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             writeFailure = new JournalException("journal write interrupted", e);
         }
+    }
+
+    /** Runs one write attempt against the open database, which no reopen may replace meanwhile. */
+    private void runLocked(WriteStep step) throws RocksDBException {
+        Lock lock = dbLock.readLock();
+        lock.lock();
+        try {
+            if (db == null) {
+                throw new JournalException("the journal's database is closed (a reopen is pending)");
+            }
+            step.run();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Whether a reopen is worth trying, writes having failed again (or a reopen having left the database closed):
+     * when the disk has room for what the reopen writes (the write-ahead logs' contents, flushed to a table file, and a
+     * margin) and RocksDB's own space limit is not reached; at most every {@link #REOPEN_INTERVAL_MS}, since reopening
+     * replays the write-ahead log.
+     */
+    private boolean roomToReopen() {
+        if (System.currentTimeMillis() - reopenTriedMs < REOPEN_INTERVAL_MS || sstFiles.isMaxAllowedSpaceReached()) {
+            return false;
+        }
+        long walBytes = 0;
+        try (var files = Files.list(dir)) {
+            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(".log")).toList()) {
+                walBytes += Files.size(file);
+            }
+            return Files.getFileStore(dir).getUsableSpace() >= walBytes + REOPEN_MARGIN_BYTES;
+        } catch (IOException e) {
+            // The folder cannot even be read: the next attempt tells more.
+            return false;
+        }
+    }
+
+    /**
+     * Closes the database and opens it again (the failing writer's thread, between attempts), so a write-ahead log
+     * that failed is replaced by a new one; if the open fails the database stays closed and the next attempt tries
+     * again. Checks that the log still ends where the writes that succeeded left it. Returns whether it reopened.
+     */
+    private boolean reopen(String failure) {
+        reopenTriedMs = System.currentTimeMillis();
+        Lock lock = dbLock.writeLock();
+        lock.lock();
+        try {
+            if (closed || shuttingDown) {
+                return false;
+            }
+            LOG.warn("journal writes keep failing ({}) while {} has room again: reopening the journal", failure, dir);
+            closeDatabase();
+            openDatabase();
+            reopens.incrementAndGet();
+            long last;
+            try (RocksIterator it = db.newIterator(log)) {
+                it.seekToLast();
+                last = it.isValid() ? sequenceOf(it.key()) : first - 1;
+            }
+            if (last < writtenThrough) {
+                LOG.error("the reopened journal ends at record {} but records up to {} were written: records {}..{}"
+                        + " are missing from the log", last, writtenThrough, last + 1, writtenThrough);
+            }
+            LOG.warn("journal reopened: the log ends at record {}; retrying the failed write", last);
+            return true;
+        } catch (RocksDBException | RuntimeException e) {
+            LOG.warn("journal reopen failed ({}); tried again at the next attempt with room on {}", e.getMessage(),
+                    dir);
+            return false;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** How many times writes that kept failing were recovered by reopening the database. */
+    public long reopens() {
+        return reopens.get();
+    }
+
+    /**
+     * From now on a write that fails is given up at once rather than retried, and a writer waiting to retry tries
+     * once more now: for shutdown, so that a full disk cannot hold ingest (waiting behind the writer) or the close
+     * past the drain timeout. What is given up is replayed from the engines at the next start, as after a crash.
+     */
+    public void stopRetrying() {
+        shuttingDown = true;
+        stopping.countDown();
     }
 
     /**
@@ -453,10 +644,13 @@ public final class Journal implements AutoCloseable {
     }
 
     /** Writes the memtables to SST files now (tests: makes a space limit bite without 64 MB of writes). */
-    void flushMemtables() throws RocksDBException {
-        try (org.rocksdb.FlushOptions options = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
-            db.flush(options, handles);
-        }
+    void flushMemtables() {
+        read("flush", null, () -> {
+            try (org.rocksdb.FlushOptions options = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
+                db.flush(options, handles);
+            }
+            return null;
+        });
     }
 
     /** Waits until every write handed to the writer is done. */
@@ -492,17 +686,33 @@ public final class Journal implements AutoCloseable {
 
     /** Makes everything written so far durable (for {@link Sync#INTERVAL}, and at shutdown). */
     public void syncWal() {
-        // A timer calls this from its own thread and may run once more after the journal closed: a closed database
-        // must not be touched (RocksDB crashes the process), and close waits for a sync under way.
-        synchronized (closing) {
-            if (closed) {
-                return;
-            }
-            try {
-                db.flushWal(true);
-            } catch (RocksDBException e) {
-                throw new JournalException("journal sync failed: " + e.getMessage(), e);
-            }
+        // A timer calls this from its own thread and may run once more after the journal closed (or while it
+        // reopens): a closed database must not be touched (RocksDB crashes the process).
+        read("sync", null, () -> {
+            db.flushWal(true);
+            return null;
+        });
+    }
+
+    /** One read of the database. */
+    @FunctionalInterface
+    private interface Read<T> {
+        T run() throws RocksDBException;
+    }
+
+    /**
+     * Runs {@code read} under the read lock, so no reopen or close replaces the database meanwhile; returns
+     * {@code whenClosed} if the database is closed (the journal closed, or a reopen could not open it yet).
+     */
+    private <T> T read(String what, T whenClosed, Read<T> read) {
+        Lock lock = dbLock.readLock();
+        lock.lock();
+        try {
+            return db == null ? whenClosed : read.run();
+        } catch (RocksDBException e) {
+            throw new JournalException("journal " + what + " failed: " + e.getMessage(), e);
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -510,19 +720,20 @@ public final class Journal implements AutoCloseable {
 
     public Map<String, Cursor> cursors() {
         Map<String, Cursor> result = new HashMap<>();
-        forEach(cursors, (k, v) -> result.put(new String(k, StandardCharsets.UTF_8), decodeCursor(v)));
+        read("read", null, () -> forEach(cursors, (k, v) -> result.put(new String(k, StandardCharsets.UTF_8),
+                decodeCursor(v))));
         return result;
     }
 
     public Map<String, Checkpoint> checkpoints() {
         Map<String, Checkpoint> result = new HashMap<>();
-        forEach(checkpoints, (k, v) -> {
+        read("read", null, () -> forEach(checkpoints, (k, v) -> {
             ByteBuffer in = ByteBuffer.wrap(v);
             long sequence = in.getLong();
             byte[] index = new byte[in.remaining()];
             in.get(index);
             result.put(new String(k, StandardCharsets.UTF_8), new Checkpoint(sequence, index));
-        });
+        }));
         return result;
     }
 
@@ -542,15 +753,13 @@ public final class Journal implements AutoCloseable {
 
     /**
      * The record with broker sequence {@code sequence}, or null if it is not (or not yet) in the log: appends reach
-     * the log in groups, so the last few may not be readable yet.
+     * the log in groups, so the last few may not be readable yet (nor any while a reopen is pending).
      */
     public LogRecord record(long sequence) {
-        try {
+        return read("read", null, () -> {
             byte[] value = db.get(log, key(sequence));
             return value == null ? null : RecordCodec.decode(value);
-        } catch (RocksDBException e) {
-            throw new JournalException("journal read failed: " + e.getMessage(), e);
-        }
+        });
     }
 
     /**
@@ -558,31 +767,36 @@ public final class Journal implements AutoCloseable {
      * sequence; returns the sequence after the last visited ({@code fromSequence} if none was).
      */
     public long readRecords(long fromSequence, int max, RecordVisitor visitor) {
-        long expected = fromSequence;
-        try (Slice lower = new Slice(key(fromSequence));
-                ReadOptions options = new ReadOptions().setIterateLowerBound(lower);
-                RocksIterator it = db.newIterator(log, options)) {
-            for (it.seek(key(fromSequence)); it.isValid() && expected - fromSequence < max; it.next()) {
-                long sequence = sequenceOf(it.key());
-                if (sequence != expected) {
-                    break;
+        return read("read", fromSequence, () -> {
+            long expected = fromSequence;
+            try (Slice lower = new Slice(key(fromSequence));
+                    ReadOptions options = new ReadOptions().setIterateLowerBound(lower);
+                    RocksIterator it = db.newIterator(log, options)) {
+                for (it.seek(key(fromSequence)); it.isValid() && expected - fromSequence < max; it.next()) {
+                    long sequence = sequenceOf(it.key());
+                    if (sequence != expected) {
+                        break;
+                    }
+                    visitor.record(sequence, RecordCodec.decode(it.value()));
+                    expected++;
                 }
-                visitor.record(sequence, RecordCodec.decode(it.value()));
-                expected++;
             }
-        }
-        return expected;
+            return expected;
+        });
     }
 
     /** Visits the records from {@code fromSequence} on, in order. */
     public void forEachRecord(long fromSequence, RecordVisitor visitor) {
-        try (Slice lower = new Slice(key(Math.max(fromSequence, first)));
-                ReadOptions options = new ReadOptions().setIterateLowerBound(lower);
-                RocksIterator it = db.newIterator(log, options)) {
-            for (it.seek(key(Math.max(fromSequence, first))); it.isValid(); it.next()) {
-                visitor.record(sequenceOf(it.key()), RecordCodec.decode(it.value()));
+        read("read", null, () -> {
+            try (Slice lower = new Slice(key(Math.max(fromSequence, first)));
+                    ReadOptions options = new ReadOptions().setIterateLowerBound(lower);
+                    RocksIterator it = db.newIterator(log, options)) {
+                for (it.seek(key(Math.max(fromSequence, first))); it.isValid(); it.next()) {
+                    visitor.record(sequenceOf(it.key()), RecordCodec.decode(it.value()));
+                }
             }
-        }
+            return null;
+        });
     }
 
     // ---- retention (the trimming thread) ----
@@ -598,30 +812,35 @@ public final class Journal implements AutoCloseable {
     }
 
     /**
-     * The log's approximate size on disk and in memory, in bytes; 0 once the journal is closing (metrics read it from
+     * The log's approximate size on disk and in memory, in bytes; 0 while the database is closed (metrics read it from
      * their own thread, and a closed database must not be touched).
      */
     public long logBytes() {
-        synchronized (closing) {
-            return closed ? 0 : bytesFrom(first);
-        }
+        return bytesFrom(first);
     }
 
-    /** Approximate bytes of the records from {@code sequence} to the end. */
+    /** Approximate bytes of the records from {@code sequence} to the end (0 while the database is closed). */
     long bytesFrom(long sequence) {
-        try (Slice start = new Slice(key(sequence)); Slice end = new Slice(key(Long.MAX_VALUE))) {
-            long[] sizes = db.getApproximateSizes(log, List.of(new Range(start, end)),
-                    SizeApproximationFlag.INCLUDE_FILES, SizeApproximationFlag.INCLUDE_MEMTABLES);
-            return sizes[0];
-        }
+        return read("size", 0L, () -> {
+            try (Slice start = new Slice(key(sequence)); Slice end = new Slice(key(Long.MAX_VALUE))) {
+                long[] sizes = db.getApproximateSizes(log, List.of(new Range(start, end)),
+                        SizeApproximationFlag.INCLUDE_FILES, SizeApproximationFlag.INCLUDE_MEMTABLES);
+                return sizes[0];
+            }
+        });
     }
 
-    /** The first sequence appended at or after {@code timeMs}, or {@link #nextSequence} if none. */
+    /**
+     * The first sequence appended at or after {@code timeMs}, or {@link #nextSequence} if none; the first sequence
+     * still in the log while the database is closed (nothing to trim by age then).
+     */
     long sequenceAt(long timeMs) {
-        try (RocksIterator it = db.newIterator(times)) {
-            it.seek(key(timeMs / 1000));
-            return it.isValid() ? sequenceOf(it.value()) : next;
-        }
+        return read("read", first, () -> {
+            try (RocksIterator it = db.newIterator(times)) {
+                it.seek(key(timeMs / 1000));
+                return it.isValid() ? sequenceOf(it.value()) : next;
+            }
+        });
     }
 
     /**
@@ -643,11 +862,10 @@ public final class Journal implements AutoCloseable {
                 }
             }
         });
-        try {
+        read("compaction", null, () -> {
             db.compactRange(log, key(0), key(from));
-        } catch (RocksDBException e) {
-            throw new JournalException("journal compaction failed: " + e.getMessage(), e);
-        }
+            return null;
+        });
     }
 
     public Path dir() {
@@ -660,7 +878,7 @@ public final class Journal implements AutoCloseable {
 
     @Override
     public void close() {
-        shuttingDown = true;
+        stopRetrying();
         try {
             flush();
         } catch (JournalException e) {
@@ -668,22 +886,26 @@ public final class Journal implements AutoCloseable {
         }
         writer.shutdown();
         try {
-            writer.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
-            db.flushWal(true);
-        } catch (RocksDBException e) {
-            // As above.
+            writer.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        synchronized (closing) {
+        Lock lock = dbLock.writeLock();
+        lock.lock();
+        try {
             closed = true;
+            if (db != null) {
+                db.flushWal(true);
+            }
+        } catch (RocksDBException e) {
+            // As above.
+        } finally {
+            closeDatabase();
+            lock.unlock();
         }
-        for (ColumnFamilyHandle handle : handles) {
-            handle.close();
-        }
-        db.close();
         writeOptions.close();
         dbOptions.close();
+        noAutoRecovery.close();
         sstFiles.close();
         logOptions.close();
         plainOptions.close();
@@ -691,12 +913,14 @@ public final class Journal implements AutoCloseable {
 
     // ---- encoding ----
 
-    private void forEach(ColumnFamilyHandle family, BiConsumer<byte[], byte[]> visitor) {
+    /** Visits a column family's entries; under the read lock (returns null, for {@link #read}). */
+    private Void forEach(ColumnFamilyHandle family, BiConsumer<byte[], byte[]> visitor) {
         try (RocksIterator it = db.newIterator(family)) {
             for (it.seekToFirst(); it.isValid(); it.next()) {
                 visitor.accept(it.key(), it.value());
             }
         }
+        return null;
     }
 
     static byte[] encodeCursor(Cursor cursor) {

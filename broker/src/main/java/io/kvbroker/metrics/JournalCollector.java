@@ -74,6 +74,9 @@ public final class JournalCollector implements MultiCollector {
                 + " retried until it succeeds, ingest waiting meanwhile.", none, open.writeFailures());
         f.counter(P + "append_waits", "Times ingest waited for the journal's writer (the disk behind or failing): a"
                 + " slow disk shows here before anything is lost.", none, open.appendWaits());
+        f.counter(P + "reopens", "Times the journal was closed and reopened because its writes kept failing while the"
+                + " disk had room again (a write-ahead log that hit a full disk): each ended a stall.", none,
+                open.reopens());
         long stalledSince = open.stalledSinceMs();
         f.gauge(P + "stalled", "1 while journal writes fail and ingest waits for them (free disk space), else 0.",
                 none, stalledSince == 0 ? 0 : 1);

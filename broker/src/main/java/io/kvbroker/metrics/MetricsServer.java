@@ -16,6 +16,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,7 +38,7 @@ public final class MetricsServer implements Component {
     private final String host;
     private final int port;
     private final BooleanSupplier healthy;
-    private final BooleanSupplier ready;
+    private final Supplier<String> notReady;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private HTTPServer server;
 
@@ -49,10 +50,16 @@ public final class MetricsServer implements Component {
      */
     public MetricsServer(String host, int port, ZmqIngest ingest, EngineRegistry engines, BlockIndex index,
             EngineDiscovery discovery, BooleanSupplier healthy, BooleanSupplier ready) {
+        this(host, port, ingest, engines, index, discovery, healthy, () -> ready.getAsBoolean() ? null : "not started");
+    }
+
+    /** @param notReady why the daemon is not ready (said in {@code /-/ready}'s 503), or null while it is */
+    public MetricsServer(String host, int port, ZmqIngest ingest, EngineRegistry engines, BlockIndex index,
+            EngineDiscovery discovery, BooleanSupplier healthy, Supplier<String> notReady) {
         this.host = host;
         this.port = port;
         this.healthy = healthy;
-        this.ready = ready;
+        this.notReady = notReady;
         registry.register(new EngineCollector(ingest, engines, index, System::currentTimeMillis));
         registry.register(new IndexCollector(index, engines));
         registry.register(new DiscoveryCollector(discovery));
@@ -103,11 +110,14 @@ public final class MetricsServer implements Component {
         String path = exchange.getRequestURI().getPath();
         int status;
         String body;
-        if (path.equals("/-/healthy") || path.equals("/-/ready")) {
-            boolean ok = path.equals("/-/healthy") ? healthy.getAsBoolean() : ready.getAsBoolean();
+        if (path.equals("/-/healthy")) {
+            boolean ok = healthy.getAsBoolean();
             status = ok ? 200 : 503;
-            body = path.equals("/-/healthy") ? (ok ? "healthy\n" : "unhealthy: ingest stopped\n")
-                    : (ok ? "ready\n" : "not ready\n");
+            body = ok ? "healthy\n" : "unhealthy: ingest stopped\n";
+        } else if (path.equals("/-/ready")) {
+            String why = notReady.get();
+            status = why == null ? 200 : 503;
+            body = why == null ? "ready\n" : "not ready: " + why + "\n";
         } else if (path.equals("/")) {
             status = 200;
             body = "kvbroker: /metrics, /-/healthy, /-/ready\n";

@@ -253,6 +253,30 @@ class EngineStreamConfigurationsTest {
         assertThat(stream.counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
     }
 
+    /**
+     * Discovery saw the container replaced before the new process's batches arrived: a new incarnation at once, then
+     * what the new process published (replayed from 0, or from the first batch heard, the rest counted as lost).
+     */
+    @ParameterizedTest(name = "replay endpoint: {0}")
+    @ValueSource(booleans = {true, false})
+    void aRestartSignalledByDiscoveryStartsANewIncarnation(boolean replay) {
+        FakeEngine engine = new FakeEngine(100, replay);
+        EngineStream stream = liveFromTheStart(engine, 5);
+        engine.restart();
+        unheard(engine, 2);
+        stream.onRestartSignalled(now);
+        settle(stream, engine);
+        live(stream, engine, 2);
+
+        assertThat(stream.counters().get(Counter.RESTARTS_SIGNALLED)).isOne();
+        if (replay) {
+            assertHolds(stream, published(1, 0, 3), 2, 0, false);
+        } else {
+            assertHolds(stream, published(1, 2, 3), 2, 0, true);
+            assertThat(sink.all(0)).contains(ResetReason.RESTART_SIGNALLED, "unknown 0..1");
+        }
+    }
+
     /** An engine that goes quiet is SILENT with its blocks kept, and LIVE again when it speaks. */
     @ParameterizedTest(name = "replay endpoint: {0}")
     @ValueSource(booleans = {true, false})

@@ -12,10 +12,8 @@ import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.event.Medium;
 import io.kvbroker.ingest.IngestSink;
-import it.unimi.dsi.fastutil.longs.LongArrayList;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,10 +45,12 @@ public final class BlockIndex implements IngestSink {
     private final Map<String, Long> roots = new HashMap<>();
     private final HolderTable holders = new HolderTable();
     private final WriteLog writes = new WriteLog();
-    private final ThreadLocal<Reader> readers;
     private volatile EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
     private final IndexBudget budget;
+    private final ClockEviction eviction;
+    private final OptimisticReads reads;
+    private final EngineCheckpoints checkpoints;
     /** The holder changes of the write in progress, when it is resolved; null otherwise (the writer's thread). */
     private HoldingChanges noting;
     /** Chunks a block may span (7 bits in {@link EngineBlocks}); larger blocks are kept for removals, never keyed. */
@@ -73,8 +73,9 @@ public final class BlockIndex implements IngestSink {
         this.modelOf = modelOf;
         this.granularity = granularity;
         this.writerKeys = new ContentKeys(granularity);
-        this.readers = ThreadLocal.withInitial(() -> new Reader(new ContentKeys(granularity),
-                new PrefixScorer(weights)));
+        this.eviction = new ClockEviction(budget, counts, this::link, this::unlink);
+        this.reads = new OptimisticReads(granularity, weights, holders, writes, () -> engines);
+        this.checkpoints = new EngineCheckpoints(modelOf, holders);
     }
 
     /** Each engine's quota of indexed blocks ({@link IndexBudget#NONE}: no budget). */
@@ -185,9 +186,7 @@ public final class BlockIndex implements IngestSink {
     }
 
     private void finish(EngineBlocks blocks, long incarnation, long sequence, List<ResolvedBatch.Change> changes) {
-        if (blocks.indexedCount() > budget.quotaBlocks()) {
-            evict(blocks, changes);
-        }
+        eviction.afterBatch(blocks, changes);
         blocks.incarnation = incarnation;
         blocks.appliedSequence = sequence;
     }
@@ -276,7 +275,7 @@ public final class BlockIndex implements IngestSink {
             addMedium(blocks, id, medium);
             if (blocks.indexed(id)) {
                 // A ghost held again: its chain above must be indexed too.
-                restoreFrom(blocks, blocks.parent(id));
+                eviction.restoreFrom(blocks, blocks.parent(id));
             }
             counts.storedBlocks++;
         }
@@ -306,7 +305,7 @@ public final class BlockIndex implements IngestSink {
                 parentKey = blocks.key(parent);
             }
         }
-        restoreFrom(blocks, parent);
+        eviction.restoreFrom(blocks, parent);
         for (int b = 0; b < hashes.length; b++) {
             int id = blocks.idOf(hashes[b]);
             boolean fresh = id == EngineBlocks.NONE;
@@ -319,7 +318,7 @@ public final class BlockIndex implements IngestSink {
                 blocks.setParent(id, parent);
             }
             if (blocks.evicted(id)) {
-                restore(blocks, id);
+                eviction.restore(blocks, id);
             }
             addMedium(blocks, id, medium);
             counts.storedBlocks++;
@@ -360,27 +359,6 @@ public final class BlockIndex implements IngestSink {
             note(key, blocks.span(id), blocks.media(id));
             blocks.addFlags(id, EngineBlocks.LINKED);
         }
-    }
-
-    /**
-     * Restores {@code id} and its ancestors while they are evicted. A store under an evicted block shows its prefix is
-     * in use: the ancestors come back, so no indexed block ever sits below an evicted one, and eviction takes colder
-     * tails instead.
-     */
-    private void restoreFrom(EngineBlocks blocks, int id) {
-        for (int up = id; up != EngineBlocks.NONE && blocks.evicted(up); up = blocks.parent(up)) {
-            restore(blocks, up);
-        }
-    }
-
-    /** Brings an evicted block back into the index (announced again, or a prefix of a block stored now). */
-    private void restore(EngineBlocks blocks, int id) {
-        blocks.setEvicted(id, false);
-        blocks.addFlags(id, EngineBlocks.REFERENCED);
-        if (blocks.keyed(id) && !blocks.linked(id)) {
-            link(blocks, id);
-        }
-        counts.restoredBlocks++;
     }
 
     private void unlink(EngineBlocks blocks, int id) {
@@ -472,80 +450,6 @@ public final class BlockIndex implements IngestSink {
         }
     }
 
-    /**
-     * Brings an engine back within its quota, down to {@link Budget#lowWater}: evicts chain tails (indexed blocks
-     * without indexed children), storage-only ones first, then those held on CPU or storage only, then GPU ones; a
-     * block stored or re-announced since the hand last passed is spared once (a clock's second chance, so "oldest
-     * first" is approximate and costs one bit). Evicted entries beyond {@link Budget#evictedCap} that have no children
-     * are forgotten on the way.
-     *
-     * <p>Design note: it depends on nothing but this engine's own history (its quota is a fixed share, the hand its
-     * own), so two replicas fed the same streams evict the same blocks.
-     */
-    private void evict(EngineBlocks blocks, List<ResolvedBatch.Change> changes) {
-        long target = budget.lowWater();
-        LongArrayList evictedHashes = changes != null ? new LongArrayList() : null;
-        LongArrayList evictedKeys = changes != null ? new LongArrayList() : null;
-        for (int tier = 0; tier < 3 && blocks.indexedCount() > target; tier++) {
-            // Round and round until two whole rounds evict nothing: the first may only clear second-chance bits.
-            for (long idle = 0; idle < 2L * blocks.idBound() && blocks.indexedCount() > target; idle++) {
-                int id = blocks.advanceHand();
-                if (!blocks.used(id)) {
-                    continue;
-                }
-                if (blocks.evicted(id)) {
-                    if (blocks.evictedCount() > budget.evictedCap() && blocks.children(id) == 0) {
-                        forget(blocks, id);
-                    }
-                    continue;
-                }
-                if (!evictable(blocks, id, tier)) {
-                    continue;
-                }
-                if (blocks.has(id, EngineBlocks.REFERENCED)) {
-                    blocks.clearFlags(id, EngineBlocks.REFERENCED);
-                    continue;
-                }
-                // Up the chain while its blocks become tails that the hand would take anyway.
-                do {
-                    int parent = blocks.parent(id);
-                    unlink(blocks, id);
-                    blocks.setEvicted(id, true);
-                    counts.evictedBlocks++;
-                    if (evictedHashes != null) {
-                        evictedHashes.add(blocks.hash(id));
-                        evictedKeys.add(blocks.keyed(id) ? blocks.key(id) : 0);
-                    }
-                    id = parent;
-                } while (id != EngineBlocks.NONE && blocks.indexedCount() > target && evictable(blocks, id, tier)
-                        && !blocks.has(id, EngineBlocks.REFERENCED));
-                idle = 0;
-            }
-        }
-        if (evictedHashes != null && !evictedHashes.isEmpty()) {
-            changes.add(new ResolvedBatch.Evict(evictedHashes.toLongArray(), evictedKeys.toLongArray()));
-        }
-    }
-
-    private static boolean evictable(EngineBlocks blocks, int id, int tier) {
-        return blocks.indexed(id) && blocks.indexedChildren(id) == 0 && tierOf(blocks.media(id)) <= tier;
-    }
-
-    /** 0: storage or unknown tiers only; 1: CPU without GPU; 2: on GPU. */
-    private static int tierOf(int media) {
-        if ((media & Media.GPU) != 0) {
-            return 2;
-        }
-        return (media & Media.CPU) != 0 ? 1 : 0;
-    }
-
-    /** Drops an evicted entry altogether: a later event naming its hash will find nothing (counted then). */
-    private void forget(EngineBlocks blocks, int id) {
-        blocks.setMedia(id, 0);
-        blocks.release(id);
-        counts.forgottenBlocks++;
-    }
-
     private EngineBlocks engine(int engineId) {
         if (engineId >= engines.length) {
             engines = Arrays.copyOf(engines, Math.max(engineId + 1, engines.length * 2));
@@ -572,7 +476,7 @@ public final class BlockIndex implements IngestSink {
         };
     }
 
-    // ---- reads (any thread) ----
+    // ---- reads (any thread; see the class's note) ----
 
     /**
      * Scores a prompt given as token ids (capped at {@code floor((n - 1) / g)} chunks, as the engine recomputes the
@@ -581,116 +485,7 @@ public final class BlockIndex implements IngestSink {
      */
     public List<PrefixScore> score(String model, String loraName, int[] tokens, long[] keys, int[] engineFilter,
             int topK, int minTokens) {
-        Reader reader = readers.get();
-        for (int attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
-            long mark = writes.mark();
-            List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, engineFilter, topK, minTokens);
-            int[] overlapped = writes.overlapped(mark);
-            if (scores != null && overlapped != null && overlapped.length == 0) {
-                return scores;
-            }
-        }
-        // Writes keep overlapping: score every engine once, then again only those a write overlapped, until none is.
-        Map<Integer, PrefixScore> byEngine = new HashMap<>();
-        int[] pending = readRepeatedly(engineFilter, filter -> {
-            List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, filter, 0, minTokens);
-            if (scores != null) {
-                if (filter != null) {
-                    for (int e : filter) {
-                        byEngine.remove(e);
-                    }
-                }
-                scores.forEach(score -> byEngine.put(score.engineId(), score));
-            }
-            return scores != null;
-        });
-        List<PrefixScore> merged = new ArrayList<>(byEngine.values());
-        merged.sort(Comparator.comparingDouble(PrefixScore::score).reversed()
-                .thenComparingInt(PrefixScore::engineId));
-        return topK > 0 && merged.size() > topK ? merged.subList(0, topK) : merged;
-    }
-
-    /**
-     * Reads this many times whole before reading every engine once and again only those that writes overlapped: one,
-     * since at full ingest rate a second whole read is overlapped as surely as the first.
-     */
-    private static final int OPTIMISTIC_ATTEMPTS = 1;
-
-    /**
-     * Runs {@code read} over {@code filter} (null: every engine), then again over the engines whose writes overlapped
-     * the last run (within {@code filter}), until a run overlaps none of the engines it read. {@code read} returns
-     * false when it met a structure mid-change (an engine added under it); it is then run again.
-     */
-    private int[] readRepeatedly(int[] filter, java.util.function.Predicate<int[]> read) {
-        int[] scope = filter;
-        while (true) {
-            long mark = writes.mark();
-            boolean complete = read.test(scope);
-            int[] overlapped = writes.overlapped(mark);
-            if (!complete || overlapped == null) {
-                continue;
-            }
-            int[] again = overlapped(overlapped, scope, filter);
-            if (again.length == 0) {
-                return again;
-            }
-            scope = again;
-        }
-    }
-
-    /** The engines of {@code overlapped} within {@code scope} (null: all) and within {@code filter}. */
-    private static int[] overlapped(int[] overlapped, int[] scope, int[] filter) {
-        return Arrays.stream(overlapped).distinct()
-                .filter(e -> (scope == null || contains(scope, e)) && (filter == null || contains(filter, e)))
-                .toArray();
-    }
-
-    private static boolean contains(int[] ids, int id) {
-        for (int e : ids) {
-            if (e == id) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** One scoring pass; null if it met a structure mid-change. */
-    private List<PrefixScore> tryScore(Reader reader, String model, String loraName, int[] tokens, long[] keys,
-            int[] engineFilter, int topK, int minTokens) {
-        try {
-            if (tokens != null) {
-                return reader.scorer.score(reader.keys, reader.root(model, loraName), tokens,
-                        PrefixScorer.chunksToScore(tokens.length, granularity), holders, engineFilter, topK,
-                        minTokens);
-            }
-            return reader.scorer.score(keys, keys.length, granularity, holders, engineFilter, topK, minTokens);
-        } catch (IndexOutOfBoundsException e) {
-            // An engine added during the read is beyond the arrays sized at its start; that write overlapped.
-            return null;
-        }
-    }
-
-    /** A query thread's reusable state: key computer, scorer, and the last root it computed. */
-    private static final class Reader {
-        final ContentKeys keys;
-        final PrefixScorer scorer;
-        String rootModel;
-        String rootLora;
-        long root;
-
-        Reader(ContentKeys keys, PrefixScorer scorer) {
-            this.keys = keys;
-            this.scorer = scorer;
-        }
-
-        long root(String model, String lora) {
-            if (!model.equals(rootModel) || !java.util.Objects.equals(lora, rootLora)) {
-                root = keys.root(model, lora);
-                rootModel = model;
-                rootLora = lora;
-            }
-            return root;
-        }
+        return reads.score(model, loraName, tokens, keys, engineFilter, topK, minTokens);
     }
 
     /** One engine holding a looked-up block. */
@@ -699,57 +494,14 @@ public final class BlockIndex implements IngestSink {
 
     /** For each content key, the engines holding a block recorded under it, each as of one applied batch. */
     public List<List<Holder>> lookupKeys(long[] keys) {
-        return lookup(keys.length, (i, filter, found) -> holders.forEachHolder(keys[i], (engineId, span, media) -> {
-            if (filter == null || contains(filter, engineId)) {
-                found.add(new Holder(engineId, media));
-            }
-        }));
+        return reads.lookupKeys(keys);
     }
 
     /** For each engine hash, the engines holding it (orphans included: engine hashes are engine-local). */
     public List<List<Holder>> lookupHashes(long[] hashes) {
-        return lookup(hashes.length, (i, filter, found) -> {
-            for (EngineBlocks blocks : engines) {
-                if (blocks == null || (filter != null && !contains(filter, blocks.engineId))) {
-                    continue;
-                }
-                int id = blocks.idOf(hashes[i]);
-                if (id != EngineBlocks.NONE && blocks.indexed(id)) {
-                    found.add(new Holder(blocks.engineId, blocks.media(id)));
-                }
-            }
-        });
+        return reads.lookupHashes(hashes);
     }
 
-    /** Finds the holders of the {@code i}-th looked-up item among the engines of {@code filter} (null: all). */
-    @FunctionalInterface
-    private interface ItemReader {
-        void read(int i, int[] filter, List<Holder> found);
-    }
-
-    private List<List<Holder>> lookup(int items, ItemReader reader) {
-        List<List<Holder>> result = new ArrayList<>(items);
-        for (int i = 0; i < items; i++) {
-            result.add(new ArrayList<>());
-        }
-        readRepeatedly(null, filter -> {
-            try {
-                for (int i = 0; i < items; i++) {
-                    List<Holder> found = result.get(i);
-                    found.removeIf(h -> filter == null || contains(filter, h.engineId()));
-                    reader.read(i, filter, found);
-                }
-                return true;
-            } catch (IndexOutOfBoundsException e) {
-                // A table resized under the read: an overlapped write, read again.
-                return false;
-            }
-        });
-        for (List<Holder> found : result) {
-            found.sort(Comparator.comparingInt(Holder::engineId));
-        }
-        return result;
-    }
 
     /** Totals and counters; while batches are applied, the sums may mix engines read a batch apart. */
     public IndexStats stats() {
@@ -791,16 +543,9 @@ public final class BlockIndex implements IngestSink {
 
     /** One engine's summary, or an empty one if the index has no state for it. */
     public EngineSummary engineSummary(int engineId) {
-        EngineSummary[] summary = new EngineSummary[1];
-        readRepeatedly(new int[] {engineId}, filter -> {
-            EngineBlocks b = engineBlocks(engineId);
-            summary[0] = b == null ? EngineSummary.EMPTY : new EngineSummary(b.appliedSequence, b.incarnation,
-                    b.indexedCount(), b.blocksOn(Media.GPU), b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE),
-                    b.blocksOn(Media.OTHER), b.evictedCount(), b.evictions);
-            return true;
-        });
-        return summary[0];
+        return reads.engineSummary(engineId);
     }
+
 
     /**
      * An engine's position and, if asked, its holdings (what Score reads of it), exactly as of one applied batch.
@@ -823,47 +568,9 @@ public final class BlockIndex implements IngestSink {
      * index has no state for it.
      */
     public EngineHoldings holdings(int engineId, boolean withHoldings) {
-        EngineHoldings[] read = new EngineHoldings[1];
-        readRepeatedly(new int[] {engineId}, filter -> {
-            try {
-                read[0] = readHoldings(engineBlocks(engineId), withHoldings);
-                return true;
-            } catch (RuntimeException e) {
-                // Arrays swapped or grown under the read: the write that did it overlapped, so it is read again.
-                return false;
-            }
-        });
-        return read[0];
+        return reads.holdings(engineId, withHoldings);
     }
 
-    private static EngineHoldings readHoldings(EngineBlocks b, boolean withHoldings) {
-        if (b == null) {
-            return EngineHoldings.NONE;
-        }
-        long incarnation = b.incarnation;
-        long sequence = b.appliedSequence;
-        long fingerprint = b.fingerprint;
-        long brokerSequence = b.brokerSequence;
-        if (!withHoldings) {
-            return new EngineHoldings(incarnation, sequence, fingerprint, brokerSequence, new long[0], new int[0]);
-        }
-        int bound = b.idBound();
-        long[] keys = new long[Math.min(bound, b.indexedCount() + 16)];
-        int[] values = new int[keys.length];
-        int n = 0;
-        for (int id = 0; id < bound; id++) {
-            if (b.used(id) && b.linked(id)) {
-                if (n == keys.length) {
-                    keys = Arrays.copyOf(keys, n * 2 + 16);
-                    values = Arrays.copyOf(values, keys.length);
-                }
-                keys[n] = b.key(id);
-                values[n++] = HoldingChanges.value(b.span(id), b.media(id));
-            }
-        }
-        return new EngineHoldings(incarnation, sequence, fingerprint, brokerSequence, Arrays.copyOf(keys, n),
-                Arrays.copyOf(values, n));
-    }
 
     /**
      * The last applied sequence of an engine (-1 if none). Read it before a query: the query's answer for that engine
@@ -880,7 +587,7 @@ public final class BlockIndex implements IngestSink {
     /** One engine's part of the index as bytes, or null if the index has no state for it. */
     public byte[] checkpoint(int engineId) {
         EngineBlocks blocks = engineBlocks(engineId);
-        return blocks == null ? null : blocks.write();
+        return EngineCheckpoints.encode(blocks);
     }
 
     /**
@@ -889,12 +596,7 @@ public final class BlockIndex implements IngestSink {
      * @throws IllegalArgumentException if the bytes are not a checkpoint this release can read
      */
     public void restore(int engineId, byte[] checkpoint) {
-        EngineBlocks restored;
-        try {
-            restored = EngineBlocks.read(engineId, modelOf.apply(engineId), checkpoint);
-        } catch (java.nio.BufferUnderflowException | IndexOutOfBoundsException e) {
-            throw new IllegalArgumentException("checkpoint of engine " + engineId + " is cut short", e);
-        }
+        EngineBlocks restored = checkpoints.decode(engineId, checkpoint);
         writes.begin(engineId);
         try {
             EngineBlocks current = engineBlocks(engineId);
@@ -903,15 +605,12 @@ public final class BlockIndex implements IngestSink {
             }
             engine(engineId);
             engines[engineId] = restored;
-            for (int id = 0; id < restored.idBound(); id++) {
-                if (restored.used(id) && restored.linked(id)) {
-                    holders.add(restored.key(id), engineId, restored.span(id), restored.media(id));
-                }
-            }
+            checkpoints.registerHolders(restored);
         } finally {
             writes.end();
         }
     }
+
 
     /** An engine's table: for the writer, for tests of the index's invariants, and for validated reads. */
     EngineBlocks engineBlocks(int engineId) {

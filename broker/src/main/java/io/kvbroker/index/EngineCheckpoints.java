@@ -1,0 +1,51 @@
+package io.kvbroker.index;
+
+import io.kvbroker.client.HolderTable;
+import java.nio.BufferUnderflowException;
+import java.util.function.IntFunction;
+
+/**
+ * Turns one engine's part of the index into checkpoint bytes for the journal, and such bytes back into an engine
+ * table whose holders it registers again when the index puts the table in place.
+ *
+ * <p>Design note: the byte layout stays in {@link EngineBlocks}, the one class that sees its arrays; this class is
+ * what the index adds around it: the engine's model, the reading of damaged bytes as a bad argument, and the holder
+ * table, which a checkpoint does not carry because it is rebuilt from the engine's linked blocks. Runs on the index's
+ * writer thread (see {@link BlockIndex} on threads).
+ */
+final class EngineCheckpoints {
+    private final IntFunction<String> modelOf;
+    private final HolderTable holders;
+
+    EngineCheckpoints(IntFunction<String> modelOf, HolderTable holders) {
+        this.modelOf = modelOf;
+        this.holders = holders;
+    }
+
+    /** An engine's table as bytes, or null if the index has no state for it ({@code blocks} null). */
+    static byte[] encode(EngineBlocks blocks) {
+        return blocks == null ? null : blocks.write();
+    }
+
+    /**
+     * An engine's table from {@link #encode}'s bytes, not yet in the index.
+     *
+     * @throws IllegalArgumentException if the bytes are not a checkpoint this release can read
+     */
+    EngineBlocks decode(int engineId, byte[] checkpoint) {
+        try {
+            return EngineBlocks.read(engineId, modelOf.apply(engineId), checkpoint);
+        } catch (BufferUnderflowException | IndexOutOfBoundsException e) {
+            throw new IllegalArgumentException("checkpoint of engine " + engineId + " is cut short", e);
+        }
+    }
+
+    /** Registers a decoded table's linked blocks as holders of their keys, once the index has put it in place. */
+    void registerHolders(EngineBlocks restored) {
+        for (int id = 0; id < restored.idBound(); id++) {
+            if (restored.used(id) && restored.linked(id)) {
+                holders.add(restored.key(id), restored.engineId, restored.span(id), restored.media(id));
+            }
+        }
+    }
+}

@@ -51,8 +51,7 @@ public final class BlockIndex implements IngestSink {
     private final ClockEviction eviction;
     private final OptimisticReads reads;
     private final EngineCheckpoints checkpoints;
-    /** The holder changes of the write in progress, when it is resolved; null otherwise (the writer's thread). */
-    private HoldingChanges noting;
+    private final HolderLinks links;
     /** Chunks a block may span (7 bits in {@link EngineBlocks}); larger blocks are kept for removals, never keyed. */
     static final int MAX_SPAN = 127;
 
@@ -73,9 +72,10 @@ public final class BlockIndex implements IngestSink {
         this.modelOf = modelOf;
         this.granularity = granularity;
         this.writerKeys = new ContentKeys(granularity);
-        this.eviction = new ClockEviction(budget, counts, this::link, this::unlink);
+        this.links = new HolderLinks(holders, counts);
+        this.eviction = new ClockEviction(budget, counts, links);
         this.reads = new OptimisticReads(granularity, weights, holders, writes, () -> engines);
-        this.checkpoints = new EngineCheckpoints(modelOf, holders);
+        this.checkpoints = new EngineCheckpoints(modelOf);
     }
 
     /** Each engine's quota of indexed blocks ({@link IndexBudget#NONE}: no budget). */
@@ -114,7 +114,7 @@ public final class BlockIndex implements IngestSink {
             long fingerprint, long brokerSequence) {
         List<ResolvedBatch.Change> changes = resolve ? new ArrayList<>(batch.events().size() + 1) : null;
         HoldingChanges holdings = resolve ? new HoldingChanges() : HoldingChanges.NONE;
-        noting = resolve ? holdings : null;
+        links.noteInto(resolve ? holdings : null);
         writes.begin(engineId);
         try {
             EngineBlocks blocks = engine(engineId);
@@ -142,7 +142,7 @@ public final class BlockIndex implements IngestSink {
             blocks.fingerprint = fingerprint;
             blocks.brokerSequence = brokerSequence;
         } finally {
-            noting = null;
+            links.noteInto(null);
             writes.end();
         }
         return resolve ? new ResolvedBatch(changes, holdings) : null;
@@ -333,7 +333,7 @@ public final class BlockIndex implements IngestSink {
                     blocks.addFlags(id, EngineBlocks.KEYED);
                 }
                 if (!blocks.linked(id)) {
-                    link(blocks, id);
+                    links.link(blocks, id);
                 }
                 parentKey = key;
             } else {
@@ -346,33 +346,6 @@ public final class BlockIndex implements IngestSink {
                 used[b] = key;
             }
             parent = id;
-        }
-    }
-
-    private void link(EngineBlocks blocks, int id) {
-        long key = blocks.key(id);
-        if (holders.holds(key, blocks.engineId)) {
-            // A second block of this engine with the same content: kept for removals, not scored twice.
-            counts.duplicateKeys++;
-        } else {
-            holders.add(key, blocks.engineId, blocks.span(id), blocks.media(id));
-            note(key, blocks.span(id), blocks.media(id));
-            blocks.addFlags(id, EngineBlocks.LINKED);
-        }
-    }
-
-    private void unlink(EngineBlocks blocks, int id) {
-        if (blocks.linked(id)) {
-            holders.remove(blocks.key(id), blocks.engineId);
-            note(blocks.key(id), 0, 0);
-            blocks.clearFlags(id, EngineBlocks.LINKED);
-        }
-    }
-
-    /** Notes a holder change of the write in progress, if it is resolved. */
-    private void note(long key, int span, int media) {
-        if (noting != null) {
-            noting.set(key, span, media);
         }
     }
 
@@ -403,14 +376,7 @@ public final class BlockIndex implements IngestSink {
 
     /** Forgets every block of an engine at once: its holders go, and its table starts empty. */
     private void reset(EngineBlocks blocks) {
-        if (noting != null) {
-            noting.drop();
-        }
-        for (int id : blocks.usedIds()) {
-            if (blocks.linked(id)) {
-                holders.remove(blocks.key(id), blocks.engineId);
-            }
-        }
+        links.unlinkAll(blocks);
         EngineBlocks fresh = new EngineBlocks(blocks.engineId, blocks.model);
         fresh.appliedSequence = blocks.appliedSequence;
         fresh.incarnation = blocks.incarnation;
@@ -427,14 +393,13 @@ public final class BlockIndex implements IngestSink {
         }
         blocks.setMedia(id, after);
         if (after == 0) {
-            unlink(blocks, id);
+            links.unlink(blocks, id);
             // What stays (a ghost, while children name it) is structure only: a later store of its hash starts it
             // over as an orphan or a re-rooted block, as if it had gone.
             blocks.clearFlags(id, EngineBlocks.KEYED);
             blocks.release(id);
-        } else if (blocks.linked(id)) {
-            holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
-            note(blocks.key(id), blocks.span(id), after);
+        } else {
+            links.mediaChanged(blocks, id);
         }
     }
 
@@ -443,10 +408,7 @@ public final class BlockIndex implements IngestSink {
         int after = before | medium;
         if (after != before) {
             blocks.setMedia(id, after);
-            if (blocks.linked(id)) {
-                holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
-                note(blocks.key(id), blocks.span(id), after);
-            }
+            links.mediaChanged(blocks, id);
         }
     }
 
@@ -605,7 +567,7 @@ public final class BlockIndex implements IngestSink {
             }
             engine(engineId);
             engines[engineId] = restored;
-            checkpoints.registerHolders(restored);
+            links.linkRestored(restored);
         } finally {
             writes.end();
         }

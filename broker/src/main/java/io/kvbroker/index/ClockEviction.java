@@ -3,7 +3,6 @@ package io.kvbroker.index;
 import io.kvbroker.client.Media;
 import it.unimi.dsi.fastutil.longs.LongArrayList;
 import java.util.List;
-import java.util.function.ObjIntConsumer;
 
 /**
  * Keeps each engine within its quota of indexed blocks: after a batch that leaves the engine above it, evicts chain
@@ -16,23 +15,18 @@ import java.util.function.ObjIntConsumer;
  * offload stores and children still resolve; beyond {@link IndexBudget#evictedCap} they are forgotten, leaves first.
  *
  * <p>Runs on the index's writer thread only, inside the write of the batch it follows (see {@link BlockIndex} on
- * threads). It registers and unregisters holders only through the index's own link and unlink, so each holder change
- * it makes is noted for the journal and Watch like any other of the write.
+ * threads). It registers and unregisters holders through {@link HolderLinks}, so each holder change it makes is noted
+ * for the journal and Watch like any other of the write.
  */
 final class ClockEviction {
     private final IndexBudget budget;
     private final IndexStats.Counts counts;
-    /** Registers a keyed block as a holder of its key (the index's link). */
-    private final ObjIntConsumer<EngineBlocks> link;
-    /** Unregisters a block as a holder of its key, if it is one (the index's unlink). */
-    private final ObjIntConsumer<EngineBlocks> unlink;
+    private final HolderLinks links;
 
-    ClockEviction(IndexBudget budget, IndexStats.Counts counts, ObjIntConsumer<EngineBlocks> link,
-            ObjIntConsumer<EngineBlocks> unlink) {
+    ClockEviction(IndexBudget budget, IndexStats.Counts counts, HolderLinks links) {
         this.budget = budget;
         this.counts = counts;
-        this.link = link;
-        this.unlink = unlink;
+        this.links = links;
     }
 
     /**
@@ -61,7 +55,7 @@ final class ClockEviction {
         blocks.setEvicted(id, false);
         blocks.addFlags(id, EngineBlocks.REFERENCED);
         if (blocks.keyed(id) && !blocks.linked(id)) {
-            link.accept(blocks, id);
+            links.link(blocks, id);
         }
         counts.restoredBlocks++;
     }
@@ -99,7 +93,7 @@ final class ClockEviction {
                 // Up the chain while its blocks become tails that the hand would take anyway.
                 do {
                     int parent = blocks.parent(id);
-                    unlink.accept(blocks, id);
+                    links.unlink(blocks, id);
                     blocks.setEvicted(id, true);
                     counts.evictedBlocks++;
                     if (evictedHashes != null) {

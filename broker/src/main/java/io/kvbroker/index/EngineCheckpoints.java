@@ -1,6 +1,5 @@
 package io.kvbroker.index;
 
-import io.kvbroker.client.HolderTable;
 import java.nio.BufferUnderflowException;
 import java.util.function.IntFunction;
 
@@ -15,11 +14,9 @@ import java.util.function.IntFunction;
  */
 final class EngineCheckpoints {
     private final IntFunction<String> modelOf;
-    private final HolderTable holders;
 
-    EngineCheckpoints(IntFunction<String> modelOf, HolderTable holders) {
+    EngineCheckpoints(IntFunction<String> modelOf) {
         this.modelOf = modelOf;
-        this.holders = holders;
     }
 
     /** An engine's table as bytes, or null if the index has no state for it ({@code blocks} null). */
@@ -37,15 +34,6 @@ final class EngineCheckpoints {
             return EngineBlocks.read(engineId, modelOf.apply(engineId), checkpoint);
         } catch (BufferUnderflowException | IndexOutOfBoundsException e) {
             throw new IllegalArgumentException("checkpoint of engine " + engineId + " is cut short", e);
-        }
-    }
-
-    /** Registers a decoded table's linked blocks as holders of their keys, once the index has put it in place. */
-    void registerHolders(EngineBlocks restored) {
-        for (int id = 0; id < restored.idBound(); id++) {
-            if (restored.used(id) && restored.linked(id)) {
-                holders.add(restored.key(id), restored.engineId, restored.span(id), restored.media(id));
-            }
         }
     }
 }

@@ -14,9 +14,7 @@ import io.kvbroker.event.Medium;
 import io.kvbroker.ingest.IngestSink;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
@@ -41,8 +39,6 @@ import java.util.function.IntFunction;
 public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
     private final int granularity;
-    private final ContentKeys writerKeys;
-    private final Map<String, Long> roots = new HashMap<>();
     private final HolderTable holders = new HolderTable();
     private final WriteLog writes = new WriteLog();
     private volatile EngineBlocks[] engines = new EngineBlocks[16];
@@ -52,8 +48,7 @@ public final class BlockIndex implements IngestSink {
     private final OptimisticReads reads;
     private final EngineCheckpoints checkpoints;
     private final HolderLinks links;
-    /** Chunks a block may span (7 bits in {@link EngineBlocks}); larger blocks are kept for removals, never keyed. */
-    static final int MAX_SPAN = 127;
+    private final ChainStores stores;
 
     /**
      * @param modelOf the model an engine serves, by engine id
@@ -71,9 +66,9 @@ public final class BlockIndex implements IngestSink {
         this.budget = budget;
         this.modelOf = modelOf;
         this.granularity = granularity;
-        this.writerKeys = new ContentKeys(granularity);
         this.links = new HolderLinks(holders, counts);
         this.eviction = new ClockEviction(budget, counts, links);
+        this.stores = new ChainStores(granularity, counts, links, eviction);
         this.reads = new OptimisticReads(granularity, weights, holders, writes, () -> engines);
         this.checkpoints = new EngineCheckpoints(modelOf);
     }
@@ -120,7 +115,10 @@ public final class BlockIndex implements IngestSink {
             EngineBlocks blocks = engine(engineId);
             for (KvEvent event : batch.events()) {
                 if (event instanceof BlockStored stored) {
-                    store(blocks, stored, changes);
+                    ResolvedBatch.Store store = stores.store(blocks, stored, changes != null);
+                    if (store != null) {
+                        record(changes, store);
+                    }
                 } else if (event instanceof BlockRemoved removed) {
                     if (!removed.kind().reusablePrefix()) {
                         counts.skippedOtherGroups += removed.blockHashes().length;
@@ -164,12 +162,7 @@ public final class BlockIndex implements IngestSink {
             EngineBlocks blocks = engine(engineId);
             for (ResolvedBatch.Change change : batch.changes()) {
                 if (change instanceof ResolvedBatch.Store store) {
-                    if (store.tokenless()) {
-                        storeTokenless(blocks, store.hashes(), store.medium());
-                    } else {
-                        storeChain(blocks, store.hashes(), store.hasParent(), store.parentHash(), store.medium(),
-                                store.span(), 0, (b, parentKey) -> store.keys()[b], null);
-                    }
+                    stores.replay(blocks, store);
                 } else if (change instanceof ResolvedBatch.Remove remove) {
                     remove(blocks, remove);
                 } else if (change instanceof ResolvedBatch.Clear clear) {
@@ -232,123 +225,6 @@ public final class BlockIndex implements IngestSink {
         // What the engine did in that range is unknown; its later removals of blocks we never saw are harmless.
     }
 
-    private void store(EngineBlocks blocks, BlockStored stored, List<ResolvedBatch.Change> changes) {
-        long[] hashes = stored.blockHashes();
-        if (!stored.kind().reusablePrefix()) {
-            counts.skippedOtherGroups += hashes.length;
-            return;
-        }
-        int medium = bit(stored.medium());
-        if (stored.tokenless()) {
-            storeTokenless(blocks, hashes, medium);
-            record(changes, new ResolvedBatch.Store(hashes, false, 0, 0, null, medium));
-            return;
-        }
-        int blockSize = stored.blockSize();
-        int[] tokens = stored.tokenIds();
-        boolean keyable = blockSize > 0 && blockSize % granularity == 0 && tokens.length == hashes.length * blockSize
-                && blockSize / granularity <= MAX_SPAN;
-        int span = keyable ? blockSize / granularity : 0;
-        if (!keyable) {
-            counts.unkeyableBlocks += hashes.length;
-        }
-        long[] used = changes != null ? new long[hashes.length] : null;
-        long root = stored.hasParent() ? 0 : root(blocks.model, stored.loraName());
-        storeChain(blocks, hashes, stored.hasParent(), stored.parentHash(), medium, span, root, (b, parentKey) -> {
-            List<Object> extra = stored.extraKeys() == null || b >= stored.extraKeys().size() ? null
-                    : ContentKeys.normalizeExtra(stored.extraKeys().get(b), stored.loraName());
-            return writerKeys.block(parentKey, tokens, b * blockSize, span, extra);
-        }, used);
-        record(changes, new ResolvedBatch.Store(hashes, stored.hasParent(), stored.parentHash(), span, used, medium));
-    }
-
-    /** The offloading connector's announcement: resolvable only through this engine's earlier store of the hash. */
-    private void storeTokenless(EngineBlocks blocks, long[] hashes, int medium) {
-        for (long hash : hashes) {
-            int id = blocks.idOf(hash);
-            if (id == EngineBlocks.NONE) {
-                id = blocks.allocate(hash);
-                counts.orphanBlocks++;
-            } else if (blocks.media(id) == 0) {
-                counts.orphanBlocks++;
-            }
-            addMedium(blocks, id, medium);
-            if (blocks.indexed(id)) {
-                // A ghost held again: its chain above must be indexed too.
-                eviction.restoreFrom(blocks, blocks.parent(id));
-            }
-            counts.storedBlocks++;
-        }
-    }
-
-    /** The key of a chain's block {@code b}, given its parent's key; 0 for none. */
-    @FunctionalInterface
-    private interface ChunkKeys {
-        long key(int b, long parentKey);
-    }
-
-    /**
-     * Stores a chain of blocks, each keyed from its parent's key while the chain is known; {@code used}, when given,
-     * receives each block's key (0 where it got none), which is what a replay of the store needs.
-     *
-     * @param root the key before the first block when the chain has no parent (unused when keys are given)
-     */
-    private void storeChain(EngineBlocks blocks, long[] hashes, boolean hasParent, long parentHash, int medium,
-            int span, long root, ChunkKeys keys, long[] used) {
-        long parentKey = root;
-        boolean chainKnown = !hasParent;
-        int parent = EngineBlocks.NONE;
-        if (hasParent) {
-            parent = blocks.idOf(parentHash);
-            chainKnown = parent != EngineBlocks.NONE && blocks.keyed(parent);
-            if (chainKnown) {
-                parentKey = blocks.key(parent);
-            }
-        }
-        eviction.restoreFrom(blocks, parent);
-        for (int b = 0; b < hashes.length; b++) {
-            int id = blocks.idOf(hashes[b]);
-            boolean fresh = id == EngineBlocks.NONE;
-            if (fresh) {
-                id = blocks.allocate(hashes[b]);
-            } else {
-                blocks.addFlags(id, EngineBlocks.REFERENCED);
-            }
-            if (parent != EngineBlocks.NONE && parent != id && blocks.parent(id) != parent) {
-                blocks.setParent(id, parent);
-            }
-            if (blocks.evicted(id)) {
-                eviction.restore(blocks, id);
-            }
-            addMedium(blocks, id, medium);
-            counts.storedBlocks++;
-            long key = span > 0 && chainKnown ? keys.key(b, parentKey) : 0;
-            if (key != 0) {
-                if (!blocks.keyed(id)) {
-                    if (!fresh) {
-                        counts.rerootedBlocks++;
-                    }
-                    blocks.setKey(id, key);
-                    blocks.setSpan(id, span);
-                    blocks.addFlags(id, EngineBlocks.KEYED);
-                }
-                if (!blocks.linked(id)) {
-                    links.link(blocks, id);
-                }
-                parentKey = key;
-            } else {
-                chainKnown = false;
-                if (fresh && span > 0) {
-                    counts.orphanBlocks++;
-                }
-            }
-            if (used != null) {
-                used[b] = key;
-            }
-            parent = id;
-        }
-    }
-
     private void remove(EngineBlocks blocks, ResolvedBatch.Remove removed) {
         for (long hash : removed.hashes()) {
             int id = blocks.idOf(hash);
@@ -403,15 +279,6 @@ public final class BlockIndex implements IngestSink {
         }
     }
 
-    private void addMedium(EngineBlocks blocks, int id, int medium) {
-        int before = blocks.media(id);
-        int after = before | medium;
-        if (after != before) {
-            blocks.setMedia(id, after);
-            links.mediaChanged(blocks, id);
-        }
-    }
-
     private EngineBlocks engine(int engineId) {
         if (engineId >= engines.length) {
             engines = Arrays.copyOf(engines, Math.max(engineId + 1, engines.length * 2));
@@ -422,11 +289,6 @@ public final class BlockIndex implements IngestSink {
             engines[engineId] = blocks;
         }
         return blocks;
-    }
-
-    private long root(String model, String loraName) {
-        return roots.computeIfAbsent(model + '\u0000' + (loraName == null ? "" : loraName),
-                k -> writerKeys.root(model, loraName));
     }
 
     static int bit(Medium medium) {

@@ -19,22 +19,38 @@ import java.util.function.IntFunction;
 
 /**
  * The global block index: for every content key, the engines holding a block recorded under it, with span and
- * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup.
+ * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup. This class is the package's face: it runs
+ * each write (one batch, reset or restore of one engine) and hands the parts of the work to the classes below.
  *
  * <p>Design note: keys come from {@link ContentKeys} (the same code gateways run), so queries never depend on an
  * engine's own hash. Each engine's blocks are one open-addressing table ({@link EngineBlocks}); the holders of each
  * key live in client-stub's {@link HolderTable}, laid out for Score (engine sets as bitsets where many engines share
- * a key), and nothing is allocated per block. Only full-attention groups enter: stores and removals of other (or unknown) groups are counted and skipped, so a
- * sliding-window eviction can never delete the full-attention entry of the same hash. Repeated stores are
- * idempotent, and a removal removes its hash from that medium however many stores preceded it (vLLM's "full" report
- * mode re-announces blocks that are not new copies; counting copies would leave stale entries, while this rule can
- * only drop a block early when two physical copies exist and one is evicted).
+ * a key), and nothing is allocated per block. Only full-attention groups enter: stores and removals of other (or
+ * unknown) groups are counted and skipped, so a sliding-window eviction can never delete the full-attention entry of
+ * the same hash. Repeated stores are idempotent, and a removal removes its hash from that medium however many stores
+ * preceded it (vLLM's "full" report mode re-announces blocks that are not new copies; counting copies would leave
+ * stale entries, while this rule can only drop a block early when two physical copies exist and one is evicted).
  *
- * <p>Concurrency: one writer (the ingest thread) applies batches; queries run on any thread, take no lock and never
- * make the writer wait. The shared structures never tear or move an entry the writer is not changing, and the
- * {@link WriteLog} tells a query which engines' batches overlapped it; then every engine is scored once more without
- * a top-k cut and only the overlapped ones again until no write overlaps them. So each engine's part of an answer is
- * that engine as of one applied batch. Per-engine counters ({@link #stats}) are read without that check.
+ * <p>The parts: {@link ChainStores} applies stores (keys, orphans, re-rooting, offload stores); {@link ClockEviction}
+ * keeps each engine within its quota; {@link HolderLinks} makes every change to the holder table and notes it for the
+ * journal and Watch; {@link EngineCheckpoints} turns an engine's table into bytes and back; {@link OptimisticReads}
+ * answers the queries. Removals, clears and resets stay here, beside the batch loop.
+ *
+ * <p>Threads, for the whole package (the one place this is told):
+ * <ul>
+ *   <li>One writer changes the index: the ingest thread, or the journal's recovery before ingest starts. It runs the
+ *       batch loop, resets, {@link #checkpoint} and {@link #restore} here, and through them {@link ChainStores},
+ *       {@link ClockEviction}, {@link HolderLinks}, {@link EngineCheckpoints} and every {@link EngineBlocks} change;
+ *       none of these takes a lock or is safe on another thread. Each write is bracketed in the {@link WriteLog}.
+ *   <li>Queries run on any thread, through {@link OptimisticReads}: they take no lock and never make the writer wait.
+ *       The structures they share with the writer never tear or move an entry the writer is not changing (the table
+ *       of engines is replaced whole when it grows and published through a volatile field), and the {@link WriteLog}
+ *       tells a query which engines' writes overlapped it; every engine is then read once more and only the
+ *       overlapped ones again until no write overlaps them. So each engine's part of an answer is that engine as of
+ *       one applied batch.
+ *   <li>{@link #stats}, {@link #appliedSequence}, {@link #truncated} and {@link #blocksOf} read fields the writer
+ *       changes without that check: status figures, each field one write.
+ * </ul>
  */
 public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
@@ -300,7 +316,7 @@ public final class BlockIndex implements IngestSink {
         };
     }
 
-    // ---- reads (any thread; see the class's note) ----
+    // ---- reads (any thread) ----
 
     /**
      * Scores a prompt given as token ids (capped at {@code floor((n - 1) / g)} chunks, as the engine recomputes the
@@ -325,7 +341,6 @@ public final class BlockIndex implements IngestSink {
     public List<List<Holder>> lookupHashes(long[] hashes) {
         return reads.lookupHashes(hashes);
     }
-
 
     /** Totals and counters; while batches are applied, the sums may mix engines read a batch apart. */
     public IndexStats stats() {
@@ -370,7 +385,6 @@ public final class BlockIndex implements IngestSink {
         return reads.engineSummary(engineId);
     }
 
-
     /**
      * An engine's position and, if asked, its holdings (what Score reads of it), exactly as of one applied batch.
      *
@@ -395,14 +409,12 @@ public final class BlockIndex implements IngestSink {
         return reads.holdings(engineId, withHoldings);
     }
 
-
     /**
      * The last applied sequence of an engine (-1 if none). Read it before a query: the query's answer for that engine
      * reflects the engine at or after this sequence.
      */
     public long appliedSequence(int engineId) {
-        EngineBlocks[] all = engines;
-        EngineBlocks b = engineId < all.length ? all[engineId] : null;
+        EngineBlocks b = engineBlocks(engineId);
         return b == null ? -1 : b.appliedSequence;
     }
 
@@ -410,8 +422,7 @@ public final class BlockIndex implements IngestSink {
 
     /** One engine's part of the index as bytes, or null if the index has no state for it. */
     public byte[] checkpoint(int engineId) {
-        EngineBlocks blocks = engineBlocks(engineId);
-        return EngineCheckpoints.encode(blocks);
+        return EngineCheckpoints.encode(engineBlocks(engineId));
     }
 
     /**
@@ -434,7 +445,6 @@ public final class BlockIndex implements IngestSink {
             writes.end();
         }
     }
-
 
     /** An engine's table: for the writer, for tests of the index's invariants, and for validated reads. */
     EngineBlocks engineBlocks(int engineId) {

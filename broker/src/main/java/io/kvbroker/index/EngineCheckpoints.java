@@ -5,12 +5,12 @@ import java.util.function.IntFunction;
 
 /**
  * Turns one engine's part of the index into checkpoint bytes for the journal, and such bytes back into an engine
- * table whose holders it registers again when the index puts the table in place.
+ * table for the index to put in place of the engine's current one.
  *
- * <p>Design note: the byte layout stays in {@link EngineBlocks}, the one class that sees its arrays; this class is
- * what the index adds around it: the engine's model, the reading of damaged bytes as a bad argument, and the holder
- * table, which a checkpoint does not carry because it is rebuilt from the engine's linked blocks. Runs on the index's
- * writer thread (see {@link BlockIndex} on threads).
+ * <p>Design note: the byte layout stays in {@link EngineBlocks}, the one class that sees its arrays; a checkpoint
+ * carries no holder table entries, which {@link HolderLinks#linkRestored} rebuilds from the table's linked blocks.
+ * This class adds what the index knows around the layout: the engine's model, and damaged bytes reported as a bad
+ * argument naming the engine. Runs on the index's writer thread (see {@link BlockIndex} on threads).
  */
 final class EngineCheckpoints {
     private final IntFunction<String> modelOf;

@@ -36,8 +36,9 @@ final class ChainStores {
     }
 
     /**
-     * Applies one store event; returns it resolved (each block's key, as a replay needs it, when {@code resolve} is
-     * set), or null if the event's group is not one the index keeps.
+     * Applies one store event and returns it as the journal logs it, with each block's key as a replay needs it (the
+     * keys only when {@code resolve} is set: the return value is for resolved batches), or null if the event's group
+     * is not one the index keeps.
      */
     ResolvedBatch.Store store(EngineBlocks blocks, BlockStored stored, boolean resolve) {
         long[] hashes = stored.blockHashes();

@@ -69,7 +69,11 @@ final class OptimisticReads {
         int[] pending = readRepeatedly(engineFilter, filter -> {
             List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, filter, 0, minTokens);
             if (scores != null) {
-                if (filter != null) {
+                if (filter == null) {
+                    // A pass over every engine replaces all before it (one a write overlapped too much to tell
+                    // which engines it changed): an engine missing from it matched nothing.
+                    byEngine.clear();
+                } else {
                     for (int e : filter) {
                         byEngine.remove(e);
                     }

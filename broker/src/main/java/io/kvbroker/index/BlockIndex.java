@@ -12,49 +12,59 @@ import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.event.Medium;
 import io.kvbroker.ingest.IngestSink;
-import it.unimi.dsi.fastutil.longs.LongArrayList;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
  * The global block index: for every content key, the engines holding a block recorded under it, with span and
- * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup.
+ * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup. This class is the package's face: it runs
+ * each write (one batch, reset or restore of one engine) and hands the parts of the work to the classes below.
  *
  * <p>Design note: keys come from {@link ContentKeys} (the same code gateways run), so queries never depend on an
  * engine's own hash. Each engine's blocks are one open-addressing table ({@link EngineBlocks}); the holders of each
  * key live in client-stub's {@link HolderTable}, laid out for Score (engine sets as bitsets where many engines share
- * a key), and nothing is allocated per block. Only full-attention groups enter: stores and removals of other (or unknown) groups are counted and skipped, so a
- * sliding-window eviction can never delete the full-attention entry of the same hash. Repeated stores are
- * idempotent, and a removal removes its hash from that medium however many stores preceded it (vLLM's "full" report
- * mode re-announces blocks that are not new copies; counting copies would leave stale entries, while this rule can
- * only drop a block early when two physical copies exist and one is evicted).
+ * a key), and nothing is allocated per block. Only full-attention groups enter: stores and removals of other (or
+ * unknown) groups are counted and skipped, so a sliding-window eviction can never delete the full-attention entry of
+ * the same hash. Repeated stores are idempotent, and a removal removes its hash from that medium however many stores
+ * preceded it (vLLM's "full" report mode re-announces blocks that are not new copies; counting copies would leave
+ * stale entries, while this rule can only drop a block early when two physical copies exist and one is evicted).
  *
- * <p>Concurrency: one writer (the ingest thread) applies batches; queries run on any thread, take no lock and never
- * make the writer wait. The shared structures never tear or move an entry the writer is not changing, and the
- * {@link WriteLog} tells a query which engines' batches overlapped it; then every engine is scored once more without
- * a top-k cut and only the overlapped ones again until no write overlaps them. So each engine's part of an answer is
- * that engine as of one applied batch. Per-engine counters ({@link #stats}) are read without that check.
+ * <p>The parts: {@link ChainStores} applies stores (keys, orphans, re-rooting, offload stores); {@link ClockEviction}
+ * keeps each engine within its quota; {@link HolderLinks} makes every change to the holder table and notes it for the
+ * journal and Watch; {@link EngineCheckpoints} turns an engine's table into bytes and back; {@link OptimisticReads}
+ * answers the queries. Removals, clears and resets stay here, beside the batch loop.
+ *
+ * <p>Threads, for the whole package (the one place this is told):
+ * <ul>
+ *   <li>One writer changes the index: the ingest thread, or the journal's recovery before ingest starts. It runs the
+ *       batch loop, resets, {@link #checkpoint} and {@link #restore} here, and through them {@link ChainStores},
+ *       {@link ClockEviction}, {@link HolderLinks}, {@link EngineCheckpoints} and every {@link EngineBlocks} change;
+ *       none of these takes a lock or is safe on another thread. Each write is bracketed in the {@link WriteLog}.
+ *   <li>Queries run on any thread, through {@link OptimisticReads}: they take no lock and never make the writer wait.
+ *       The structures they share with the writer never tear or move an entry the writer is not changing (the table
+ *       of engines is replaced whole when it grows and published through a volatile field), and the {@link WriteLog}
+ *       tells a query which engines' writes overlapped it; every engine is then read once more and only the
+ *       overlapped ones again until no write overlaps them. So each engine's part of an answer is that engine as of
+ *       one applied batch.
+ *   <li>{@link #stats}, {@link #appliedSequence}, {@link #truncated} and {@link #blocksOf} read fields the writer
+ *       changes without that check: status figures, each field one write.
+ * </ul>
  */
 public final class BlockIndex implements IngestSink {
     private final IntFunction<String> modelOf;
     private final int granularity;
-    private final ContentKeys writerKeys;
-    private final Map<String, Long> roots = new HashMap<>();
     private final HolderTable holders = new HolderTable();
     private final WriteLog writes = new WriteLog();
-    private final ThreadLocal<Reader> readers;
     private volatile EngineBlocks[] engines = new EngineBlocks[16];
     private final IndexStats.Counts counts = new IndexStats.Counts();
     private final IndexBudget budget;
-    /** The holder changes of the write in progress, when it is resolved; null otherwise (the writer's thread). */
-    private HoldingChanges noting;
-    /** Chunks a block may span (7 bits in {@link EngineBlocks}); larger blocks are kept for removals, never keyed. */
-    static final int MAX_SPAN = 127;
+    private final ClockEviction eviction;
+    private final OptimisticReads reads;
+    private final EngineCheckpoints checkpoints;
+    private final HolderLinks links;
+    private final ChainStores stores;
 
     /**
      * @param modelOf the model an engine serves, by engine id
@@ -72,9 +82,11 @@ public final class BlockIndex implements IngestSink {
         this.budget = budget;
         this.modelOf = modelOf;
         this.granularity = granularity;
-        this.writerKeys = new ContentKeys(granularity);
-        this.readers = ThreadLocal.withInitial(() -> new Reader(new ContentKeys(granularity),
-                new PrefixScorer(weights)));
+        this.links = new HolderLinks(holders, counts);
+        this.eviction = new ClockEviction(budget, counts, links);
+        this.stores = new ChainStores(granularity, counts, links, eviction);
+        this.reads = new OptimisticReads(granularity, weights, holders, writes, () -> engines);
+        this.checkpoints = new EngineCheckpoints(modelOf);
     }
 
     /** Each engine's quota of indexed blocks ({@link IndexBudget#NONE}: no budget). */
@@ -113,13 +125,16 @@ public final class BlockIndex implements IngestSink {
             long fingerprint, long brokerSequence) {
         List<ResolvedBatch.Change> changes = resolve ? new ArrayList<>(batch.events().size() + 1) : null;
         HoldingChanges holdings = resolve ? new HoldingChanges() : HoldingChanges.NONE;
-        noting = resolve ? holdings : null;
+        links.noteInto(resolve ? holdings : null);
         writes.begin(engineId);
         try {
             EngineBlocks blocks = engine(engineId);
             for (KvEvent event : batch.events()) {
                 if (event instanceof BlockStored stored) {
-                    store(blocks, stored, changes);
+                    ResolvedBatch.Store store = stores.store(blocks, stored, changes != null);
+                    if (store != null) {
+                        record(changes, store);
+                    }
                 } else if (event instanceof BlockRemoved removed) {
                     if (!removed.kind().reusablePrefix()) {
                         counts.skippedOtherGroups += removed.blockHashes().length;
@@ -141,7 +156,7 @@ public final class BlockIndex implements IngestSink {
             blocks.fingerprint = fingerprint;
             blocks.brokerSequence = brokerSequence;
         } finally {
-            noting = null;
+            links.noteInto(null);
             writes.end();
         }
         return resolve ? new ResolvedBatch(changes, holdings) : null;
@@ -163,12 +178,7 @@ public final class BlockIndex implements IngestSink {
             EngineBlocks blocks = engine(engineId);
             for (ResolvedBatch.Change change : batch.changes()) {
                 if (change instanceof ResolvedBatch.Store store) {
-                    if (store.tokenless()) {
-                        storeTokenless(blocks, store.hashes(), store.medium());
-                    } else {
-                        storeChain(blocks, store.hashes(), store.hasParent(), store.parentHash(), store.medium(),
-                                store.span(), 0, (b, parentKey) -> store.keys()[b], null);
-                    }
+                    stores.replay(blocks, store);
                 } else if (change instanceof ResolvedBatch.Remove remove) {
                     remove(blocks, remove);
                 } else if (change instanceof ResolvedBatch.Clear clear) {
@@ -185,9 +195,7 @@ public final class BlockIndex implements IngestSink {
     }
 
     private void finish(EngineBlocks blocks, long incarnation, long sequence, List<ResolvedBatch.Change> changes) {
-        if (blocks.indexedCount() > budget.quotaBlocks()) {
-            evict(blocks, changes);
-        }
+        eviction.afterBatch(blocks, changes);
         blocks.incarnation = incarnation;
         blocks.appliedSequence = sequence;
     }
@@ -233,171 +241,6 @@ public final class BlockIndex implements IngestSink {
         // What the engine did in that range is unknown; its later removals of blocks we never saw are harmless.
     }
 
-    private void store(EngineBlocks blocks, BlockStored stored, List<ResolvedBatch.Change> changes) {
-        long[] hashes = stored.blockHashes();
-        if (!stored.kind().reusablePrefix()) {
-            counts.skippedOtherGroups += hashes.length;
-            return;
-        }
-        int medium = bit(stored.medium());
-        if (stored.tokenless()) {
-            storeTokenless(blocks, hashes, medium);
-            record(changes, new ResolvedBatch.Store(hashes, false, 0, 0, null, medium));
-            return;
-        }
-        int blockSize = stored.blockSize();
-        int[] tokens = stored.tokenIds();
-        boolean keyable = blockSize > 0 && blockSize % granularity == 0 && tokens.length == hashes.length * blockSize
-                && blockSize / granularity <= MAX_SPAN;
-        int span = keyable ? blockSize / granularity : 0;
-        if (!keyable) {
-            counts.unkeyableBlocks += hashes.length;
-        }
-        long[] used = changes != null ? new long[hashes.length] : null;
-        long root = stored.hasParent() ? 0 : root(blocks.model, stored.loraName());
-        storeChain(blocks, hashes, stored.hasParent(), stored.parentHash(), medium, span, root, (b, parentKey) -> {
-            List<Object> extra = stored.extraKeys() == null || b >= stored.extraKeys().size() ? null
-                    : ContentKeys.normalizeExtra(stored.extraKeys().get(b), stored.loraName());
-            return writerKeys.block(parentKey, tokens, b * blockSize, span, extra);
-        }, used);
-        record(changes, new ResolvedBatch.Store(hashes, stored.hasParent(), stored.parentHash(), span, used, medium));
-    }
-
-    /** The offloading connector's announcement: resolvable only through this engine's earlier store of the hash. */
-    private void storeTokenless(EngineBlocks blocks, long[] hashes, int medium) {
-        for (long hash : hashes) {
-            int id = blocks.idOf(hash);
-            if (id == EngineBlocks.NONE) {
-                id = blocks.allocate(hash);
-                counts.orphanBlocks++;
-            } else if (blocks.media(id) == 0) {
-                counts.orphanBlocks++;
-            }
-            addMedium(blocks, id, medium);
-            if (blocks.indexed(id)) {
-                // A ghost held again: its chain above must be indexed too.
-                restoreFrom(blocks, blocks.parent(id));
-            }
-            counts.storedBlocks++;
-        }
-    }
-
-    /** The key of a chain's block {@code b}, given its parent's key; 0 for none. */
-    @FunctionalInterface
-    private interface ChunkKeys {
-        long key(int b, long parentKey);
-    }
-
-    /**
-     * Stores a chain of blocks, each keyed from its parent's key while the chain is known; {@code used}, when given,
-     * receives each block's key (0 where it got none), which is what a replay of the store needs.
-     *
-     * @param root the key before the first block when the chain has no parent (unused when keys are given)
-     */
-    private void storeChain(EngineBlocks blocks, long[] hashes, boolean hasParent, long parentHash, int medium,
-            int span, long root, ChunkKeys keys, long[] used) {
-        long parentKey = root;
-        boolean chainKnown = !hasParent;
-        int parent = EngineBlocks.NONE;
-        if (hasParent) {
-            parent = blocks.idOf(parentHash);
-            chainKnown = parent != EngineBlocks.NONE && blocks.keyed(parent);
-            if (chainKnown) {
-                parentKey = blocks.key(parent);
-            }
-        }
-        restoreFrom(blocks, parent);
-        for (int b = 0; b < hashes.length; b++) {
-            int id = blocks.idOf(hashes[b]);
-            boolean fresh = id == EngineBlocks.NONE;
-            if (fresh) {
-                id = blocks.allocate(hashes[b]);
-            } else {
-                blocks.addFlags(id, EngineBlocks.REFERENCED);
-            }
-            if (parent != EngineBlocks.NONE && parent != id && blocks.parent(id) != parent) {
-                blocks.setParent(id, parent);
-            }
-            if (blocks.evicted(id)) {
-                restore(blocks, id);
-            }
-            addMedium(blocks, id, medium);
-            counts.storedBlocks++;
-            long key = span > 0 && chainKnown ? keys.key(b, parentKey) : 0;
-            if (key != 0) {
-                if (!blocks.keyed(id)) {
-                    if (!fresh) {
-                        counts.rerootedBlocks++;
-                    }
-                    blocks.setKey(id, key);
-                    blocks.setSpan(id, span);
-                    blocks.addFlags(id, EngineBlocks.KEYED);
-                }
-                if (!blocks.linked(id)) {
-                    link(blocks, id);
-                }
-                parentKey = key;
-            } else {
-                chainKnown = false;
-                if (fresh && span > 0) {
-                    counts.orphanBlocks++;
-                }
-            }
-            if (used != null) {
-                used[b] = key;
-            }
-            parent = id;
-        }
-    }
-
-    private void link(EngineBlocks blocks, int id) {
-        long key = blocks.key(id);
-        if (holders.holds(key, blocks.engineId)) {
-            // A second block of this engine with the same content: kept for removals, not scored twice.
-            counts.duplicateKeys++;
-        } else {
-            holders.add(key, blocks.engineId, blocks.span(id), blocks.media(id));
-            note(key, blocks.span(id), blocks.media(id));
-            blocks.addFlags(id, EngineBlocks.LINKED);
-        }
-    }
-
-    /**
-     * Restores {@code id} and its ancestors while they are evicted. A store under an evicted block shows its prefix is
-     * in use: the ancestors come back, so no indexed block ever sits below an evicted one, and eviction takes colder
-     * tails instead.
-     */
-    private void restoreFrom(EngineBlocks blocks, int id) {
-        for (int up = id; up != EngineBlocks.NONE && blocks.evicted(up); up = blocks.parent(up)) {
-            restore(blocks, up);
-        }
-    }
-
-    /** Brings an evicted block back into the index (announced again, or a prefix of a block stored now). */
-    private void restore(EngineBlocks blocks, int id) {
-        blocks.setEvicted(id, false);
-        blocks.addFlags(id, EngineBlocks.REFERENCED);
-        if (blocks.keyed(id) && !blocks.linked(id)) {
-            link(blocks, id);
-        }
-        counts.restoredBlocks++;
-    }
-
-    private void unlink(EngineBlocks blocks, int id) {
-        if (blocks.linked(id)) {
-            holders.remove(blocks.key(id), blocks.engineId);
-            note(blocks.key(id), 0, 0);
-            blocks.clearFlags(id, EngineBlocks.LINKED);
-        }
-    }
-
-    /** Notes a holder change of the write in progress, if it is resolved. */
-    private void note(long key, int span, int media) {
-        if (noting != null) {
-            noting.set(key, span, media);
-        }
-    }
-
     private void remove(EngineBlocks blocks, ResolvedBatch.Remove removed) {
         for (long hash : removed.hashes()) {
             int id = blocks.idOf(hash);
@@ -425,14 +268,7 @@ public final class BlockIndex implements IngestSink {
 
     /** Forgets every block of an engine at once: its holders go, and its table starts empty. */
     private void reset(EngineBlocks blocks) {
-        if (noting != null) {
-            noting.drop();
-        }
-        for (int id : blocks.usedIds()) {
-            if (blocks.linked(id)) {
-                holders.remove(blocks.key(id), blocks.engineId);
-            }
-        }
+        links.unlinkAll(blocks);
         EngineBlocks fresh = new EngineBlocks(blocks.engineId, blocks.model);
         fresh.appliedSequence = blocks.appliedSequence;
         fresh.incarnation = blocks.incarnation;
@@ -449,101 +285,14 @@ public final class BlockIndex implements IngestSink {
         }
         blocks.setMedia(id, after);
         if (after == 0) {
-            unlink(blocks, id);
+            links.unlink(blocks, id);
             // What stays (a ghost, while children name it) is structure only: a later store of its hash starts it
             // over as an orphan or a re-rooted block, as if it had gone.
             blocks.clearFlags(id, EngineBlocks.KEYED);
             blocks.release(id);
-        } else if (blocks.linked(id)) {
-            holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
-            note(blocks.key(id), blocks.span(id), after);
+        } else {
+            links.mediaChanged(blocks, id);
         }
-    }
-
-    private void addMedium(EngineBlocks blocks, int id, int medium) {
-        int before = blocks.media(id);
-        int after = before | medium;
-        if (after != before) {
-            blocks.setMedia(id, after);
-            if (blocks.linked(id)) {
-                holders.update(blocks.key(id), blocks.engineId, blocks.span(id), after);
-                note(blocks.key(id), blocks.span(id), after);
-            }
-        }
-    }
-
-    /**
-     * Brings an engine back within its quota, down to {@link Budget#lowWater}: evicts chain tails (indexed blocks
-     * without indexed children), storage-only ones first, then those held on CPU or storage only, then GPU ones; a
-     * block stored or re-announced since the hand last passed is spared once (a clock's second chance, so "oldest
-     * first" is approximate and costs one bit). Evicted entries beyond {@link Budget#evictedCap} that have no children
-     * are forgotten on the way.
-     *
-     * <p>Design note: it depends on nothing but this engine's own history (its quota is a fixed share, the hand its
-     * own), so two replicas fed the same streams evict the same blocks.
-     */
-    private void evict(EngineBlocks blocks, List<ResolvedBatch.Change> changes) {
-        long target = budget.lowWater();
-        LongArrayList evictedHashes = changes != null ? new LongArrayList() : null;
-        LongArrayList evictedKeys = changes != null ? new LongArrayList() : null;
-        for (int tier = 0; tier < 3 && blocks.indexedCount() > target; tier++) {
-            // Round and round until two whole rounds evict nothing: the first may only clear second-chance bits.
-            for (long idle = 0; idle < 2L * blocks.idBound() && blocks.indexedCount() > target; idle++) {
-                int id = blocks.advanceHand();
-                if (!blocks.used(id)) {
-                    continue;
-                }
-                if (blocks.evicted(id)) {
-                    if (blocks.evictedCount() > budget.evictedCap() && blocks.children(id) == 0) {
-                        forget(blocks, id);
-                    }
-                    continue;
-                }
-                if (!evictable(blocks, id, tier)) {
-                    continue;
-                }
-                if (blocks.has(id, EngineBlocks.REFERENCED)) {
-                    blocks.clearFlags(id, EngineBlocks.REFERENCED);
-                    continue;
-                }
-                // Up the chain while its blocks become tails that the hand would take anyway.
-                do {
-                    int parent = blocks.parent(id);
-                    unlink(blocks, id);
-                    blocks.setEvicted(id, true);
-                    counts.evictedBlocks++;
-                    if (evictedHashes != null) {
-                        evictedHashes.add(blocks.hash(id));
-                        evictedKeys.add(blocks.keyed(id) ? blocks.key(id) : 0);
-                    }
-                    id = parent;
-                } while (id != EngineBlocks.NONE && blocks.indexedCount() > target && evictable(blocks, id, tier)
-                        && !blocks.has(id, EngineBlocks.REFERENCED));
-                idle = 0;
-            }
-        }
-        if (evictedHashes != null && !evictedHashes.isEmpty()) {
-            changes.add(new ResolvedBatch.Evict(evictedHashes.toLongArray(), evictedKeys.toLongArray()));
-        }
-    }
-
-    private static boolean evictable(EngineBlocks blocks, int id, int tier) {
-        return blocks.indexed(id) && blocks.indexedChildren(id) == 0 && tierOf(blocks.media(id)) <= tier;
-    }
-
-    /** 0: storage or unknown tiers only; 1: CPU without GPU; 2: on GPU. */
-    private static int tierOf(int media) {
-        if ((media & Media.GPU) != 0) {
-            return 2;
-        }
-        return (media & Media.CPU) != 0 ? 1 : 0;
-    }
-
-    /** Drops an evicted entry altogether: a later event naming its hash will find nothing (counted then). */
-    private void forget(EngineBlocks blocks, int id) {
-        blocks.setMedia(id, 0);
-        blocks.release(id);
-        counts.forgottenBlocks++;
     }
 
     private EngineBlocks engine(int engineId) {
@@ -556,11 +305,6 @@ public final class BlockIndex implements IngestSink {
             engines[engineId] = blocks;
         }
         return blocks;
-    }
-
-    private long root(String model, String loraName) {
-        return roots.computeIfAbsent(model + '\u0000' + (loraName == null ? "" : loraName),
-                k -> writerKeys.root(model, loraName));
     }
 
     static int bit(Medium medium) {
@@ -581,116 +325,7 @@ public final class BlockIndex implements IngestSink {
      */
     public List<PrefixScore> score(String model, String loraName, int[] tokens, long[] keys, int[] engineFilter,
             int topK, int minTokens) {
-        Reader reader = readers.get();
-        for (int attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
-            long mark = writes.mark();
-            List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, engineFilter, topK, minTokens);
-            int[] overlapped = writes.overlapped(mark);
-            if (scores != null && overlapped != null && overlapped.length == 0) {
-                return scores;
-            }
-        }
-        // Writes keep overlapping: score every engine once, then again only those a write overlapped, until none is.
-        Map<Integer, PrefixScore> byEngine = new HashMap<>();
-        int[] pending = readRepeatedly(engineFilter, filter -> {
-            List<PrefixScore> scores = tryScore(reader, model, loraName, tokens, keys, filter, 0, minTokens);
-            if (scores != null) {
-                if (filter != null) {
-                    for (int e : filter) {
-                        byEngine.remove(e);
-                    }
-                }
-                scores.forEach(score -> byEngine.put(score.engineId(), score));
-            }
-            return scores != null;
-        });
-        List<PrefixScore> merged = new ArrayList<>(byEngine.values());
-        merged.sort(Comparator.comparingDouble(PrefixScore::score).reversed()
-                .thenComparingInt(PrefixScore::engineId));
-        return topK > 0 && merged.size() > topK ? merged.subList(0, topK) : merged;
-    }
-
-    /**
-     * Reads this many times whole before reading every engine once and again only those that writes overlapped: one,
-     * since at full ingest rate a second whole read is overlapped as surely as the first.
-     */
-    private static final int OPTIMISTIC_ATTEMPTS = 1;
-
-    /**
-     * Runs {@code read} over {@code filter} (null: every engine), then again over the engines whose writes overlapped
-     * the last run (within {@code filter}), until a run overlaps none of the engines it read. {@code read} returns
-     * false when it met a structure mid-change (an engine added under it); it is then run again.
-     */
-    private int[] readRepeatedly(int[] filter, java.util.function.Predicate<int[]> read) {
-        int[] scope = filter;
-        while (true) {
-            long mark = writes.mark();
-            boolean complete = read.test(scope);
-            int[] overlapped = writes.overlapped(mark);
-            if (!complete || overlapped == null) {
-                continue;
-            }
-            int[] again = overlapped(overlapped, scope, filter);
-            if (again.length == 0) {
-                return again;
-            }
-            scope = again;
-        }
-    }
-
-    /** The engines of {@code overlapped} within {@code scope} (null: all) and within {@code filter}. */
-    private static int[] overlapped(int[] overlapped, int[] scope, int[] filter) {
-        return Arrays.stream(overlapped).distinct()
-                .filter(e -> (scope == null || contains(scope, e)) && (filter == null || contains(filter, e)))
-                .toArray();
-    }
-
-    private static boolean contains(int[] ids, int id) {
-        for (int e : ids) {
-            if (e == id) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** One scoring pass; null if it met a structure mid-change. */
-    private List<PrefixScore> tryScore(Reader reader, String model, String loraName, int[] tokens, long[] keys,
-            int[] engineFilter, int topK, int minTokens) {
-        try {
-            if (tokens != null) {
-                return reader.scorer.score(reader.keys, reader.root(model, loraName), tokens,
-                        PrefixScorer.chunksToScore(tokens.length, granularity), holders, engineFilter, topK,
-                        minTokens);
-            }
-            return reader.scorer.score(keys, keys.length, granularity, holders, engineFilter, topK, minTokens);
-        } catch (IndexOutOfBoundsException e) {
-            // An engine added during the read is beyond the arrays sized at its start; that write overlapped.
-            return null;
-        }
-    }
-
-    /** A query thread's reusable state: key computer, scorer, and the last root it computed. */
-    private static final class Reader {
-        final ContentKeys keys;
-        final PrefixScorer scorer;
-        String rootModel;
-        String rootLora;
-        long root;
-
-        Reader(ContentKeys keys, PrefixScorer scorer) {
-            this.keys = keys;
-            this.scorer = scorer;
-        }
-
-        long root(String model, String lora) {
-            if (!model.equals(rootModel) || !java.util.Objects.equals(lora, rootLora)) {
-                root = keys.root(model, lora);
-                rootModel = model;
-                rootLora = lora;
-            }
-            return root;
-        }
+        return reads.score(model, loraName, tokens, keys, engineFilter, topK, minTokens);
     }
 
     /** One engine holding a looked-up block. */
@@ -699,56 +334,12 @@ public final class BlockIndex implements IngestSink {
 
     /** For each content key, the engines holding a block recorded under it, each as of one applied batch. */
     public List<List<Holder>> lookupKeys(long[] keys) {
-        return lookup(keys.length, (i, filter, found) -> holders.forEachHolder(keys[i], (engineId, span, media) -> {
-            if (filter == null || contains(filter, engineId)) {
-                found.add(new Holder(engineId, media));
-            }
-        }));
+        return reads.lookupKeys(keys);
     }
 
     /** For each engine hash, the engines holding it (orphans included: engine hashes are engine-local). */
     public List<List<Holder>> lookupHashes(long[] hashes) {
-        return lookup(hashes.length, (i, filter, found) -> {
-            for (EngineBlocks blocks : engines) {
-                if (blocks == null || (filter != null && !contains(filter, blocks.engineId))) {
-                    continue;
-                }
-                int id = blocks.idOf(hashes[i]);
-                if (id != EngineBlocks.NONE && blocks.indexed(id)) {
-                    found.add(new Holder(blocks.engineId, blocks.media(id)));
-                }
-            }
-        });
-    }
-
-    /** Finds the holders of the {@code i}-th looked-up item among the engines of {@code filter} (null: all). */
-    @FunctionalInterface
-    private interface ItemReader {
-        void read(int i, int[] filter, List<Holder> found);
-    }
-
-    private List<List<Holder>> lookup(int items, ItemReader reader) {
-        List<List<Holder>> result = new ArrayList<>(items);
-        for (int i = 0; i < items; i++) {
-            result.add(new ArrayList<>());
-        }
-        readRepeatedly(null, filter -> {
-            try {
-                for (int i = 0; i < items; i++) {
-                    List<Holder> found = result.get(i);
-                    found.removeIf(h -> filter == null || contains(filter, h.engineId()));
-                    reader.read(i, filter, found);
-                }
-                return true;
-            } catch (IndexOutOfBoundsException e) {
-                // A table resized under the read: an overlapped write, read again.
-                return false;
-            }
-        });
-        for (List<Holder> found : result) {
-            found.sort(Comparator.comparingInt(Holder::engineId));
-        }
-        return result;
+        return reads.lookupHashes(hashes);
     }
 
     /** Totals and counters; while batches are applied, the sums may mix engines read a batch apart. */
@@ -791,15 +382,7 @@ public final class BlockIndex implements IngestSink {
 
     /** One engine's summary, or an empty one if the index has no state for it. */
     public EngineSummary engineSummary(int engineId) {
-        EngineSummary[] summary = new EngineSummary[1];
-        readRepeatedly(new int[] {engineId}, filter -> {
-            EngineBlocks b = engineBlocks(engineId);
-            summary[0] = b == null ? EngineSummary.EMPTY : new EngineSummary(b.appliedSequence, b.incarnation,
-                    b.indexedCount(), b.blocksOn(Media.GPU), b.blocksOn(Media.CPU), b.blocksOn(Media.STORAGE),
-                    b.blocksOn(Media.OTHER), b.evictedCount(), b.evictions);
-            return true;
-        });
-        return summary[0];
+        return reads.engineSummary(engineId);
     }
 
     /**
@@ -823,46 +406,7 @@ public final class BlockIndex implements IngestSink {
      * index has no state for it.
      */
     public EngineHoldings holdings(int engineId, boolean withHoldings) {
-        EngineHoldings[] read = new EngineHoldings[1];
-        readRepeatedly(new int[] {engineId}, filter -> {
-            try {
-                read[0] = readHoldings(engineBlocks(engineId), withHoldings);
-                return true;
-            } catch (RuntimeException e) {
-                // Arrays swapped or grown under the read: the write that did it overlapped, so it is read again.
-                return false;
-            }
-        });
-        return read[0];
-    }
-
-    private static EngineHoldings readHoldings(EngineBlocks b, boolean withHoldings) {
-        if (b == null) {
-            return EngineHoldings.NONE;
-        }
-        long incarnation = b.incarnation;
-        long sequence = b.appliedSequence;
-        long fingerprint = b.fingerprint;
-        long brokerSequence = b.brokerSequence;
-        if (!withHoldings) {
-            return new EngineHoldings(incarnation, sequence, fingerprint, brokerSequence, new long[0], new int[0]);
-        }
-        int bound = b.idBound();
-        long[] keys = new long[Math.min(bound, b.indexedCount() + 16)];
-        int[] values = new int[keys.length];
-        int n = 0;
-        for (int id = 0; id < bound; id++) {
-            if (b.used(id) && b.linked(id)) {
-                if (n == keys.length) {
-                    keys = Arrays.copyOf(keys, n * 2 + 16);
-                    values = Arrays.copyOf(values, keys.length);
-                }
-                keys[n] = b.key(id);
-                values[n++] = HoldingChanges.value(b.span(id), b.media(id));
-            }
-        }
-        return new EngineHoldings(incarnation, sequence, fingerprint, brokerSequence, Arrays.copyOf(keys, n),
-                Arrays.copyOf(values, n));
+        return reads.holdings(engineId, withHoldings);
     }
 
     /**
@@ -870,8 +414,7 @@ public final class BlockIndex implements IngestSink {
      * reflects the engine at or after this sequence.
      */
     public long appliedSequence(int engineId) {
-        EngineBlocks[] all = engines;
-        EngineBlocks b = engineId < all.length ? all[engineId] : null;
+        EngineBlocks b = engineBlocks(engineId);
         return b == null ? -1 : b.appliedSequence;
     }
 
@@ -879,8 +422,7 @@ public final class BlockIndex implements IngestSink {
 
     /** One engine's part of the index as bytes, or null if the index has no state for it. */
     public byte[] checkpoint(int engineId) {
-        EngineBlocks blocks = engineBlocks(engineId);
-        return blocks == null ? null : blocks.write();
+        return EngineCheckpoints.encode(engineBlocks(engineId));
     }
 
     /**
@@ -889,12 +431,7 @@ public final class BlockIndex implements IngestSink {
      * @throws IllegalArgumentException if the bytes are not a checkpoint this release can read
      */
     public void restore(int engineId, byte[] checkpoint) {
-        EngineBlocks restored;
-        try {
-            restored = EngineBlocks.read(engineId, modelOf.apply(engineId), checkpoint);
-        } catch (java.nio.BufferUnderflowException | IndexOutOfBoundsException e) {
-            throw new IllegalArgumentException("checkpoint of engine " + engineId + " is cut short", e);
-        }
+        EngineBlocks restored = checkpoints.decode(engineId, checkpoint);
         writes.begin(engineId);
         try {
             EngineBlocks current = engineBlocks(engineId);
@@ -903,11 +440,7 @@ public final class BlockIndex implements IngestSink {
             }
             engine(engineId);
             engines[engineId] = restored;
-            for (int id = 0; id < restored.idBound(); id++) {
-                if (restored.used(id) && restored.linked(id)) {
-                    holders.add(restored.key(id), engineId, restored.span(id), restored.media(id));
-                }
-            }
+            links.linkRestored(restored);
         } finally {
             writes.end();
         }

@@ -184,6 +184,35 @@ class ServeProcessTest {
         }
     }
 
+    /**
+     * The operator points a second broker at a running broker's journal with {@code journal.startFresh=true}: it is
+     * refused, naming the holder and the safe step, and deletes nothing.
+     */
+    @Test
+    void aSecondBrokerWithStartFreshIsRefusedAndLeavesTheRunningBrokersJournalAlone() throws Exception {
+        Path journal = Files.createTempDirectory("kvbroker-journal").resolve("journal");
+        String[] common = {"serve", "--set", "grpc.port=0", "--set", "metrics.port=0", "--set",
+            "journal.dir=" + journal, "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]"};
+        try (Daemon running = new Daemon(common)) {
+            assertThat(running.awaitLine("started in", 60)).as(running.output()).isTrue();
+            List<String> args = new ArrayList<>(List.of(common));
+            args.addAll(List.of("--set", "journal.startFresh=true"));
+            String output;
+            try (Daemon second = new Daemon(args.toArray(String[]::new))) {
+                // Before the fix it deleted the folder and started beside the first: it must stop on its own.
+                assertThat(second.process.waitFor(60, TimeUnit.SECONDS)).as(second.output()).isTrue();
+                second.reader.get(10, TimeUnit.SECONDS);
+                assertThat(second.process.exitValue()).as(second.output()).isNotZero();
+                output = second.output();
+            }
+            assertThat(output).contains("another kvbroker (process " + running.process.pid() + ") holds journal.dir "
+                    + journal + ": stop it, or point this one at another directory");
+            assertThat(output).doesNotContain("deleting the journal");
+            assertThat(journal.resolve("CURRENT")).as("the running broker's journal is still there").exists();
+            assertThat(running.terminate()).as(running.output()).isZero();
+        }
+    }
+
     /** A finished command's exit code and output. */
     private record Result(int exitCode, String stdout, String stderr) {
     }

@@ -96,6 +96,7 @@ public final class GrpcServer implements Component {
             return thread;
         });
         health = new HealthStatusManager();
+        RefusedRequestLog.install();
         ServerCredentials credentials = InsecureServerCredentials.create();
         List<Runnable> checks = new ArrayList<>();
         BearerTokenInterceptor tokens = null;

@@ -140,14 +140,18 @@ class ServeProcessTest {
             assertThat(answer.get("engines")).as("the llama engines hold the shared prompt").isNotEmpty();
             assertThat(answer.get("engines").get(0).get("engine").asText()).startsWith("sim-");
 
-            Result hint = run("hint", "--address", address, "--engine", "1", "--model", "sim/llama-8b",
+            // Engine 2 serves sim/llama-8b (engine 1 serves sim/qwen-7b: a Hint naming llama for it is refused).
+            Result hint = run("hint", "--address", address, "--engine", "2", "--model", "sim/llama-8b",
                     "--sample-prompt", "--ttl-ms", "60000");
             assertThat(hint.exitCode()).as(hint.stderr()).isZero();
-            assertThat(hint.stdout()).contains("pending on engine 1");
+            assertThat(hint.stdout()).contains("pending on engine 2");
 
             Result bad = run("score", "--address", address, "--tokens", "1,2,3");
             assertThat(bad.exitCode()).isEqualTo(1);
             assertThat(bad.stderr()).contains("INVALID_ARGUMENT: model: required");
+            Result typo = run("score", "--address", address, "--model", "sim/llama-8", "--tokens", "1,2,3");
+            assertThat(typo.exitCode()).isEqualTo(1);
+            assertThat(typo.stderr()).contains("NOT_FOUND: model: no engine serves 'sim/llama-8'; served: '");
             assertThat(daemon.terminate()).as(daemon.output()).isZero();
         }
     }

@@ -1,5 +1,6 @@
 package io.kvbroker.metrics;
 
+import io.kvbroker.daemon.ListenFailure;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -29,7 +30,6 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
-import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -108,12 +108,7 @@ final class BoundedHttpServer implements AutoCloseable {
         ChannelFuture bound = bootstrap.bind(new InetSocketAddress(host, port)).awaitUninterruptibly();
         if (!bound.isSuccess()) {
             close();
-            Throwable cause = bound.cause();
-            if (cause instanceof BindException) {
-                throw new IOException(key + ": port " + port + " on " + host + " is already in use (or not this"
-                        + " host's address): " + cause.getMessage(), cause);
-            }
-            throw new IOException(key + ": cannot listen on " + host + ":" + port + ": " + cause, cause);
+            throw new IOException(ListenFailure.message(key, host, port, bound.cause()), bound.cause());
         }
         channel = bound.channel();
     }

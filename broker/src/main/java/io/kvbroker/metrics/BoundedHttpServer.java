@@ -40,7 +40,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
 /**
@@ -78,8 +77,6 @@ final class BoundedHttpServer implements AutoCloseable {
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
     private final AtomicInteger open = new AtomicInteger();
-    private final AtomicLong refusedConnections = new AtomicLong();
-    private final AtomicLong timedOut = new AtomicLong();
     private final Channel channel;
 
     /**
@@ -118,16 +115,6 @@ final class BoundedHttpServer implements AutoCloseable {
         return ((InetSocketAddress) channel.localAddress()).getPort();
     }
 
-    /** Connections closed because {@link #MAX_CONNECTIONS} were open (the oldest waiting one, or the new one). */
-    long refusedConnections() {
-        return refusedConnections.get();
-    }
-
-    /** Connections closed because the request or the answer's delivery passed its deadline. */
-    long timedOutConnections() {
-        return timedOut.get();
-    }
-
     /** Stops listening, closes every connection and stops the threads, within {@code budget}. */
     void stop(Duration budget) {
         if (channel != null) {
@@ -157,7 +144,6 @@ final class BoundedHttpServer implements AutoCloseable {
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             if (open.incrementAndGet() > MAX_CONNECTIONS) {
-                refusedConnections.incrementAndGet();
                 Iterator<Channel> oldest = waiting.iterator();
                 if (!oldest.hasNext()) {
                     ctx.close();
@@ -219,10 +205,7 @@ final class BoundedHttpServer implements AutoCloseable {
             if (timer != null) {
                 timer.cancel(false);
             }
-            timer = ctx.executor().schedule(() -> {
-                timedOut.incrementAndGet();
-                ctx.close();
-            }, ms, TimeUnit.MILLISECONDS);
+            timer = ctx.executor().schedule(() -> ctx.close(), ms, TimeUnit.MILLISECONDS);
         }
     }
 

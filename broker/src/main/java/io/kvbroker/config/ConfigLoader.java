@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.TextNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -85,16 +87,22 @@ public final class ConfigLoader {
     }
 
     private static JsonNode readYaml(Path path) throws ConfigException {
-        if (!Files.isRegularFile(path)) {
+        // Not only regular files: /dev/null (no settings: every default) and a pipe (--config <(...)) read too.
+        if (!Files.exists(path)) {
             throw new ConfigException("--config", "no such file: " + path);
         }
-        try {
-            return YAML.readTree(path.toFile());
+        if (Files.isDirectory(path)) {
+            throw new ConfigException("--config", path + " is a directory; give the YAML file in it");
+        }
+        try (InputStream in = Files.newInputStream(path)) {
+            return YAML.readTree(in);
         } catch (JsonProcessingException e) {
             throw new ConfigException("--config", path + " is not valid YAML: " + e.getOriginalMessage()
                     + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : ""));
+        } catch (AccessDeniedException e) {
+            throw new ConfigException("--config", "cannot read " + path + ": permission denied");
         } catch (IOException e) {
-            throw new ConfigException("--config", "cannot read " + path + ": " + e.getMessage());
+            throw new ConfigException("--config", "cannot read " + path + ": " + e);
         }
     }
 

@@ -248,7 +248,7 @@ public final class Settings {
 
     public static final Setting<Boolean> JOURNAL_START_FRESH = new Setting<>("journal.startFresh", "boolean", false,
             "false", "Delete the journal at start-up and rebuild from the engines: the way out of a journal from"
-                    + " another release or a damaged one.", false, ValueParsers.bool());
+                    + " another release or a damaged one. Refused while another kvbroker holds the folder.", false, ValueParsers.bool());
 
     public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
             "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"

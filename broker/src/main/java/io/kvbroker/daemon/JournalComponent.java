@@ -68,12 +68,8 @@ final class JournalComponent implements Component {
 
     @Override
     public void start() {
-        if (settings.startFresh()) {
-            LOG.warn("journal.startFresh: deleting the journal in {}; every engine is rebuilt from its own replay",
-                    settings.dir());
-            Journal.destroy(settings.dir());
-        }
-        journal = Journal.open(settings.dir(), settings.sync());
+        // Locks the folder before it deletes anything: a fresh start never clears a journal another broker holds.
+        journal = Journal.open(settings.dir(), settings.sync(), settings.startFresh());
         journal.observeGroupWrites(groupWriteNanos);
         sink.attach(journal);
         JournalRecovery.Result result;

@@ -2,10 +2,13 @@ package io.kvbroker.engine;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Gives every engine a small integer id and maps between ids, keys and topics.
@@ -24,6 +27,8 @@ public final class EngineRegistry {
     private final Map<EngineKey, Integer> idsByKey = new HashMap<>();
     private final Map<String, Integer> idsByTopicRank = new HashMap<>();
     private volatile Entry[] entries = new Entry[0];
+    /** Every model an engine registered since start-up served, removed engines' included; replaced, not modified. */
+    private volatile Set<String> models = Set.of();
 
     /**
      * Registers an engine, or returns its id if the same key is registered with the same spec.
@@ -59,6 +64,11 @@ public final class EngineRegistry {
             idsByTopicRank.put(topicRank, id);
         }
         entries = grown;
+        if (!models.contains(spec.model())) {
+            Set<String> more = new TreeSet<>(models);
+            more.add(spec.model());
+            models = Collections.unmodifiableSet(more);
+        }
         return id;
     }
 
@@ -105,6 +115,19 @@ public final class EngineRegistry {
             }
         }
         return live;
+    }
+
+    /**
+     * Whether some engine registered since start-up serves {@code model}, a removed one included: a model whose
+     * engines all went away (scaled to zero) is still known, a name no engine ever served (a typo) is not.
+     */
+    public boolean knowsModel(String model) {
+        return models.contains(model);
+    }
+
+    /** The models {@link #knowsModel} knows, sorted. */
+    public Set<String> models() {
+        return models;
     }
 
     /** How many ids were handed out, removed engines included. */

@@ -8,6 +8,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvbroker.daemon.Component;
+import io.kvbroker.daemon.ListenFailure;
 import io.kvbroker.daemon.Readiness;
 import io.kvbroker.proto.v1.KvIndexServiceGrpc;
 import io.kvbroker.query.IndexQueries;
@@ -96,6 +97,7 @@ public final class GrpcServer implements Component {
             return thread;
         });
         health = new HealthStatusManager();
+        RefusedRequestLog.install();
         ServerCredentials credentials = InsecureServerCredentials.create();
         List<Runnable> checks = new ArrayList<>();
         BearerTokenInterceptor tokens = null;
@@ -137,8 +139,7 @@ public final class GrpcServer implements Component {
             server = builder.build().start();
         } catch (Exception e) {
             executor.shutdownNow();
-            throw new IllegalStateException("cannot serve gRPC on " + host + ":" + port + " (grpc.port): "
-                    + e.getMessage(), e);
+            throw new IllegalStateException(ListenFailure.message("grpc.port", host, port, e), e);
         }
         readiness.listen(ready -> {
             ServingStatus status = ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;

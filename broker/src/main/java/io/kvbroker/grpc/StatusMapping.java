@@ -17,7 +17,8 @@ final class StatusMapping {
     }
 
     /**
-     * INVALID_ARGUMENT for a bad request (the message names the field), RESOURCE_EXHAUSTED for a bound on the
+     * INVALID_ARGUMENT for a bad request (the message names the field), NOT_FOUND for a model no engine serves,
+     * RESOURCE_EXHAUSTED for a bound on the
      * broker's state, UNAVAILABLE while starting or stopping, the status of a cancelled call (DEADLINE_EXCEEDED
      * when its deadline passed), INTERNAL for anything else (logged: it is a broker fault).
      */
@@ -25,6 +26,7 @@ final class StatusMapping {
         if (failure instanceof RequestException refused) {
             Status status = switch (refused.kind()) {
                 case INVALID -> Status.INVALID_ARGUMENT;
+                case NOT_FOUND -> Status.NOT_FOUND;
                 case EXHAUSTED -> Status.RESOURCE_EXHAUSTED;
                 case UNAVAILABLE -> Status.UNAVAILABLE;
             };

@@ -8,6 +8,7 @@ import io.kvbroker.codec.WireFrames.ReplayMessage;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.daemon.Component;
+import io.kvbroker.daemon.ListenFailure;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
@@ -35,6 +36,8 @@ import org.slf4j.LoggerFactory;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
+import org.zeromq.ZMQException;
+import zmq.ZError;
 
 /**
  * Takes in every engine's PUB stream and replay ROUTER on one thread with one poller, and feeds each engine's
@@ -369,14 +372,19 @@ public final class ZmqIngest implements Component {
         // Six sockets an engine in connect mode (SUB, DEALER, their monitors and the PAIRs reading them): JeroMQ's
         // default of 1024 sockets stops ingest near 170 engines. Set before the first socket sizes the table.
         context.getContext().setMaxSockets(MAX_SOCKETS);
+        int rank = 0;
         try {
-            for (int rank = 0; listen.enabled() && rank < listen.maxRanks(); rank++) {
+            for (; listen.enabled() && rank < listen.maxRanks(); rank++) {
                 listenSockets.add(new ListenSocket(rank));
             }
         } catch (RuntimeException e) {
             context.close();
-            throw new IllegalStateException("cannot listen on " + listen.host() + ":" + listen.port() + ".."
-                    + (listen.port() + listen.maxRanks() - 1) + ": " + e.getMessage(), e);
+            // JeroMQ reports BSD error numbers ("Errno 48"): name the setting and the port instead.
+            int code = e instanceof ZMQException zmq ? zmq.getErrorCode() : -1;
+            throw new IllegalStateException(ListenFailure.message(Settings.INGEST_LISTEN_PORT.key(), listen.host(),
+                    listen.port() + rank, code == ZError.EADDRINUSE, code == -1 ? String.valueOf(e.getMessage())
+                    : ZError.toString(code)) + (rank == 0 ? "" : " (rank " + rank + ": ingest.listen.port + " + rank
+                    + ")"), e);
         }
         if (listen.enabled()) {
             LOG.info("listening for engines on tcp://{}:{}..{}", listen.host(), listen.port(),

@@ -100,6 +100,8 @@ public final class Journal implements AutoCloseable {
     }
 
     private final Path dir;
+    /** Held from open to close: no other kvbroker opens or deletes this folder meanwhile. */
+    private final JournalLock lock;
     private final Sync sync;
     private final DBOptions dbOptions;
     /** Tracks the SST files' size; its space limit is how tests make the disk "full" (none by default). */
@@ -175,8 +177,9 @@ public final class Journal implements AutoCloseable {
     /** Set under {@link #dbLock}'s write lock once {@link #close} closes the database: no reopen after that. */
     private boolean closed;
 
-    private Journal(Path dir, Sync sync) throws RocksDBException {
+    private Journal(Path dir, Sync sync, JournalLock lock) throws RocksDBException {
         this.dir = dir;
+        this.lock = lock;
         this.sync = sync;
         sstFiles = new SstFileManager(Env.getDefault());
         // RocksDB's recovery from a full disk waits for a whole write buffer (64 MiB) of free space and blocks every
@@ -200,27 +203,47 @@ public final class Journal implements AutoCloseable {
     /**
      * Opens the journal in {@code dir}, creating it if there is none.
      *
-     * @throws JournalException if the folder holds something else, a journal of another format, or a damaged one
+     * @throws JournalException if another kvbroker holds the folder, or it holds something else, a journal of
+     *     another format, or a damaged one
      */
     public static Journal open(Path dir, Sync sync) {
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new JournalException("cannot create the journal folder " + dir + ": " + e.getMessage(), e);
-        }
-        boolean fresh;
-        try (var entries = Files.list(dir)) {
-            fresh = entries.findAny().isEmpty();
-        } catch (IOException e) {
-            throw new JournalException("cannot read the journal folder " + dir + ": " + e.getMessage(), e);
-        }
+        return open(dir, sync, false);
+    }
+
+    /**
+     * Opens the journal in {@code dir}, first deleting what it holds if {@code startFresh}; the folder is locked
+     * before anything is read or deleted, and stays locked until {@link #close}.
+     *
+     * @throws JournalException if another kvbroker holds the folder (nothing is deleted then), or it holds something
+     *     else, a journal of another format, or a damaged one
+     */
+    public static Journal open(Path dir, Sync sync, boolean startFresh) {
+        JournalLock lock = JournalLock.acquire(dir);
         Journal journal;
+        boolean fresh;
         try {
-            journal = new Journal(dir, sync);
-        } catch (RocksDBException e) {
-            throw new JournalException("the journal in " + dir + " cannot be opened (" + e.getMessage() + "); to"
-                    + " start fresh and rebuild from the engines, remove that folder or start with"
-                    + " journal.startFresh=true", e);
+            if (startFresh) {
+                LOG.warn("journal.startFresh: deleting the journal in {}; every engine is rebuilt from its own"
+                        + " replay", dir);
+                clear(dir);
+            }
+            try (var entries = Files.list(dir)) {
+                fresh = entries.allMatch(JournalLock::isLockFile);
+            } catch (IOException e) {
+                throw new JournalException("cannot read the journal folder " + dir + ": " + e.getMessage(), e);
+            }
+            try {
+                journal = new Journal(dir, sync, lock);
+            } catch (RocksDBException e) {
+                throw new JournalException("the journal in " + dir + " cannot be opened (" + e.getMessage() + "); "
+                        + (e.getMessage() != null && e.getMessage().contains("lock")
+                        ? "another process holds it: stop it, or point journal.dir at another directory"
+                        : "to start fresh and rebuild from the engines, remove that folder or start with"
+                        + " journal.startFresh=true"), e);
+            }
+        } catch (RuntimeException e) {
+            lock.close();
+            throw e;
         }
         try {
             journal.checkFormat(fresh);
@@ -234,14 +257,29 @@ public final class Journal implements AutoCloseable {
         return journal;
     }
 
-    /** Deletes a journal folder and everything in it, for a fresh start. */
+    /** Deletes a journal folder and everything in it, for a fresh start; refused if a kvbroker holds it. */
     public static void destroy(Path dir) {
         if (!Files.exists(dir)) {
             return;
         }
+        try (JournalLock lock = JournalLock.acquire(dir)) {
+            clear(dir);
+        }
+        try {
+            Files.deleteIfExists(dir.resolve(JournalLock.FILE_NAME));
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            throw new JournalException("cannot remove the journal folder " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Deletes everything in a locked journal folder but the lock file. */
+    private static void clear(Path dir) {
         try (var paths = Files.walk(dir)) {
             for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(path);
+                if (!path.equals(dir) && !(JournalLock.isLockFile(path) && path.getParent().equals(dir))) {
+                    Files.delete(path);
+                }
             }
         } catch (IOException e) {
             throw new JournalException("cannot remove the journal folder " + dir + ": " + e.getMessage(), e);
@@ -890,8 +928,8 @@ public final class Journal implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        Lock lock = dbLock.writeLock();
-        lock.lock();
+        Lock writeLock = dbLock.writeLock();
+        writeLock.lock();
         try {
             closed = true;
             if (db != null) {
@@ -901,7 +939,7 @@ public final class Journal implements AutoCloseable {
             // As above.
         } finally {
             closeDatabase();
-            lock.unlock();
+            writeLock.unlock();
         }
         writeOptions.close();
         dbOptions.close();
@@ -909,6 +947,7 @@ public final class Journal implements AutoCloseable {
         sstFiles.close();
         logOptions.close();
         plainOptions.close();
+        lock.close();
     }
 
     // ---- encoding ----

@@ -1,6 +1,6 @@
 package io.kvbroker.metrics;
 
-import com.sun.net.httpserver.HttpExchange;
+import io.kvbroker.config.Settings;
 import io.kvbroker.daemon.Component;
 import io.kvbroker.discovery.EngineDiscovery;
 import io.kvbroker.engine.EngineRegistry;
@@ -8,13 +8,18 @@ import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.watch.ChangeFeed;
 import io.kvbroker.watch.WatchService;
-import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.kvbroker.metrics.BoundedHttpServer.Request;
+import io.kvbroker.metrics.BoundedHttpServer.Response;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.prometheus.metrics.exporter.common.PrometheusScrapeHandler;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
+import java.io.UncheckedIOException;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -26,11 +31,12 @@ import org.slf4j.LoggerFactory;
  * started daemon has lost a part it cannot do without, so the kubelet restarts it) and {@code /-/ready} (started and
  * ingesting).
  *
- * <p>Design note: the server is the Prometheus client's own, on the JDK's HTTP server with its own small thread
- * pool, so a slow scraper never touches the ingest thread; kvbroker's series are computed at scrape time from
+ * <p>Design note: the HTTP server is {@link BoundedHttpServer} (Netty, with a request deadline and a connection cap,
+ * so that slow clients cannot take the probes down) around the Prometheus client's own scrape handler, on threads of
+ * its own, so a slow scraper never touches the ingest thread; kvbroker's series are computed at scrape time from
  * counters that exist anyway, except the two nothing else counts: gRPC calls and the journal's group write times
- * (see {@link GrpcMetrics}, {@link JournalCollector}). It starts first and stops last, so probes answer (not ready) during start-up and a
- * last scrape can see the shutdown.
+ * (see {@link GrpcMetrics}, {@link JournalCollector}). It starts first and stops last, so probes answer (not ready)
+ * during start-up and a last scrape can see the shutdown.
  */
 public final class MetricsServer implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
@@ -40,7 +46,9 @@ public final class MetricsServer implements Component {
     private final BooleanSupplier healthy;
     private final Supplier<String> notReady;
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    private HTTPServer server;
+    private final PrometheusScrapeHandler scrapeHandler = new PrometheusScrapeHandler(registry);
+    private ExecutorService scrapes;
+    private BoundedHttpServer server;
 
     /**
      * @param port the port to bind; 0 picks a free one (tests), while {@code metrics.port: 0} means no server at all
@@ -91,52 +99,64 @@ public final class MetricsServer implements Component {
 
     @Override
     public void start() throws IOException {
+        scrapes = Executors.newSingleThreadExecutor(r -> {
+            Thread thread = new Thread(r, "kvbroker-metrics-scrape");
+            thread.setDaemon(true);
+            return thread;
+        });
         try {
-            server = HTTPServer.builder().hostname(host).port(port).registry(registry).registerHealthHandler(false)
-                    .defaultHandler(this::other).buildAndStart();
+            server = new BoundedHttpServer(Settings.METRICS_PORT.key(), host, port, "kvbroker-metrics", this::answer);
         } catch (IOException e) {
-            throw new IOException("metrics.port: cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+            scrapes.shutdownNow();
+            throw e;
         }
-        LOG.info("metrics on http://{}:{}/metrics", host, server.getPort());
+        LOG.info("metrics on http://{}:{}/metrics", host, server.port());
     }
 
     /** The bound port (the chosen one when started with 0). */
     public int port() {
-        return server.getPort();
+        return server.port();
     }
 
-    /** The probes, and a short index page; the library serves {@code /metrics} itself. */
-    private void other(HttpExchange exchange) throws IOException {
-        String path = exchange.getRequestURI().getPath();
-        int status;
-        String body;
-        if (path.equals("/-/healthy")) {
-            boolean ok = healthy.getAsBoolean();
-            status = ok ? 200 : 503;
-            body = ok ? "healthy\n" : "unhealthy: ingest stopped\n";
-        } else if (path.equals("/-/ready")) {
-            String why = notReady.get();
-            status = why == null ? 200 : 503;
-            body = why == null ? "ready\n" : "not ready: " + why + "\n";
-        } else if (path.equals("/")) {
-            status = 200;
-            body = "kvbroker: /metrics, /-/healthy, /-/ready\n";
-        } else {
-            status = 404;
-            body = "not found\n";
+    /**
+     * The probes and the index page on the event loop (they read two flags); {@code /metrics} on the scrape thread,
+     * so that a slow scrape never holds a probe.
+     */
+    private CompletableFuture<Response> answer(Request request) {
+        String path = new QueryStringDecoder(request.uri()).path();
+        return switch (path) {
+            case "/metrics" -> CompletableFuture.supplyAsync(() -> scrape(request), scrapes);
+            case "/-/healthy" -> CompletableFuture.completedFuture(healthy.getAsBoolean()
+                    ? Response.text(200, "healthy\n") : Response.text(503, "unhealthy: ingest stopped\n"));
+            case "/-/ready" -> {
+                String why = notReady.get();
+                yield CompletableFuture.completedFuture(why == null ? Response.text(200, "ready\n")
+                        : Response.text(503, "not ready: " + why + "\n"));
+            }
+            case "/" -> CompletableFuture.completedFuture(Response.text(200,
+                    "kvbroker: /metrics, /-/healthy, /-/ready\n"));
+            default -> CompletableFuture.completedFuture(Response.text(404, "not found\n"));
+        };
+    }
+
+    /** The Prometheus client's own scrape handler (formats, {@code name[]} filters, gzip) over one request. */
+    private Response scrape(Request request) {
+        ScrapeExchange exchange = new ScrapeExchange(request);
+        try {
+            scrapeHandler.handleRequest(exchange);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
-        exchange.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(bytes);
-        }
+        return exchange.response();
     }
 
     @Override
     public void stop(Duration budget) {
         if (server != null) {
-            server.close();
+            server.stop(budget);
+        }
+        if (scrapes != null) {
+            scrapes.shutdownNow();
         }
     }
 }

@@ -52,6 +52,13 @@ public final class IndexQueries {
 
     /** Scores a prompt: the index's rows with each engine's state and sequence, and the pending hinted runs. */
     public ScoreAnswer score(ScoreQuery query) {
+        if (!registry.knowsModel(query.model())) {
+            // OK and empty would read as "nobody holds this prompt": a gateway's typo would go unseen.
+            throw RequestException.notFound("model", "no engine serves " + quoted(query.model()) + "; served: "
+                    + (registry.models().isEmpty() ? "none yet" : quoted(String.join(", ",
+                    registry.models().stream().limit(10).toList()))
+                    + (registry.models().size() > 10 ? " and " + (registry.models().size() - 10) + " more" : "")));
+        }
         int bound = registry.idCount();
         long[] sequences = new long[bound];
         if (query.engineFilter() == null) {
@@ -172,6 +179,11 @@ public final class IndexQueries {
             throw RequestException.invalid("engine_id", "no engine with id " + engineId
                     + (engineId < registry.idCount() ? " (it was removed)" : ""));
         }
+        String served = registry.entry(engineId).spec().model();
+        if (!model.isEmpty() && !served.isEmpty() && !served.equals(model)) {
+            throw RequestException.invalid("model", "engine " + engineId + " serves " + quoted(served) + ", not "
+                    + quoted(model));
+        }
         long[] hinted = keys != null ? keys : promptKeys(model, loraName, tokens);
         List<List<Holder>> holders = index.lookupKeys(hinted);
         boolean[] held = new boolean[hinted.length];
@@ -179,6 +191,11 @@ public final class IndexQueries {
             held[i] = holders.get(i).stream().anyMatch(h -> h.engineId() == engineId);
         }
         return hints.record(engineId, hinted, held, ttlMs);
+    }
+
+    /** A name from a request or the registry, quoted and cut to a readable length. */
+    private static String quoted(String name) {
+        return "'" + (name.length() <= 200 ? name : name.substring(0, 200) + "...") + "'";
     }
 
     /** The content keys Score scores for a token prompt: its chunks but a last token's. */

@@ -11,6 +11,8 @@ public final class RequestException extends RuntimeException {
     public enum Kind {
         /** The request itself is wrong: a missing, malformed or too large field. */
         INVALID,
+        /** The request names something the broker does not know (a model no engine serves). */
+        NOT_FOUND,
         /** The request is fine, but a configured bound on the broker's state would be passed. */
         EXHAUSTED,
         /** The broker cannot answer yet (starting, recovering) or any more (stopping). */
@@ -29,6 +31,10 @@ public final class RequestException extends RuntimeException {
 
     public static RequestException invalid(String field, String message) {
         return new RequestException(Kind.INVALID, field, message);
+    }
+
+    public static RequestException notFound(String field, String message) {
+        return new RequestException(Kind.NOT_FOUND, field, message);
     }
 
     public Kind kind() {

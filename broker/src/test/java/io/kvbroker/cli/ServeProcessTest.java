@@ -140,14 +140,18 @@ class ServeProcessTest {
             assertThat(answer.get("engines")).as("the llama engines hold the shared prompt").isNotEmpty();
             assertThat(answer.get("engines").get(0).get("engine").asText()).startsWith("sim-");
 
-            Result hint = run("hint", "--address", address, "--engine", "1", "--model", "sim/llama-8b",
+            // Engine 2 serves sim/llama-8b (engine 1 serves sim/qwen-7b: a Hint naming llama for it is refused).
+            Result hint = run("hint", "--address", address, "--engine", "2", "--model", "sim/llama-8b",
                     "--sample-prompt", "--ttl-ms", "60000");
             assertThat(hint.exitCode()).as(hint.stderr()).isZero();
-            assertThat(hint.stdout()).contains("pending on engine 1");
+            assertThat(hint.stdout()).contains("pending on engine 2");
 
             Result bad = run("score", "--address", address, "--tokens", "1,2,3");
             assertThat(bad.exitCode()).isEqualTo(1);
             assertThat(bad.stderr()).contains("INVALID_ARGUMENT: model: required");
+            Result typo = run("score", "--address", address, "--model", "sim/llama-8", "--tokens", "1,2,3");
+            assertThat(typo.exitCode()).isEqualTo(1);
+            assertThat(typo.stderr()).contains("NOT_FOUND: model: no engine serves 'sim/llama-8'; served: '");
             assertThat(daemon.terminate()).as(daemon.output()).isZero();
         }
     }
@@ -181,6 +185,35 @@ class ServeProcessTest {
             }
             assertThat(lines).anySatisfy(line -> assertThat(json.readTree(line).path("loggerName").asText())
                     .startsWith("io.grpc"));
+        }
+    }
+
+    /**
+     * The operator points a second broker at a running broker's journal with {@code journal.startFresh=true}: it is
+     * refused, naming the holder and the safe step, and deletes nothing.
+     */
+    @Test
+    void aSecondBrokerWithStartFreshIsRefusedAndLeavesTheRunningBrokersJournalAlone() throws Exception {
+        Path journal = Files.createTempDirectory("kvbroker-journal").resolve("journal");
+        String[] common = {"serve", "--set", "grpc.port=0", "--set", "metrics.port=0", "--set",
+            "journal.dir=" + journal, "--set", "engines.static=[{pod: vllm-0, model: m, endpoint: 'tcp://127.0.0.1:5557'}]"};
+        try (Daemon running = new Daemon(common)) {
+            assertThat(running.awaitLine("started in", 60)).as(running.output()).isTrue();
+            List<String> args = new ArrayList<>(List.of(common));
+            args.addAll(List.of("--set", "journal.startFresh=true"));
+            String output;
+            try (Daemon second = new Daemon(args.toArray(String[]::new))) {
+                // Before the fix it deleted the folder and started beside the first: it must stop on its own.
+                assertThat(second.process.waitFor(60, TimeUnit.SECONDS)).as(second.output()).isTrue();
+                second.reader.get(10, TimeUnit.SECONDS);
+                assertThat(second.process.exitValue()).as(second.output()).isNotZero();
+                output = second.output();
+            }
+            assertThat(output).contains("another kvbroker (process " + running.process.pid() + ") holds journal.dir "
+                    + journal + ": stop it, or point this one at another directory");
+            assertThat(output).doesNotContain("deleting the journal");
+            assertThat(journal.resolve("CURRENT")).as("the running broker's journal is still there").exists();
+            assertThat(running.terminate()).as(running.output()).isZero();
         }
     }
 

@@ -4,7 +4,10 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.daemon.Readiness;
+import io.kvbroker.engine.Endpoint;
+import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
+import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.proto.v1.ScoreRequest;
@@ -18,6 +21,7 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -30,6 +34,8 @@ class KvIndexClientTest {
     /** A broker query server on an ephemeral port over an empty index; ready or still starting. */
     private GrpcServer server(Readiness readiness) throws Exception {
         EngineRegistry registry = new EngineRegistry();
+        registry.register(new EngineSpec(new EngineKey("pod-0", 0), "m", Endpoint.parse("tcp://127.0.0.1:20000"),
+                Optional.empty(), ""));
         BlockIndex index = new BlockIndex(id -> "m", 16, PrefixScorer.Weights.DEFAULT);
         QueryLimits limits = new QueryLimits(1_000, 10, 10, 1_000, 1_000);
         GrpcServer server = new GrpcServer("127.0.0.1", 0, 1 << 20, new IndexQueries(index, registry, id -> null,
@@ -112,6 +118,9 @@ class KvIndexClientTest {
             assertThatThrownBy(() -> client.score(ScoreRequest.newBuilder().setModel("m").build()))
                     .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
                             assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
+            assertThatThrownBy(() -> client.score(SCORE.toBuilder().setModel("llama").build()))
+                    .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
+                            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
             assertThat(client.currentAddress()).as("not failed over").isEqualTo(address(live));
         }
     }

@@ -210,6 +210,22 @@ class ConfigLoaderTest {
                 .contains("must hold a map");
     }
 
+    /**
+     * {@code --config /dev/null} said "no such file" (it is no regular file). An empty file, a file of comments and
+     * /dev/null mean every default; a directory is named as one.
+     */
+    @Test
+    void anEmptyConfigFileOrDevNullMeansEveryDefaultAndADirectoryIsNamedAsOne() throws Exception {
+        for (String text : new String[] {null, "", "# nothing set here\n"}) {
+            Path empty = text == null ? Path.of("/dev/null") : yaml(text);
+            BrokerConfig config = load(Optional.of(empty), Map.of(), Map.of());
+            assertThat(config.get(Settings.GRPC_PORT)).as(String.valueOf(text)).isEqualTo(50_051);
+            assertThat(config.source(Settings.GRPC_PORT)).as(String.valueOf(text)).isEqualTo("default");
+        }
+        assertThat(failure(Optional.of(dir), Map.of(), Map.of()).getMessage())
+                .contains(dir + " is a directory; give the YAML file in it").doesNotContain("no such file");
+    }
+
     @Test
     void staticEnginesExpandDataParallelRanksWithPortOffsets() throws Exception {
         Path file = yaml("""

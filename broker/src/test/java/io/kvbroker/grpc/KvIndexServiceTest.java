@@ -134,7 +134,7 @@ class KvIndexServiceTest {
         assertThat(stub.score(score(PROMPT).setMinTokens(33).build()).getEngineIdsList()).containsExactly(0);
         assertThat(stub.score(score(PROMPT).addEngineIds(1).addEngineIds(2).build()).getEngineIdsList())
                 .containsExactly(1);
-        assertThat(stub.score(score(PROMPT).setModel("other").build()).getEngineIdsCount()).isZero();
+        assertStatus(() -> stub.score(score(PROMPT).setModel("other").build()), Status.Code.NOT_FOUND, "model: ", "");
         ScoreResponse byKeys = stub.score(ScoreRequest.newBuilder().setModel(MODEL)
                 .addAllContentKeys(boxed(promptKeys())).build());
         assertThat(byKeys.getEngineIdsList()).containsExactly(0, 1);
@@ -274,7 +274,7 @@ class KvIndexServiceTest {
 
     /**
      * Every field at an absurd but well-formed value: uint32 counts at 2^32-1 (what a negative int becomes on the
-     * wire), names of 4,000 characters (half the message limit here), an unknown model and adapter. Each is served
+     * wire), names of 4,000 characters (half the message limit here), an unknown model (NOT_FOUND) and adapter. Each is served
      * with a sensible answer or refused naming the field, and the server answers a normal request afterwards.
      */
     @Test
@@ -284,7 +284,8 @@ class KvIndexServiceTest {
                 .containsExactly(0, 1);
         assertThat(stub.score(score(PROMPT).setMinTokens(-1).build()).getEngineIdsCount()).as("min_tokens 2^32-1")
                 .isZero();
-        assertThat(stub.score(score(PROMPT).setModel(huge).build()).getEngineIdsCount()).isZero();
+        assertStatus(() -> stub.score(score(PROMPT).setModel(huge).build()), Status.Code.NOT_FOUND, "model: ",
+                "no engine serves 'xxx");
         assertThat(stub.score(score(PROMPT).setLoraName(huge).build()).getEngineIdsCount()).isZero();
         assertThat(stub.score(score(PROMPT).setTopK(-1).setMinTokens(-1).setLoraName(huge).addEngineIds(0)
                 .build()).getEngineIdsCount()).isZero();
@@ -301,6 +302,81 @@ class KvIndexServiceTest {
                 .build()).getHolderCountsList()).containsExactly(0, 0);
         assertThat(stub.score(score(PROMPT).build()).getEngineIdsList()).as("the server still answers")
                 .containsExactly(0, 1);
+    }
+
+    /**
+     * A gateway's typo in the model: Score answered OK and empty (read as "nobody holds it"), and a Hint for an
+     * engine of another model was recorded. A known model whose engines hold nothing, or whose engines were all
+     * removed, still answers OK.
+     */
+    @Test
+    void aModelNoEngineServesIsNotFoundAndAHintForAnotherModelIsRefused() {
+        assertStatus(() -> stub.score(score(PROMPT).setModel("llama").build()), Status.Code.NOT_FOUND,
+                "model: no engine serves 'llama'", "served: 'm'");
+        assertStatus(() -> stub.score(ScoreRequest.newBuilder().setModel("llama").addContentKeys(1).build()),
+                Status.Code.NOT_FOUND, "model: ", "");
+        assertStatus(() -> stub.hint(HintRequest.newBuilder().setEngineId(0).setModel("llama").addTokenIds(1)
+                .build()), Status.Code.INVALID_ARGUMENT, "model: engine 0 serves 'm', not 'llama'", "");
+        assertStatus(() -> stub.hint(HintRequest.newBuilder().setEngineId(0).setModel("llama").addContentKeys(1)
+                .build()), Status.Code.INVALID_ARGUMENT, "model: ", "");
+        assertThat(stub.hint(HintRequest.newBuilder().setEngineId(0).addContentKeys(1).build()).getRecordedBlocks())
+                .as("content keys without a model are still taken").isOne();
+
+        int other = registry.register(new EngineSpec(new EngineKey("pod-q", 0), "qwen",
+                Endpoint.parse("tcp://127.0.0.1:20100"), Optional.empty(), ""));
+        assertThat(stub.score(score(PROMPT).setModel("qwen").build()).getEngineIdsCount())
+                .as("a known model whose engine holds nothing").isZero();
+        registry.remove(other);
+        assertThat(stub.score(score(PROMPT).setModel("qwen").build()).getEngineIdsCount())
+                .as("a model whose engines were all removed is still known").isZero();
+    }
+
+    /**
+     * Requests over the message limit: gRPC's transport logged each at WARNING with a stack trace. Now one line a
+     * minute without a trace, naming how many it left out.
+     */
+    @Test
+    void oversizedRequestsAreLoggedOnceAMinuteWithoutAStackTrace() {
+        AtomicLong clockMs = new AtomicLong();
+        RefusedRequestLog log = RefusedRequestLog.instance();
+        log.useClock(clockMs::get);
+        java.util.logging.Logger transport = java.util.logging.Logger.getLogger(RefusedRequestLog.LOGGER);
+        List<java.util.logging.LogRecord> logged = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord record) {
+                logged.add(record);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        transport.addHandler(capture);
+        try {
+            int[] large = new int[2_000];
+            Arrays.fill(large, 1 << 30);
+            for (int i = 0; i < 5; i++) {
+                assertStatus(() -> stub.score(score(large).build()), Status.Code.RESOURCE_EXHAUSTED, "", "");
+            }
+            clockMs.addAndGet(RefusedRequestLog.INTERVAL_MS);
+            assertStatus(() -> stub.score(score(large).build()), Status.Code.RESOURCE_EXHAUSTED, "", "");
+            // The transport logs before it answers: every record is in by now.
+            assertThat(logged).hasSize(2);
+            assertThat(logged).allSatisfy(record -> {
+                assertThat(record.getThrown()).isNull();
+                assertThat(record.getMessage()).startsWith("refused a client's request before reading it:"
+                        + " RESOURCE_EXHAUSTED").contains("grpc.maxMessageBytes");
+            });
+            assertThat(logged.get(1).getMessage()).contains("4 more refused since the last such line");
+        } finally {
+            transport.removeHandler(capture);
+            log.useClock(System::currentTimeMillis);
+        }
     }
 
     /** Bytes that are no protobuf message of the method's request type, sent to every method of the service. */

@@ -272,6 +272,35 @@ class JournalTest {
         }
     }
 
+    @Test
+    void aJournalInUseIsNeitherClearedByStartFreshNorOpenedTwice() {
+        Fleet fleet = new Fleet();
+        long written;
+        try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
+            JournalingSink sink = sink(index(), journal, 150);
+            fleet.run(sink, 500);
+            for (boolean startFresh : new boolean[] {true, false}) {
+                assertThatThrownBy(() -> Journal.open(dir, Journal.Sync.NONE, startFresh))
+                        .as("startFresh=" + startFresh).isInstanceOf(JournalException.class)
+                        .hasMessageStartingWith("another kvbroker (in this same process) holds journal.dir " + dir
+                                + ": stop it, or point this one at another directory");
+            }
+            assertThatThrownBy(() -> Journal.destroy(dir)).hasMessageContaining("holds journal.dir");
+            // The holder goes on journaling as if nothing happened.
+            fleet.run(sink, 500);
+            journal.flush();
+            journal.awaitWrites();
+            written = journal.nextSequence() - 1;
+        }
+        try (Journal reopened = Journal.open(dir, Journal.Sync.NONE)) {
+            assertThat(reopened.nextSequence() - 1).as("every record is still there").isEqualTo(written);
+            assertThat(reopened.record(1)).isNotNull();
+        }
+        try (Journal fresh = Journal.open(dir, Journal.Sync.NONE, true)) {
+            assertThat(fresh.nextSequence()).as("a journal nobody holds is cleared by startFresh").isOne();
+        }
+    }
+
     private static org.rocksdb.RocksDB openDefault(Path path) throws org.rocksdb.RocksDBException {
         List<org.rocksdb.ColumnFamilyDescriptor> families = new ArrayList<>();
         for (byte[] name : org.rocksdb.RocksDB.listColumnFamilies(new org.rocksdb.Options(), path.toString())) {

@@ -25,18 +25,25 @@ import io.kvbroker.proto.v1.WatchRequest;
 import io.kvbroker.proto.v1.WatchResponse;
 import io.kvbroker.testing.MetricsText;
 import io.kvbroker.testing.Ports;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -303,17 +310,20 @@ class MetricsScrapeTest {
         }
     }
 
-    @Test
-    void probesAnswerWhatTheDaemonSays() throws Exception {
-        BrokerConfig config = BrokerConfig.defaults();
+    /** A metrics server over an empty index, without a daemon. */
+    private static MetricsServer bareServer(int port, BooleanSupplier healthy, BooleanSupplier ready) {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.core.PrefixScorer.Weights(1, 1, 1, 1));
-        ZmqIngest ingest = new ZmqIngest(registry, index, config);
+        ZmqIngest ingest = new ZmqIngest(registry, index, BrokerConfig.defaults());
         EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
+        return new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, healthy, ready);
+    }
+
+    @Test
+    void probesAnswerWhatTheDaemonSays() throws Exception {
         int port = Ports.freeRange(1);
         java.util.concurrent.atomic.AtomicBoolean healthy = new java.util.concurrent.atomic.AtomicBoolean(true);
-        MetricsServer server = new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, healthy::get,
-                () -> false);
+        MetricsServer server = bareServer(port, healthy::get, () -> false);
         server.start();
         try {
             assertThat(get(port, "/-/ready").statusCode()).isEqualTo(503);
@@ -324,6 +334,56 @@ class MetricsScrapeTest {
             assertThat(scrape(port)).containsEntry("kvbroker_index_residencies", 0.0);
         } finally {
             server.stop(Duration.ofSeconds(1));
+        }
+    }
+
+    /**
+     * Clients that open a connection, send part of a request head and never finish it: before, ten of them made every
+     * probe time out (the JDK server's backlog of 3, no deadline for a request). Twice the connection cap of them here.
+     */
+    @Test
+    void probesAnswerWhileSlowClientsHoldUnfinishedRequests() throws Exception {
+        int port = Ports.freeRange(1);
+        MetricsServer server = bareServer(port, () -> true, () -> true);
+        server.start();
+        List<Socket> slow = new ArrayList<>();
+        try {
+            for (int i = 0; i < 2 * BoundedHttpServer.MAX_CONNECTIONS; i++) {
+                Socket socket = new Socket("127.0.0.1", port);
+                socket.getOutputStream().write("GET /-/healthy HTTP/1.1\r\nHost: x\r\n".getBytes(
+                        StandardCharsets.US_ASCII));
+                socket.getOutputStream().flush();
+                slow.add(socket);
+            }
+            for (int i = 0; i < 3; i++) {
+                assertThat(get(port, "/-/healthy").statusCode()).isEqualTo(200);
+                assertThat(get(port, "/-/ready").statusCode()).isEqualTo(200);
+            }
+            assertThat(scrape(port)).containsEntry("kvbroker_index_residencies", 0.0);
+            for (Socket socket : slow) {
+                // Past the cap at once, the rest at the request deadline; a generous bound for a busy machine.
+                socket.setSoTimeout(60_000);
+                assertThat(closedByServer(socket)).isTrue();
+            }
+        } finally {
+            for (Socket socket : slow) {
+                socket.close();
+            }
+            server.stop(Duration.ofSeconds(1));
+        }
+    }
+
+    /** Reads until the server closes (true) or the read times out (false); a reset counts as closed. */
+    private static boolean closedByServer(Socket socket) throws IOException {
+        try {
+            while (socket.getInputStream().read() != -1) {
+                // Whatever the server sent before closing.
+            }
+            return true;
+        } catch (SocketTimeoutException e) {
+            return false;
+        } catch (SocketException e) {
+            return true;
         }
     }
 

@@ -31,7 +31,7 @@ public final class Setting<T> {
     private final boolean structured;
     private final Parser<T> parser;
 
-    Setting(String key, String type, T defaultValue, String defaultText, String description,
+    private Setting(String key, String type, T defaultValue, String defaultText, String description,
             boolean structured, Parser<T> parser) {
         this.key = key;
         this.type = type;

@@ -19,323 +19,282 @@ public final class Settings {
     private Settings() {
     }
 
-    public static final Setting<String> BROKER_NAME = new Setting<>("broker.name", "string", "", "\"\"",
-            "Name of this replica in logs; empty means the host name (the pod name in a StatefulSet).", false,
-            ValueParsers.text(true));
+    public static final Setting<String> BROKER_NAME = Setting.optionalText("broker.name", "",
+            "Name of this replica in logs; empty means the host name (the pod name in a StatefulSet).");
 
-    public static final Setting<Integer> SHUTDOWN_DRAIN_TIMEOUT_MS = new Setting<>("shutdown.drainTimeoutMs",
-            "integer, ms", 10_000, "10000",
-            "On SIGTERM, how long components get in all to drain and close before the process exits anyway.",
-            false, ValueParsers.intRange(0, 600_000));
+    public static final Setting<Integer> SHUTDOWN_DRAIN_TIMEOUT_MS = Setting.millis(
+            "shutdown.drainTimeoutMs", 10_000, 0, 600_000,
+            "On SIGTERM, how long components get in all to drain and close before the process exits anyway.");
 
-    public static final Setting<String> LOG_LEVEL = new Setting<>("log.level",
-            "one of error, warn, info, debug, trace", "info", "info",
-            "Level of kvbroker's own loggers (libraries stay at warn).", false,
-            ValueParsers.oneOf(List.of("error", "warn", "info", "debug", "trace")));
+    public static final Setting<String> LOG_LEVEL = Setting.oneOf(
+            "log.level", "info", List.of("error", "warn", "info", "debug", "trace"),
+            "Level of kvbroker's own loggers (libraries stay at warn).");
 
-    public static final Setting<String> LOG_FORMAT = new Setting<>("log.format", "plain or json", "plain", "plain",
-            "Log line format on standard output: plain text, or one JSON object per line for log collectors.",
-            false, ValueParsers.oneOf(List.of("plain", "json")));
+    public static final Setting<String> LOG_FORMAT = Setting.oneOf("log.format", "plain", List.of("plain", "json"),
+            "Log line format on standard output: plain text, or one JSON object per line for log collectors.");
 
-    public static final Setting<Integer> LOG_STATUS_INTERVAL_MS = new Setting<>("log.statusIntervalMs",
-            "integer, ms", 10_000, "10000",
-            "How often one status line (engines by state, ingest rates, fault counters, index size, a sample"
-                    + " Score when simulating) is logged.", false,
-            ValueParsers.intRange(100, 3_600_000));
+    public static final Setting<Integer> LOG_STATUS_INTERVAL_MS = Setting.millis(
+            "log.statusIntervalMs", 10_000, 100, 3_600_000,
+            "How often one status line (engines by state, ingest rates, fault counters, index size, a sample Score when"
+                    + " simulating) is logged.");
 
-    public static final Setting<List<EngineSpec>> ENGINES_STATIC = new Setting<>("engines.static",
-            "list of engines", List.of(), "[]",
+    public static final Setting<List<EngineSpec>> ENGINES_STATIC = Setting.list(
+            "engines.static", "engines", new StaticEnginesParser(),
             "Engines to subscribe to: each with pod, model, endpoint (the engine's PUB, tcp://host:port), and"
-                    + " optionally replayEndpoint, topic and dataParallelSize (ranks 0..n-1 at port+rank).",
-            true, new StaticEnginesParser());
+                    + " optionally replayEndpoint, topic and dataParallelSize (ranks 0..n-1 at port+rank).");
 
-    public static final Setting<Integer> DISCOVERY_REMOVE_GRACE_MS = new Setting<>("discovery.removeGraceMs",
-            "integer, ms", 30_000, "30000",
+    public static final Setting<Integer> DISCOVERY_REMOVE_GRACE_MS = Setting.millis(
+            "discovery.removeGraceMs", 30_000, 0, 86_400_000,
             "How long a discovered engine may be missing (pod gone or not Ready, address not resolved) before it is"
-                    + " removed and its blocks cleared; back within this time, it carries on where it was.", false,
-            ValueParsers.intRange(0, 86_400_000));
+                    + " removed and its blocks cleared; back within this time, it carries on where it was.");
 
-    public static final Setting<List<DnsService>> DISCOVERY_DNS_SERVICES = new Setting<>("discovery.dns.services",
-            "list of services", List.of(), "[]",
-            "Headless Services whose A records are engines: each with host, model, and optionally port (default"
-                    + " 5557), replayPort, dataParallelSize and topic ({podIP} and {model} are filled in).", true,
-            new DnsServicesParser());
+    public static final Setting<List<DnsService>> DISCOVERY_DNS_SERVICES = Setting.list(
+            "discovery.dns.services", "services", new DnsServicesParser(),
+            "Headless Services whose A records are engines: each with host, model, and optionally port (default 5557),"
+                    + " replayPort, dataParallelSize and topic ({podIP} and {model} are filled in).");
 
-    public static final Setting<Integer> DISCOVERY_DNS_INTERVAL_MS = new Setting<>("discovery.dns.intervalMs",
-            "integer, ms", 10_000, "10000",
+    public static final Setting<Integer> DISCOVERY_DNS_INTERVAL_MS = Setting.millis(
+            "discovery.dns.intervalMs", 10_000, 100, 3_600_000,
             "How often the DNS services are resolved again (the JVM caches answers for 30 s unless"
-                    + " -Dsun.net.inetaddr.ttl says otherwise).", false, ValueParsers.intRange(100, 3_600_000));
+                    + " -Dsun.net.inetaddr.ttl says otherwise).");
 
-    public static final Setting<Boolean> DISCOVERY_KUBERNETES_ENABLED = new Setting<>(
-            "discovery.kubernetes.enabled", "true or false", false, "false",
-            "Discover engines from the Kubernetes API: Running and Ready pods matching the label selector, read"
-                    + " through list and watch (docs/operations.md lists the pod annotations).", false,
-            ValueParsers.bool());
+    public static final Setting<Boolean> DISCOVERY_KUBERNETES_ENABLED = Setting.bool(
+            "discovery.kubernetes.enabled", false,
+            "Discover engines from the Kubernetes API: Running and Ready pods matching the label selector, read through"
+                    + " list and watch (docs/operations.md lists the pod annotations).");
 
-    public static final Setting<List<String>> DISCOVERY_KUBERNETES_NAMESPACES = new Setting<>(
-            "discovery.kubernetes.namespaces", "list of strings", List.of(), "[]",
-            "Namespaces to watch for engine pods; empty means kvbroker's own namespace.", true,
-            ValueParsers.textList());
+    public static final Setting<List<String>> DISCOVERY_KUBERNETES_NAMESPACES = Setting.list(
+            "discovery.kubernetes.namespaces", "strings", ValueParsers.textList(),
+            "Namespaces to watch for engine pods; empty means kvbroker's own namespace.");
 
-    public static final Setting<String> DISCOVERY_KUBERNETES_LABEL_SELECTOR = new Setting<>(
-            "discovery.kubernetes.labelSelector", "string", "kvbroker.io/kv-events=enabled",
-            "kvbroker.io/kv-events=enabled", "Label selector of the engine pods.", false, ValueParsers.text(false));
+    public static final Setting<String> DISCOVERY_KUBERNETES_LABEL_SELECTOR = Setting.text(
+            "discovery.kubernetes.labelSelector", "kvbroker.io/kv-events=enabled",
+            "Label selector of the engine pods.");
 
-    public static final Setting<Integer> METRICS_PORT = new Setting<>("metrics.port", "integer", 9464, "9464",
-            "HTTP port of the Prometheus metrics (/metrics) and the health probes (/-/healthy, /-/ready); 0 turns"
-                    + " the HTTP server off.", false, ValueParsers.intRange(0, 65_535));
+    public static final Setting<Integer> METRICS_PORT = Setting.integer("metrics.port", 9464, 0, 65_535,
+            "HTTP port of the Prometheus metrics (/metrics) and the health probes (/-/healthy, /-/ready); 0 turns the"
+                    + " HTTP server off.");
 
-    public static final Setting<String> METRICS_HOST = new Setting<>("metrics.host", "string", "0.0.0.0",
-            "0.0.0.0", "The address the metrics HTTP server binds to.", false, ValueParsers.text(false));
+    public static final Setting<String> METRICS_HOST = Setting.text("metrics.host", "0.0.0.0",
+            "The address the metrics HTTP server binds to.");
 
-    public static final Setting<Integer> INGEST_REPLAY_TIMEOUT_MS = new Setting<>("ingest.replayTimeoutMs",
-            "integer, ms", 1000, "1000",
-            "How long a replay may go without a reply before it counts as cut short and is asked again.", false,
-            ValueParsers.intRange(10, 600_000));
+    public static final Setting<Integer> INGEST_REPLAY_TIMEOUT_MS = Setting.millis(
+            "ingest.replayTimeoutMs", 1000, 10, 600_000,
+            "How long a replay may go without a reply before it counts as cut short and is asked again.");
 
-    public static final Setting<Integer> INGEST_REPLAY_MAX_ATTEMPTS = new Setting<>("ingest.replayMaxAttempts",
-            "integer", 3, "3",
+    public static final Setting<Integer> INGEST_REPLAY_MAX_ATTEMPTS = Setting.integer(
+            "ingest.replayMaxAttempts", 3, 1, 100,
             "Replay requests in a row that bring nothing new before the missing batches count as lost (the engine is"
-                    + " voided).", false, ValueParsers.intRange(1, 100));
+                    + " voided).");
 
-    public static final Setting<Integer> INGEST_REPLAY_CONNECT_WAIT_MS = new Setting<>(
-            "ingest.replayConnectWaitMs", "integer, ms", 10_000, "10000",
+    public static final Setting<Integer> INGEST_REPLAY_CONNECT_WAIT_MS = Setting.millis(
+            "ingest.replayConnectWaitMs", 10_000, 0, 600_000,
             "How long a replay waits for its socket to reconnect (an engine coming back) before silence counts as"
-                    + " tries; longer than the reconnect backoff (ingest.reconnectIntervalMaxMs).", false,
-            ValueParsers.intRange(0, 600_000));
+                    + " tries; longer than the reconnect backoff (ingest.reconnectIntervalMaxMs).");
 
-    public static final Setting<Integer> INGEST_REPLAY_MIN_INTERVAL_MS = new Setting<>(
-            "ingest.replayMinIntervalMs", "integer, ms", 50, "50",
+    public static final Setting<Integer> INGEST_REPLAY_MIN_INTERVAL_MS = Setting.millis(
+            "ingest.replayMinIntervalMs", 50, 0, 60_000,
             "The least time between two replay requests to one engine; a request due sooner waits. Bounds what an"
-                    + " engine whose replies never satisfy can cost (20 requests a second at 50).", false,
-            ValueParsers.intRange(0, 60_000));
+                    + " engine whose replies never satisfy can cost (20 requests a second at 50).");
 
-    public static final Setting<Integer> INGEST_SILENT_AFTER_MS = new Setting<>("ingest.silentAfterMs",
-            "integer, ms", 30_000, "30000",
+    public static final Setting<Integer> INGEST_SILENT_AFTER_MS = Setting.millis(
+            "ingest.silentAfterMs", 30_000, 100, 86_400_000,
             "An engine that sends nothing for this long is reported silent (its blocks are kept) and, with a replay"
-                    + " endpoint, asked once from its cursor for batches lost just before it fell quiet.", false,
-            ValueParsers.intRange(100, 86_400_000));
+                    + " endpoint, asked once from its cursor for batches lost just before it fell quiet.");
 
-    public static final Setting<Integer> INGEST_MAX_PENDING_BATCHES = new Setting<>("ingest.maxPendingBatches",
-            "integer", 10_000, "10000",
-            "Live batches held per engine while its replay runs; beyond this they are dropped and replayed later.",
-            false, ValueParsers.intRange(16, 10_000_000));
+    public static final Setting<Integer> INGEST_MAX_PENDING_BATCHES = Setting.integer(
+            "ingest.maxPendingBatches", 10_000, 16, 10_000_000,
+            "Live batches held per engine while its replay runs; beyond this they are dropped and replayed later.");
 
-    public static final Setting<Integer> INGEST_RECEIVE_HIGH_WATER_MARK = new Setting<>(
-            "ingest.receiveHighWaterMark", "integer, messages", 100_000, "100000",
+    public static final Setting<Integer> INGEST_RECEIVE_HIGH_WATER_MARK = Setting.integer(
+            "ingest.receiveHighWaterMark", "messages", 100_000, 0, 100_000_000,
             "ZeroMQ receive high-water mark of each engine's SUB socket (0: unlimited). At the mark the SUB stops"
                     + " reading, the kernel buffers fill, and the engine's publisher drops; the lost batches come back"
-                    + " as gaps replayed from the engine's buffer.", false, ValueParsers.intRange(0, 100_000_000));
+                    + " as gaps replayed from the engine's buffer.");
 
-    public static final Setting<Integer> INGEST_MAX_MESSAGE_BYTES = new Setting<>("ingest.maxMessageBytes",
-            "integer, bytes", 33_554_432, "33554432",
-            "Largest ZeroMQ frame taken from an engine (live, replay or listening socket); ZeroMQ drops the"
-                    + " connection of a peer that sends a larger one, counted as a disconnect. The default, 32 MiB, is"
-                    + " about twice one scheduler step of 1,000,000 tokens (no vLLM batches more per step): 62,500"
-                    + " blocks of 16 tokens at about 300 bytes each (16 tokens of 5 bytes, a 34-byte digest, extra"
-                    + " keys, one eviction of 90 bytes) is 19 MB.", false,
-            ValueParsers.intRange(65_536, 1_073_741_824));
+    public static final Setting<Integer> INGEST_MAX_MESSAGE_BYTES = Setting.integer(
+            "ingest.maxMessageBytes", "bytes", 33_554_432, 65_536, 1_073_741_824,
+            "Largest ZeroMQ frame taken from an engine (live, replay or listening socket); ZeroMQ drops the connection"
+                    + " of a peer that sends a larger one, counted as a disconnect. The default, 32 MiB, is about twice"
+                    + " one scheduler step of 1,000,000 tokens (no vLLM batches more per step): 62,500 blocks of 16"
+                    + " tokens at about 300 bytes each (16 tokens of 5 bytes, a 34-byte digest, extra keys, one"
+                    + " eviction of 90 bytes) is 19 MB.");
 
-    public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MS = new Setting<>("ingest.reconnectIntervalMs",
-            "integer, ms", 100, "100",
+    public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MS = Setting.millis(
+            "ingest.reconnectIntervalMs", 100, 10, 60_000,
             "How soon a lost engine connection is tried again (ZeroMQ doubles it up to"
-                    + " ingest.reconnectIntervalMaxMs).", false, ValueParsers.intRange(10, 60_000));
+                    + " ingest.reconnectIntervalMaxMs).");
 
-    public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MAX_MS = new Setting<>(
-            "ingest.reconnectIntervalMaxMs", "integer, ms", 500, "500",
+    public static final Setting<Integer> INGEST_RECONNECT_INTERVAL_MAX_MS = Setting.millis(
+            "ingest.reconnectIntervalMaxMs", 500, 10, 60_000,
             "The longest wait between tries to reach a lost engine. Without a replay endpoint, batches an engine"
-                    + " publishes before kvbroker is connected again are lost for good: a restarted vLLM binds its"
-                    + " port about a second before its first batch, so this must stay well under a second.", false,
-            ValueParsers.intRange(10, 60_000));
+                    + " publishes before kvbroker is connected again are lost for good: a restarted vLLM binds its port"
+                    + " about a second before its first batch, so this must stay well under a second.");
 
-    public static final Setting<Integer> INGEST_LISTEN_PORT = new Setting<>("ingest.listen.port", "integer", 0, "0",
+    public static final Setting<Integer> INGEST_LISTEN_PORT = Setting.integer("ingest.listen.port", 0, 0, 65_535,
             "Listen mode: engines whose endpoint has no '*' connect to kvbroker, rank r to this port + r, so kvbroker"
-                    + " binds port..port+maxRanks-1 and tells engines apart by (topic, rank). 0 turns listening off.",
-            false, ValueParsers.intRange(0, 65_535));
+                    + " binds port..port+maxRanks-1 and tells engines apart by (topic, rank). 0 turns listening off.");
 
-    public static final Setting<String> INGEST_LISTEN_HOST = new Setting<>("ingest.listen.host", "string",
-            "0.0.0.0", "0.0.0.0", "Listen mode: the address kvbroker binds its listening SUB sockets to.", false,
-            ValueParsers.text(false));
+    public static final Setting<String> INGEST_LISTEN_HOST = Setting.text("ingest.listen.host", "0.0.0.0",
+            "Listen mode: the address kvbroker binds its listening SUB sockets to.");
 
-    public static final Setting<Integer> INGEST_LISTEN_MAX_RANKS = new Setting<>("ingest.listen.maxRanks",
-            "integer", 8, "8", "Listen mode: data-parallel ranks per pod, one listening port each.", false,
-            ValueParsers.intRange(1, 1_024));
+    public static final Setting<Integer> INGEST_LISTEN_MAX_RANKS = Setting.integer(
+            "ingest.listen.maxRanks", 8, 1, 1_024,
+            "Listen mode: data-parallel ranks per pod, one listening port each.");
 
-    public static final Setting<Integer> INGEST_LISTEN_REPLAY_PORT = new Setting<>("ingest.listen.replayPort",
-            "integer", 0, "0",
+    public static final Setting<Integer> INGEST_LISTEN_REPLAY_PORT = Setting.integer(
+            "ingest.listen.replayPort", 0, 0, 65_535,
             "Listen mode: the engines' replay base port; rank r of the pod named in topic kv@HOST@MODEL replays at"
-                    + " tcp://HOST:replayPort+r. 0: listening engines have no replay.", false,
-            ValueParsers.intRange(0, 65_535));
+                    + " tcp://HOST:replayPort+r. 0: listening engines have no replay.");
 
-    public static final Setting<List<String>> INGEST_LISTEN_ALLOWED_TOPICS = new Setting<>(
-            "ingest.listen.allowedTopics", "list of strings", List.of(), "[]",
-            "Listen mode: topics that may connect, exact or with '*' for any run of characters (kv@*@my-model);"
-                    + " engines configured or discovered with a topic are allowed too. A message under another topic"
-                    + " is counted (unknown_topic) and dropped. Empty: any non-empty topic.", true,
-            ValueParsers.textList());
+    public static final Setting<List<String>> INGEST_LISTEN_ALLOWED_TOPICS = Setting.list(
+            "ingest.listen.allowedTopics", "strings", ValueParsers.textList(),
+            "Listen mode: topics that may connect, exact or with '*' for any run of characters (kv@*@my-model); engines"
+                    + " configured or discovered with a topic are allowed too. A message under another topic is counted"
+                    + " (unknown_topic) and dropped. Empty: any non-empty topic.");
 
-    public static final Setting<List<AddressBlock>> INGEST_LISTEN_ALLOWED_ADDRESSES = new Setting<>(
-            "ingest.listen.allowedAddresses", "list of strings", List.of(), "[]",
+    public static final Setting<List<AddressBlock>> INGEST_LISTEN_ALLOWED_ADDRESSES = Setting.list(
+            "ingest.listen.allowedAddresses", "strings", ValueParsers.addressBlocks(),
             "Listen mode: IP addresses or CIDR blocks (10.0.0.0/8) engines may connect from; a message from elsewhere"
-                    + " is counted (unknown_address) and dropped. Empty: any address.", true,
-            ValueParsers.addressBlocks());
+                    + " is counted (unknown_address) and dropped. Empty: any address.");
 
-    public static final Setting<Integer> INDEX_GRANULARITY = new Setting<>("index.granularity", "integer, tokens",
-            16, "16", "Tokens per content-key chunk (vLLM's hash block size); engine blocks of k times this span k"
-                    + " chunks. Gateways must compute keys with the same value.", false,
-            ValueParsers.intRange(1, 4096));
+    public static final Setting<Integer> INDEX_GRANULARITY = Setting.integer("index.granularity", "tokens", 16, 1, 4096,
+            "Tokens per content-key chunk (vLLM's hash block size); engine blocks of k times this span k chunks."
+                    + " Gateways must compute keys with the same value.");
 
-    public static final Setting<Double> INDEX_WEIGHT_GPU = new Setting<>("index.weights.gpu", "number", 1.0, "1.0",
-            "Score weight of a matched token held on GPU.", false, ValueParsers.decimal(0, 1000));
+    public static final Setting<Double> INDEX_WEIGHT_GPU = Setting.number("index.weights.gpu", 1.0, 0, 1000,
+            "Score weight of a matched token held on GPU.");
 
-    public static final Setting<Double> INDEX_WEIGHT_CPU = new Setting<>("index.weights.cpu", "number", 0.8, "0.8",
-            "Score weight of a matched token offloaded to CPU memory.", false, ValueParsers.decimal(0, 1000));
+    public static final Setting<Double> INDEX_WEIGHT_CPU = Setting.number("index.weights.cpu", 0.8, 0, 1000,
+            "Score weight of a matched token offloaded to CPU memory.");
 
-    public static final Setting<Double> INDEX_WEIGHT_STORAGE = new Setting<>("index.weights.storage", "number", 0.5,
-            "0.5", "Score weight of a matched token on a storage tier (unknown tiers get 0.8 of this).", false,
-            ValueParsers.decimal(0, 1000));
+    public static final Setting<Double> INDEX_WEIGHT_STORAGE = Setting.number("index.weights.storage", 0.5, 0, 1000,
+            "Score weight of a matched token on a storage tier (unknown tiers get 0.8 of this).");
 
-    public static final Setting<Integer> INDEX_BUDGET_MB = new Setting<>("index.budgetMb", "integer, MiB", 0, "0",
+    public static final Setting<Integer> INDEX_BUDGET_MB = Setting.integer("index.budgetMb", "MiB", 0, 0, 4_194_304,
             "Heap the index may use for blocks, split in index.budgetShares equal per-engine quotas (64 bytes an"
-                    + " indexed block). An engine over its quota loses chain tails: storage-only first, then CPU,"
-                    + " then GPU; it is reported truncated. Start-up refuses a budget above a third of the heap less"
-                    + " 32 MiB (allowing the index three times its budget at its peak). 0: no budget.", false,
-            ValueParsers.intRange(0, 4_194_304));
+                    + " indexed block). An engine over its quota loses chain tails: storage-only first, then CPU, then"
+                    + " GPU; it is reported truncated. Start-up refuses a budget above a third of the heap less 32 MiB"
+                    + " (allowing the index three times its budget at its peak). 0: no budget.");
 
-    public static final Setting<Integer> INDEX_BUDGET_SHARES = new Setting<>("index.budgetShares", "integer", 1000,
-            "1000", "Engines the budget is planned for: each engine's quota is budgetMb / budgetShares, fixed, so"
-                    + " evictions depend only on each engine's own stream and replicas agree.", false,
-            ValueParsers.intRange(1, 1_000_000));
+    public static final Setting<Integer> INDEX_BUDGET_SHARES = Setting.integer("index.budgetShares", 1000, 1, 1_000_000,
+            "Engines the budget is planned for: each engine's quota is budgetMb / budgetShares, fixed, so evictions"
+                    + " depend only on each engine's own stream and replicas agree.");
 
-    public static final Setting<String> JOURNAL_DIR = new Setting<>("journal.dir", "path", "kvbroker-data",
-            "kvbroker-data", "Folder of the RocksDB journal (replay log, engine cursors, index checkpoints), so a"
-                    + " restart loses nothing. Empty: no journal; a restart starts cold.", false,
-            ValueParsers.text(true));
+    public static final Setting<String> JOURNAL_DIR = Setting.path("journal.dir", "kvbroker-data",
+            "Folder of the RocksDB journal (replay log, engine cursors, index checkpoints), so a restart loses nothing."
+                    + " Empty: no journal; a restart starts cold.");
 
-    public static final Setting<String> JOURNAL_SYNC = new Setting<>("journal.sync", "batch, interval or none",
-            "interval", "interval", "When the journal's write-ahead log reaches the disk: batch (fsync per batch),"
-                    + " interval (fsync every syncIntervalMs; a machine crash loses at most that window, a process"
-                    + " crash nothing) or none (left to the OS). What is lost is replayed from the engines.", false,
-            ValueParsers.oneOf(List.of("batch", "interval", "none")));
+    public static final Setting<String> JOURNAL_SYNC = Setting.oneOf(
+            "journal.sync", "interval", List.of("batch", "interval", "none"),
+            "When the journal's write-ahead log reaches the disk: batch (fsync per batch), interval (fsync every"
+                    + " syncIntervalMs; a machine crash loses at most that window, a process crash nothing) or none"
+                    + " (left to the OS). What is lost is replayed from the engines.");
 
-    public static final Setting<Integer> JOURNAL_SYNC_INTERVAL_MS = new Setting<>("journal.syncIntervalMs",
-            "integer, ms", 100, "100", "With journal.sync=interval, how often the write-ahead log is fsynced.",
-            false, ValueParsers.intRange(1, 60_000));
+    public static final Setting<Integer> JOURNAL_SYNC_INTERVAL_MS = Setting.millis(
+            "journal.syncIntervalMs", 100, 1, 60_000,
+            "With journal.sync=interval, how often the write-ahead log is fsynced.");
 
-    public static final Setting<Integer> JOURNAL_RETENTION_MAX_MB = new Setting<>("journal.retention.maxMb",
-            "integer, MiB", 4096, "4096", "Replay log size kept for resuming change streams; the oldest records go"
-                    + " first (never past an engine's last checkpoint). 0: no size bound.", false,
-            ValueParsers.intRange(0, 16_777_216));
+    public static final Setting<Integer> JOURNAL_RETENTION_MAX_MB = Setting.integer(
+            "journal.retention.maxMb", "MiB", 4096, 0, 16_777_216,
+            "Replay log size kept for resuming change streams; the oldest records go first (never past an engine's last"
+                    + " checkpoint). 0: no size bound.");
 
-    public static final Setting<Integer> JOURNAL_RETENTION_MAX_AGE_SECONDS = new Setting<>(
-            "journal.retention.maxAgeSeconds", "integer, s", 86_400, "86400", "Replay log age kept. 0: no age"
-                    + " bound.", false, ValueParsers.intRange(0, 365 * 86_400));
+    public static final Setting<Integer> JOURNAL_RETENTION_MAX_AGE_SECONDS = Setting.integer(
+            "journal.retention.maxAgeSeconds", "s", 86_400, 0, 365 * 86_400, "Replay log age kept. 0: no age bound.");
 
-    public static final Setting<Integer> JOURNAL_RETENTION_MAX_BATCHES = new Setting<>(
-            "journal.retention.maxBatches", "integer", 0, "0", "Replay log records (one per batch) kept. 0: no count"
-                    + " bound.", false, ValueParsers.intRange(0, Integer.MAX_VALUE));
+    public static final Setting<Integer> JOURNAL_RETENTION_MAX_BATCHES = Setting.integer(
+            "journal.retention.maxBatches", 0, 0, Integer.MAX_VALUE,
+            "Replay log records (one per batch) kept. 0: no count bound.");
 
-    public static final Setting<Integer> JOURNAL_CHECKPOINT_EVERY_BATCHES = new Setting<>(
-            "journal.checkpoint.everyBatches", "integer", 5_000, "5000", "An engine's index part is checkpointed"
-                    + " after this many of its batches (or checkpoint.intervalMs), one engine at a time between"
-                    + " batches; recovery replays the log after each checkpoint.", false,
-            ValueParsers.intRange(1, 100_000_000));
+    public static final Setting<Integer> JOURNAL_CHECKPOINT_EVERY_BATCHES = Setting.integer(
+            "journal.checkpoint.everyBatches", 5_000, 1, 100_000_000,
+            "An engine's index part is checkpointed after this many of its batches (or checkpoint.intervalMs), one"
+                    + " engine at a time between batches; recovery replays the log after each checkpoint.");
 
-    public static final Setting<Integer> JOURNAL_CHECKPOINT_INTERVAL_MS = new Setting<>(
-            "journal.checkpoint.intervalMs", "integer, ms", 60_000, "60000", "An engine with batches since its last"
-                    + " checkpoint is checkpointed at least this often.", false,
-            ValueParsers.intRange(100, 86_400_000));
+    public static final Setting<Integer> JOURNAL_CHECKPOINT_INTERVAL_MS = Setting.millis(
+            "journal.checkpoint.intervalMs", 60_000, 100, 86_400_000,
+            "An engine with batches since its last checkpoint is checkpointed at least this often.");
 
-    public static final Setting<Boolean> JOURNAL_START_FRESH = new Setting<>("journal.startFresh", "boolean", false,
-            "false", "Delete the journal at start-up and rebuild from the engines: the way out of a journal from"
-                    + " another release or a damaged one. Refused while another kvbroker holds the folder.", false, ValueParsers.bool());
+    public static final Setting<Boolean> JOURNAL_START_FRESH = Setting.bool("journal.startFresh", false,
+            "Delete the journal at start-up and rebuild from the engines: the way out of a journal from another release"
+                    + " or a damaged one. Refused while another kvbroker holds the folder.");
 
-    public static final Setting<Integer> SIMULATE_ENGINES = new Setting<>("simulate.engines", "integer", 0, "0",
-            "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for"
-                    + " none.", false, ValueParsers.intRange(0, 2_000));
+    public static final Setting<Integer> SIMULATE_ENGINES = Setting.integer("simulate.engines", 0, 0, 2_000,
+            "Simulated vLLM engines to run beside the daemon on loopback and ingest (serve --simulate N); 0 for none.");
 
-    public static final Setting<Integer> SIMULATE_BASE_PORT = new Setting<>("simulate.basePort", "integer", 16_000,
-            "16000", "First port of the simulated engines: engine i publishes on base+2i and replays on base+2i+1.",
-            false, ValueParsers.intRange(1024, 60_000));
+    public static final Setting<Integer> SIMULATE_BASE_PORT = Setting.integer("simulate.basePort", 16_000, 1024, 60_000,
+            "First port of the simulated engines: engine i publishes on base+2i and replays on base+2i+1.");
 
-    public static final Setting<Integer> SIMULATE_STEPS_PER_SECOND = new Setting<>("simulate.stepsPerSecond",
-            "integer", 20, "20", "Batches each simulated engine publishes per second.", false,
-            ValueParsers.intRange(1, 10_000));
+    public static final Setting<Integer> SIMULATE_STEPS_PER_SECOND = Setting.integer(
+            "simulate.stepsPerSecond", 20, 1, 10_000, "Batches each simulated engine publishes per second.");
 
-    public static final Setting<Boolean> SIMULATE_REPLAY = new Setting<>("simulate.replay", "boolean", true, "true",
+    public static final Setting<Boolean> SIMULATE_REPLAY = Setting.bool("simulate.replay", true,
             "Whether the simulated engines are ingested with their replay endpoints; false runs them as vLLM runs by"
-                    + " default, without one (restarts and gaps are then found from the live stream alone).", false,
-            ValueParsers.bool());
+                    + " default, without one (restarts and gaps are then found from the live stream alone).");
 
-    public static final Setting<Integer> GRPC_PORT = new Setting<>("grpc.port", "integer", 50_051, "50051",
-            "Port of the gRPC query API (KvIndexService, health, reflection); 0 picks a free port and logs it.", false,
-            ValueParsers.intRange(0, 65_535));
+    public static final Setting<Integer> GRPC_PORT = Setting.integer("grpc.port", 50_051, 0, 65_535,
+            "Port of the gRPC query API (KvIndexService, health, reflection); 0 picks a free port and logs it.");
 
-    public static final Setting<String> GRPC_HOST = new Setting<>("grpc.host", "string", "0.0.0.0", "0.0.0.0",
-            "Address the gRPC server binds to.", false, ValueParsers.text(false));
+    public static final Setting<String> GRPC_HOST = Setting.text("grpc.host", "0.0.0.0",
+            "Address the gRPC server binds to.");
 
-    public static final Setting<Integer> GRPC_MAX_TOKENS_PER_QUERY = new Setting<>("grpc.maxTokensPerQuery",
-            "integer, tokens", 131_072, "131072",
+    public static final Setting<Integer> GRPC_MAX_TOKENS_PER_QUERY = Setting.integer(
+            "grpc.maxTokensPerQuery", "tokens", 131_072, 1, 16_777_216,
             "Largest prompt a Score or Hint may carry, in tokens (content keys: this divided by index.granularity);"
-                    + " larger requests get INVALID_ARGUMENT.", false, ValueParsers.intRange(1, 16_777_216));
+                    + " larger requests get INVALID_ARGUMENT.");
 
-    public static final Setting<Integer> GRPC_MAX_KEYS_PER_LOOKUP = new Setting<>("grpc.maxKeysPerLookup",
-            "integer", 8_192, "8192", "Most content keys or block hashes one Lookup may carry.", false,
-            ValueParsers.intRange(1, 1_048_576));
+    public static final Setting<Integer> GRPC_MAX_KEYS_PER_LOOKUP = Setting.integer(
+            "grpc.maxKeysPerLookup", 8_192, 1, 1_048_576, "Most content keys or block hashes one Lookup may carry.");
 
-    public static final Setting<Integer> GRPC_MAX_MESSAGE_BYTES = new Setting<>("grpc.maxMessageBytes",
-            "integer, bytes", 4_194_304, "4194304",
-            "Largest gRPC request accepted (RESOURCE_EXHAUSTED beyond it); must hold a prompt of"
-                    + " grpc.maxTokensPerQuery tokens.", false, ValueParsers.intRange(1_024, 1_073_741_824));
+    public static final Setting<Integer> GRPC_MAX_MESSAGE_BYTES = Setting.integer(
+            "grpc.maxMessageBytes", "bytes", 4_194_304, 1_024, 1_073_741_824,
+            "Largest gRPC request accepted (RESOURCE_EXHAUSTED beyond it); must hold a prompt of grpc.maxTokensPerQuery"
+                    + " tokens.");
 
-    public static final Setting<Integer> GRPC_MAX_HINTS_PER_ENGINE = new Setting<>("grpc.maxHintsPerEngine",
-            "integer, chunks", 100_000, "100000",
-            "Most hinted chunks pending on one engine at a time; a Hint that would pass it gets RESOURCE_EXHAUSTED.",
-            false, ValueParsers.intRange(1, 100_000_000));
+    public static final Setting<Integer> GRPC_MAX_HINTS_PER_ENGINE = Setting.integer(
+            "grpc.maxHintsPerEngine", "chunks", 100_000, 1, 100_000_000,
+            "Most hinted chunks pending on one engine at a time; a Hint that would pass it gets RESOURCE_EXHAUSTED.");
 
-    public static final Setting<Integer> GRPC_DEFAULT_HINT_TTL_MS = new Setting<>("grpc.defaultHintTtlMs",
-            "integer, ms", 5_000, "5000",
-            "How long a Hint that gives no ttl_ms holds when the engine does not confirm its blocks.", false,
-            ValueParsers.intRange(1, 3_600_000));
+    public static final Setting<Integer> GRPC_DEFAULT_HINT_TTL_MS = Setting.millis(
+            "grpc.defaultHintTtlMs", 5_000, 1, 3_600_000,
+            "How long a Hint that gives no ttl_ms holds when the engine does not confirm its blocks.");
 
-    public static final Setting<Integer> GRPC_MAX_HINT_TTL_MS = new Setting<>("grpc.maxHintTtlMs", "integer, ms",
-            60_000, "60000", "Longest ttl_ms a Hint may ask for; longer gets INVALID_ARGUMENT.", false,
-            ValueParsers.intRange(1, 3_600_000));
+    public static final Setting<Integer> GRPC_MAX_HINT_TTL_MS = Setting.millis(
+            "grpc.maxHintTtlMs", 60_000, 1, 3_600_000,
+            "Longest ttl_ms a Hint may ask for; longer gets INVALID_ARGUMENT.");
 
-    public static final Setting<String> GRPC_TLS_CERT_FILE = new Setting<>("grpc.tls.certFile", "path", "", "\"\"",
+    public static final Setting<String> GRPC_TLS_CERT_FILE = Setting.path("grpc.tls.certFile", "",
             "PEM certificate chain of the gRPC server; set (with grpc.tls.keyFile) for TLS. Empty: plain text, logged"
-                    + " as a warning.", false, ValueParsers.text(true));
+                    + " as a warning.");
 
-    public static final Setting<String> GRPC_TLS_KEY_FILE = new Setting<>("grpc.tls.keyFile", "path", "", "\"\"",
-            "PEM private key (PKCS#8, BEGIN PRIVATE KEY) of grpc.tls.certFile.", false, ValueParsers.text(true));
+    public static final Setting<String> GRPC_TLS_KEY_FILE = Setting.path("grpc.tls.keyFile", "",
+            "PEM private key (PKCS#8, BEGIN PRIVATE KEY) of grpc.tls.certFile.");
 
-    public static final Setting<String> GRPC_TLS_CLIENT_CA_FILE = new Setting<>("grpc.tls.clientCaFile", "path", "",
-            "\"\"", "PEM CA certificates; set: mutual TLS, every client must present a certificate they signed."
-                    + " Empty: no client certificate asked for.", false, ValueParsers.text(true));
+    public static final Setting<String> GRPC_TLS_CLIENT_CA_FILE = Setting.path("grpc.tls.clientCaFile", "",
+            "PEM CA certificates; set: mutual TLS, every client must present a certificate they signed. Empty: no"
+                    + " client certificate asked for.");
 
-    public static final Setting<Integer> GRPC_TLS_RELOAD_INTERVAL_MS = new Setting<>("grpc.tls.reloadIntervalMs",
-            "integer, ms", 60_000, "60000", "How often the certificate, key, client CA and tokens files are checked"
-                    + " for changes (modification time or size); changed files apply to new connections without a"
-                    + " restart.", false, ValueParsers.intRange(100, 86_400_000));
+    public static final Setting<Integer> GRPC_TLS_RELOAD_INTERVAL_MS = Setting.millis(
+            "grpc.tls.reloadIntervalMs", 60_000, 100, 86_400_000,
+            "How often the certificate, key, client CA and tokens files are checked for changes (modification time or"
+                    + " size); changed files apply to new connections without a restart.");
 
-    public static final Setting<String> GRPC_AUTH_TOKENS_FILE = new Setting<>("grpc.auth.tokensFile", "path", "",
-            "\"\"", "File of bearer tokens, one a line ('#' comments); set: every call but the health service needs"
-                    + " 'authorization: Bearer TOKEN' with one of them, else UNAUTHENTICATED. Empty: no token check.",
-            false, ValueParsers.text(true));
+    public static final Setting<String> GRPC_AUTH_TOKENS_FILE = Setting.path("grpc.auth.tokensFile", "",
+            "File of bearer tokens, one a line ('#' comments); set: every call but the health service needs"
+                    + " 'authorization: Bearer TOKEN' with one of them, else UNAUTHENTICATED. Empty: no token check.");
 
-    public static final Setting<Integer> WATCH_BUFFER_BATCHES = new Setting<>("watch.bufferBatches",
-            "integer, batches", 65_536, "65536", "Applied batches kept in memory for Watch streams: a watcher further"
-                    + " behind than this is ended with ABORTED and resumes from its token (from the journal, or with"
-                    + " snapshots of the engines whose batches are gone). Rounded up to a power of two.", false,
-            ValueParsers.intRange(1_024, 16_777_216));
+    public static final Setting<Integer> WATCH_BUFFER_BATCHES = Setting.integer(
+            "watch.bufferBatches", "batches", 65_536, 1_024, 16_777_216,
+            "Applied batches kept in memory for Watch streams: a watcher further behind than this is ended with ABORTED"
+                    + " and resumes from its token (from the journal, or with snapshots of the engines whose batches"
+                    + " are gone). Rounded up to a power of two.");
 
-    public static final Setting<Integer> WATCH_THREADS = new Setting<>("watch.threads", "integer", 2, "2",
-            "Threads sending Watch streams (each serves its share of the watchers).", false,
-            ValueParsers.intRange(1, 64));
+    public static final Setting<Integer> WATCH_THREADS = Setting.integer("watch.threads", 2, 1, 64,
+            "Threads sending Watch streams (each serves its share of the watchers).");
 
-    public static final Setting<Integer> WATCH_MAX_WATCHERS = new Setting<>("watch.maxWatchers", "integer", 1_024,
-            "1024", "Watch streams open at once; more get RESOURCE_EXHAUSTED.", false,
-            ValueParsers.intRange(1, 100_000));
+    public static final Setting<Integer> WATCH_MAX_WATCHERS = Setting.integer("watch.maxWatchers", 1_024, 1, 100_000,
+            "Watch streams open at once; more get RESOURCE_EXHAUSTED.");
 
     /** All settings, in the order of the configuration table. */
     public static final List<Setting<?>> ALL = List.of(BROKER_NAME, SHUTDOWN_DRAIN_TIMEOUT_MS, LOG_LEVEL,

@@ -40,7 +40,7 @@ import org.zeromq.ZMQ;
  * The daemon as a JVM of its own with a small heap ({@code -Xmx128m}, exiting on OutOfMemoryError as the shipped
  * image does), {@code ingest.maxMessageBytes} at 1 MiB and its SUB's mark at 32 messages, beside a simulated engine,
  * flooded by a hostile engine on both of its sockets: frames just under the limit on the live socket, each followed
- * by an unasked reply as large on the replay socket, and after each round a frame over the limit, the last one
+ * by an unasked reply as large on the replay socket, and after each round a frame over the limit, the first one
  * larger than the daemon's whole heap. The daemon stays alive and ready, its heap (scraped throughout) below its
  * maximum; the oversized frames are counted as protocol drops and the large ones as decode errors; the simulated
  * engine is applied to its last batch with nothing lost. Issue 16 item 5.
@@ -109,7 +109,6 @@ class ZmqFloodProcessTest {
                 Future<Integer> flood = flooder.submit(hostile::flood);
                 double heapMaxBytes = 0;
                 double heapPeakBytes = 0;
-                double afterGcPeakBytes = 0;
                 int scrapes = 0;
                 int sentReplies;
                 while (true) {
@@ -128,8 +127,7 @@ class ZmqFloodProcessTest {
                         heapMaxBytes = MetricsText.sum(s, "jvm_memory_max_bytes", k -> k.contains("area=\"heap\""));
                         heapPeakBytes = Math.max(heapPeakBytes, MetricsText.sum(s, "jvm_memory_used_bytes",
                                 k -> k.contains("area=\"heap\"")));
-                        afterGcPeakBytes = Math.max(afterGcPeakBytes, MetricsText.sum(s,
-                                "jvm_memory_pool_collection_used_bytes", k -> true));
+                        assertThat(status(metricsPort, "/-/ready")).as("ready during the flood").isEqualTo(200);
                     }
                 }
 
@@ -141,25 +139,23 @@ class ZmqFloodProcessTest {
                 // A drop is counted once no retry followed it for 1 s.
                 AtomicReference<Map<String, Double>> scraped = new AtomicReference<>();
                 Await.until("the oversized frames counted", WAIT, () -> {
+                    alive(broker);
                     scraped.set(scrapeQuietly(metricsPort));
                     return hostileSum(scraped.get(), "kvbroker_engine_protocol_drops_total") >= ROUNDS;
                 });
                 Map<String, Double> last = scraped.get();
                 double protocolDrops = hostileSum(last, "kvbroker_engine_protocol_drops_total");
                 System.out.printf("flood: -Xmx%dm (heap max %.0f MiB), %d x %d live frames of 1 MiB - 1 KiB, %d"
-                        + " unasked replies, %d oversized (the last %d MiB); %d scrapes: heap used at most %.1f MiB,"
-                        + " after GC at most %.1f MiB; hostile: %d decode errors, %.0f protocol drops, %d"
-                        + " disconnects, %d voids; good: applied %d of %d, %d voids%n", HEAP_MB, heapMaxBytes / MB,
+                        + " unasked replies, %d oversized (the first %d MiB); %d scrapes: heap used at most %.1f MiB;"
+                        + " hostile: %d decode errors, %.0f protocol drops, %d disconnects, %d voids; good: applied %d of %d, %d voids%n", HEAP_MB, heapMaxBytes / MB,
                         ROUNDS, LARGE_PER_ROUND, sentReplies, ROUNDS, HostileEngine.GIANT_BYTES / MB, scrapes,
-                        heapPeakBytes / MB, afterGcPeakBytes / MB, bad.getDecodeErrors(), protocolDrops,
+                        heapPeakBytes / MB, bad.getDecodeErrors(), protocolDrops,
                         (long) hostileSum(last, "kvbroker_engine_disconnects_total"), bad.getVoids(),
                         good.getAppliedSequence(), published, good.getVoids());
 
                 assertThat(scrapes).as("scrapes during the flood").isPositive();
                 assertThat(heapMaxBytes).as("the daemon's heap").isLessThanOrEqualTo(HEAP_MB * MB);
                 assertThat(heapPeakBytes).as("heap used, every scrape").isLessThan(heapMaxBytes);
-                assertThat(afterGcPeakBytes).as("heap used after a collection, every scrape")
-                        .isLessThan(heapMaxBytes);
                 assertThat(protocolDrops).as("one protocol drop per oversized frame").isEqualTo(ROUNDS);
                 assertThat(bad.getDecodeErrors()).as("every large live frame counted, replies at most once")
                         .isBetween((long) ROUNDS * LARGE_PER_ROUND, (long) ROUNDS * LARGE_PER_ROUND + sentReplies);
@@ -179,7 +175,7 @@ class ZmqFloodProcessTest {
      * belong to one thread at a time: the test's until {@link #flood} runs on the flooder.
      */
     private static final class HostileEngine implements AutoCloseable {
-        /** The last oversized frame: more than the daemon's whole heap, were ZeroMQ to read it. */
+        /** The first oversized frame: more than the daemon's whole heap, were ZeroMQ to read it. */
         static final long GIANT_BYTES = 160 * MB;
         final ZContext zmq = new ZContext();
         final ZMQ.Socket pub = zmq.createSocket(SocketType.XPUB);
@@ -230,7 +226,7 @@ class ZmqFloodProcessTest {
                         replies++;
                     }
                 }
-                byte[] over = round == ROUNDS - 1 ? new byte[(int) GIANT_BYTES] : oversized;
+                byte[] over = round == 0 ? new byte[(int) GIANT_BYTES] : oversized;
                 send(pub, TOPIC, WireFrames.sequenceFrame(sequence++), over);
             }
             return replies;
@@ -331,7 +327,7 @@ class ZmqFloodProcessTest {
         try {
             return scrape(port);
         } catch (Exception e) {
-            throw new AssertionError("scraping /metrics", e);
+            throw new AssertionError("scraping /metrics; " + e, e);
         }
     }
 

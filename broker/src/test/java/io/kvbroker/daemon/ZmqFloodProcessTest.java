@@ -1,5 +1,6 @@
 package io.kvbroker.daemon;
 
+import static io.kvbroker.testing.HandEngineSockets.send;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.StatusRuntimeException;
@@ -8,6 +9,7 @@ import io.kvbroker.codec.WireFrames;
 import io.kvbroker.proto.v1.EngineInfo;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Await;
+import io.kvbroker.testing.HandEngineSockets;
 import io.kvbroker.testing.BrokerProcess;
 import io.kvbroker.testing.MetricsText;
 import io.kvbroker.testing.Ports;
@@ -247,21 +249,9 @@ class ZmqFloodProcessTest {
 
         /** Answers replay requests as an engine with an empty buffer (the end marker at once). */
         private void answer() {
-            byte[] identity;
-            while ((identity = router.recv(ZMQ.DONTWAIT)) != null) {
-                while (router.hasReceiveMore()) {
-                    router.recv(0);
-                }
-                dealer = identity;
-                send(router, identity, EMPTY, TOPIC, WireFrames.sequenceFrame(WireFrames.END_OF_REPLAY), EMPTY);
-            }
+            dealer = HandEngineSockets.answerEmpty(router, TOPIC, dealer);
         }
 
-        private static void send(ZMQ.Socket socket, byte[]... frames) {
-            for (int i = 0; i < frames.length; i++) {
-                socket.send(frames[i], i < frames.length - 1 ? ZMQ.SNDMORE : 0);
-            }
-        }
 
         @Override
         public void close() {

@@ -1,8 +1,10 @@
 package io.kvbroker.ingest;
 
+import static io.kvbroker.testing.HandEngineSockets.send;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvbroker.codec.KvEventEncoder;
+import io.kvbroker.codec.WireFrames;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.ingest.EngineCounters.Counter;
@@ -10,6 +12,7 @@ import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;
 import io.kvbroker.testing.Ports;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,7 +21,9 @@ import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.zeromq.SocketType;
 import org.zeromq.ZContext;
+import org.zeromq.ZMQ;
 
 /**
  * Listen mode: engines connect to kvbroker (vLLM does when its endpoint has no '*'), rank r to the listening port +
@@ -233,6 +238,51 @@ class ListenModeIngestTest {
             assertThat(ingest.stream(id).counters().get(Counter.RESTARTS_BY_SEQUENCE)).isOne();
             assertThat(ingest.stream(id).historyPartial()).isFalse();
             assertThat(ingest.refusedSharedTopic()).isZero();
+        } finally {
+            ingest.stop(Duration.ofSeconds(5));
+        }
+    }
+
+    @Test
+    void malformedMessagesFromUnknownTopicsAndMessagesUnderARefusedSharedTopicAreCounted() throws Exception {
+        int listenPort = Ports.freeRange(1);
+        int sharedReplay = Ports.freeRange(2);
+        List<Function<ZContext, SimulatedEngine>> engines = new ArrayList<>();
+        for (int twin = 0; twin < 2; twin++) {
+            SimulatedEngine.Options shared = options("127.0.0.4", 0, "kv@127.0.0.4@sim/m", 20 + twin);
+            int port = sharedReplay + twin;
+            engines.add(c -> new SimulatedEngine(c, shared, "tcp://127.0.0.1:" + listenPort, "127.0.0.4", 0, port));
+        }
+        EngineRegistry registry = new EngineRegistry();
+        ZmqIngest ingest = new ZmqIngest(registry, new RecordingSink(), LIMITS,
+                new ListenSettings("127.0.0.1", listenPort, 1, 0), 100_000, 50, System::currentTimeMillis);
+        ingest.start();
+        try (ZContext zmq = new ZContext(); Simulator simulator = new Simulator(40, engines).start()) {
+            // An XPUB hears the listening SUB's subscription once connected, so nothing sent after it is lost.
+            ZMQ.Socket pub = zmq.createSocket(SocketType.XPUB);
+            pub.setLinger(0);
+            pub.connect("tcp://127.0.0.1:" + listenPort);
+            await("the listening socket subscribed", () -> {
+                byte[] subscription = pub.recv(ZMQ.DONTWAIT);
+                return subscription != null && subscription.length > 0 && subscription[0] == 1;
+            });
+            byte[] topic = "kv@junk@m".getBytes(StandardCharsets.UTF_8);
+            byte[] payload = {(byte) 0x90};
+            int rounds = 5;
+            for (int i = 0; i < rounds; i++) {
+                // One frame, two frames, a sequence frame of 3 bytes, four frames: none parses.
+                send(pub, topic);
+                send(pub, topic, WireFrames.sequenceFrame(i));
+                send(pub, topic, new byte[3], payload);
+                send(pub, topic, WireFrames.sequenceFrame(i), payload, payload);
+            }
+            await("every malformed message counted", () -> ingest.refusedMalformed() >= 4L * rounds);
+            await("the shared topic refused", () -> ingest.refusedSharedTopic() == 1);
+            long refusedAt = ingest.refusedSharedTopicMessages();
+            await("the twins' later messages refused", () -> ingest.refusedSharedTopicMessages() > refusedAt + 20);
+            assertThat(ingest.refusedMalformed()).as("malformed, each once").isEqualTo(4L * rounds);
+            assertThat(registry.live()).as("no engine admitted for the shared topic or the junk").isEmpty();
+            assertThat(ingest.refusedUnknownTopic()).isZero();
         } finally {
             ingest.stop(Duration.ofSeconds(5));
         }

@@ -1,5 +1,6 @@
 package io.kvbroker.ingest;
 
+import static io.kvbroker.testing.HandEngineSockets.send;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvbroker.codec.WireFrames;
@@ -10,6 +11,7 @@ import io.kvbroker.engine.Endpoint;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Await;
+import io.kvbroker.testing.HandEngineSockets;
 import io.kvbroker.testing.Ports;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
@@ -47,7 +49,7 @@ class ZmqMemoryBoundIngestTest {
             long sequence = h.goLive();
             // 2 MiB of a batch that would be valid: ZeroMQ reads the frame's size and drops the connection.
             byte[] oversized = new byte[2 * (int) MAX_MESSAGE_BYTES];
-            h.send(h.pub, TOPIC, WireFrames.sequenceFrame(sequence++), oversized);
+            send(h.pub, TOPIC, WireFrames.sequenceFrame(sequence++), oversized);
             Await.until("the oversized message's connection dropped and connected again", WAIT,
                     () -> h.big().counters().get(Counter.PROTOCOL_DROPS) == 1);
             // The SUB reconnects; the engine goes on publishing and is heard again (the lost batch is a gap).
@@ -77,8 +79,8 @@ class ZmqMemoryBoundIngestTest {
             large[0] = (byte) 0xc1;
             int flood = 400;
             for (int i = 0; i < flood; i++) {
-                h.send(h.pub, TOPIC, WireFrames.sequenceFrame(sequence++), large);
-                h.send(h.router, h.dealer, EMPTY, TOPIC, WireFrames.sequenceFrame(i), large);
+                send(h.pub, TOPIC, WireFrames.sequenceFrame(sequence++), large);
+                send(h.router, h.dealer, EMPTY, TOPIC, WireFrames.sequenceFrame(i), large);
             }
             long last = h.publishUntilApplied(sequence);
             EngineCounters big = h.big().counters();
@@ -157,21 +159,9 @@ class ZmqMemoryBoundIngestTest {
 
         /** Answers replay requests as an engine with an empty buffer: the end marker at once. */
         void answer() {
-            byte[] identity;
-            while ((identity = router.recv(ZMQ.DONTWAIT)) != null) {
-                while (router.hasReceiveMore()) {
-                    router.recv(0);
-                }
-                dealer = identity;
-                send(router, identity, EMPTY, TOPIC, WireFrames.sequenceFrame(WireFrames.END_OF_REPLAY), EMPTY);
-            }
+            dealer = HandEngineSockets.answerEmpty(router, TOPIC, dealer);
         }
 
-        void send(ZMQ.Socket socket, byte[]... frames) {
-            for (int i = 0; i < frames.length; i++) {
-                socket.send(frames[i], i < frames.length - 1 ? ZMQ.SNDMORE : 0);
-            }
-        }
 
         void assertGoodEngineExact() throws InterruptedException {
             simulator.setStepping(false);

@@ -30,9 +30,19 @@ public final class BrokerProcess implements AutoCloseable {
      * 11 s at a load of 10), and these tests are of behaviour, not speed.
      */
     public static BrokerProcess serve(Path log, String... args) throws IOException {
+        return serve(log, List.of(), args);
+    }
+
+    /**
+     * As {@link #serve(Path, String...)} with {@code jvmOptions} after the defaults, so that one of them (such as a
+     * smaller {@code -Xmx}) wins over a default.
+     */
+    public static BrokerProcess serve(Path log, List<String> jvmOptions, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-                KvbrokerCommand.class.getName(), "serve"));
+                .toString(), "-Xmx512m", "-XX:TieredStopAtLevel=1"));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), KvbrokerCommand.class.getName(),
+                "serve"));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command);
         builder.environment().keySet().removeIf(name -> name.startsWith("KVBROKER_"));

@@ -248,7 +248,7 @@ public final class IndexBench {
      * Distinct 8-block chains, round-robin over engines, until {@code target} residencies; each engine's batches
      * numbered from 0.
      */
-    static void fill(IngestSink index, int engines, long target) {
+    static void fill(IngestSink sink, int engines, long target) {
         long[] sequence = new long[engines];
         SplittableRandom random = new SplittableRandom(9);
         int[] tokens = new int[8 * G];
@@ -262,7 +262,7 @@ public final class IndexBench {
                 hashes[b] = hash++;
             }
             int engine = (int) ((held / 8) % engines);
-            index.onBatch(engine, 1, sequence[engine]++, new KvEventBatch(0, 0, List.of(
+            sink.onBatch(engine, 1, sequence[engine]++, new KvEventBatch(0, 0, List.of(
                     new BlockStored(hashes, false, 0, tokens.clone(), G, -1, Medium.GPU, null, null, 0,
                             GroupKind.FULL_ATTENTION, -1, null, null, null)), 0, 0));
         }

@@ -8,6 +8,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.core.ContentKeys;
 import io.kvbroker.core.PrefixScorer;
@@ -86,7 +87,7 @@ public final class GrpcBench {
                 registry.register(new EngineSpec(new EngineKey("live-" + i, 0), "m",
                         Endpoint.parse(blaster.endpoints().get(i)), Optional.empty(), ""));
             }
-            ZmqIngest ingest = new ZmqIngest(registry, index, BrokerConfig.defaults());
+            ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index), BrokerConfig.defaults());
             ingest.start();
             for (int i = 0; i < INDEXED_ENGINES; i++) {
                 registry.register(new EngineSpec(new EngineKey("indexed-" + i, 0), "m",

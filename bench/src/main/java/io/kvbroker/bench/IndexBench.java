@@ -1,5 +1,6 @@
 package io.kvbroker.bench;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.BlockRemoved;
 import io.kvbroker.event.BlockStored;
@@ -115,7 +116,7 @@ public final class IndexBench {
             long sequence = 1_000;
             while (!stop.get()) {
                 for (int i = 0; i < batches.size() && !stop.get(); i++) {
-                    shared.onBatch(engineOf.get(i), 1, sequence++, batches.get(i));
+                    shared.apply(engineOf.get(i), 1, sequence++, batches.get(i));
                     applied.incrementAndGet();
                 }
             }
@@ -147,7 +148,7 @@ public final class IndexBench {
             index = null;
             long before = usedHeapAfterGc();
             BlockIndex big = new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT);
-            fill(big, 1_000, target);
+            fill(BatchApplier.indexOnly(big), 1_000, target);
             long after = usedHeapAfterGc();
             IndexStats stats = big.stats();
             double perResidency = (after - before) / (double) stats.residencies();
@@ -166,7 +167,7 @@ public final class IndexBench {
             long blockEvents) {
         long start = System.nanoTime();
         for (int i = 0; i < batches.size(); i++) {
-            index.onBatch(engineOf.get(i), 1, i, batches.get(i));
+            index.apply(engineOf.get(i), 1, i, batches.get(i));
         }
         return blockEvents / ((System.nanoTime() - start) / 1e9);
     }
@@ -189,7 +190,7 @@ public final class IndexBench {
                 int shared = G * (8 + random.nextInt(56));
                 System.arraycopy(system, 0, prompt, 0, shared);
                 System.arraycopy(tokens(random, prompt.length - shared), 0, prompt, shared, prompt.length - shared);
-                index.onBatch(e, 1, c, new KvEventBatch(0, 0, List.of(chain(e, c, prompt)), 0, 0));
+                index.apply(e, 1, c, new KvEventBatch(0, 0, List.of(chain(e, c, prompt)), 0, 0));
             }
         }
         int[] query = new int[128 * G + 1];
@@ -247,7 +248,7 @@ public final class IndexBench {
      * Distinct 8-block chains, round-robin over engines, until {@code target} residencies; each engine's batches
      * numbered from 0.
      */
-    static void fill(IngestSink index, int engines, long target) {
+    static void fill(IngestSink sink, int engines, long target) {
         long[] sequence = new long[engines];
         SplittableRandom random = new SplittableRandom(9);
         int[] tokens = new int[8 * G];
@@ -261,7 +262,7 @@ public final class IndexBench {
                 hashes[b] = hash++;
             }
             int engine = (int) ((held / 8) % engines);
-            index.onBatch(engine, 1, sequence[engine]++, new KvEventBatch(0, 0, List.of(
+            sink.onBatch(engine, 1, sequence[engine]++, new KvEventBatch(0, 0, List.of(
                     new BlockStored(hashes, false, 0, tokens.clone(), G, -1, Medium.GPU, null, null, 0,
                             GroupKind.FULL_ATTENTION, -1, null, null, null)), 0, 0));
         }

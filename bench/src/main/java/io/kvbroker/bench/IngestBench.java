@@ -1,5 +1,6 @@
 package io.kvbroker.bench;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.codec.KvEventDecoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
@@ -14,8 +15,9 @@ import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.journal.CheckpointScheduler;
 import io.kvbroker.journal.Journal;
-import io.kvbroker.journal.JournalingSink;
+import io.kvbroker.journal.JournalLog;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
 import java.lang.management.ThreadMXBean;
@@ -292,17 +294,17 @@ public final class IngestBench {
             IngestSink sink = IngestSink.NONE;
             if (side.contains("index")) {
                 BlockIndex index = new BlockIndex(id -> "m", 16, PrefixScorer.Weights.DEFAULT);
-                sink = index;
+                sink = BatchApplier.indexOnly(index);
                 if (side.contains("journal")) {
                     journalDir = Files.createTempDirectory("kvbroker-ingest-bench");
                     journal = Journal.open(journalDir, Journal.Sync.INTERVAL);
                     syncer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
                     syncer.scheduleAtFixedRate(journal::syncWal, 100, 100,
                             java.util.concurrent.TimeUnit.MILLISECONDS);
-                    JournalingSink journaling = new JournalingSink(index, registry,
-                            new JournalingSink.CheckpointPolicy(5_000, 60_000), System::currentTimeMillis);
-                    journaling.attach(journal);
-                    sink = journaling;
+                    JournalLog log = new JournalLog(index, registry, new CheckpointScheduler.Policy(5_000, 60_000),
+                            System::currentTimeMillis);
+                    log.attach(journal);
+                    sink = new BatchApplier(index, log, null);
                 } else {
                     journalDir = null;
                     journal = null;

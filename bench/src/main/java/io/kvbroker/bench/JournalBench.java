@@ -1,5 +1,6 @@
 package io.kvbroker.bench;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.Endpoint;
 import io.kvbroker.engine.EngineKey;
@@ -9,9 +10,10 @@ import io.kvbroker.event.GroupKinds;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.ResolvedBatch;
+import io.kvbroker.journal.CheckpointScheduler;
 import io.kvbroker.journal.Journal;
+import io.kvbroker.journal.JournalLog;
 import io.kvbroker.journal.JournalRecovery;
-import io.kvbroker.journal.JournalingSink;
 import io.kvbroker.journal.LogRecord;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -114,10 +116,10 @@ public final class JournalBench {
         long stored;
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
             BlockIndex index = index();
-            JournalingSink sink = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(1_000,
-                    3_600_000), System::currentTimeMillis);
-            sink.attach(journal);
-            IndexBench.fill(sink, 1_000, residencies);
+            JournalLog log = new JournalLog(index, registry, new CheckpointScheduler.Policy(1_000, 3_600_000),
+                    System::currentTimeMillis);
+            log.attach(journal);
+            IndexBench.fill(new BatchApplier(index, log, null), 1_000, residencies);
             stored = index.stats().residencies();
         }
         long logBytes = directoryBytes(dir);
@@ -126,10 +128,10 @@ public final class JournalBench {
         BlockIndex recovered = index();
         JournalRecovery.Result result;
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
-            JournalingSink sink = new JournalingSink(recovered, registry, new JournalingSink.CheckpointPolicy(1_000,
-                    3_600_000), System::currentTimeMillis);
-            sink.attach(journal);
-            result = JournalRecovery.recover(journal, recovered, registry, sink, (id, cursor) -> { });
+            JournalLog log = new JournalLog(recovered, registry, new CheckpointScheduler.Policy(1_000, 3_600_000),
+                    System::currentTimeMillis);
+            log.attach(journal);
+            result = JournalRecovery.recover(journal, recovered, registry, log.checkpoints(), (id, cursor) -> { });
         }
         double recoverySeconds = seconds(begin);
         md.append(String.format(Locale.ROOT, "%n### Recovery%n%n%,d residencies over 1,000 engines written through"
@@ -194,9 +196,10 @@ public final class JournalBench {
                 timer.scheduleAtFixedRate(journal::syncWal, 100, 100, TimeUnit.MILLISECONDS);
             }
             BlockIndex index = index();
-            JournalingSink sink = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(5_000,
-                    60_000), System::currentTimeMillis);
-            sink.attach(journal);
+            JournalLog log = new JournalLog(index, registry, new CheckpointScheduler.Policy(5_000, 60_000),
+                    System::currentTimeMillis);
+            log.attach(journal);
+            BatchApplier sink = new BatchApplier(index, log, null);
             GroupKinds kinds = new GroupKinds();
             long start = System.nanoTime();
             for (int i = 0; i < batches.size(); i++) {

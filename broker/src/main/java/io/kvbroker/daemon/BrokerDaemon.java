@@ -1,5 +1,6 @@
 package io.kvbroker.daemon;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
 import io.kvbroker.core.PrefixScorer;
@@ -15,11 +16,11 @@ import io.kvbroker.grpc.ApiSecurity;
 import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
-import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.journal.CheckpointScheduler;
 import io.kvbroker.journal.Journal;
+import io.kvbroker.journal.JournalLog;
 import io.kvbroker.journal.JournalTrimmer;
-import io.kvbroker.journal.JournalingSink;
 import io.kvbroker.metrics.GrpcMetrics;
 import io.kvbroker.metrics.JournalCollector;
 import io.kvbroker.metrics.MetricsServer;
@@ -27,7 +28,6 @@ import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.PendingHints;
 import io.kvbroker.query.QueryLimits;
 import io.kvbroker.watch.ChangeFeed;
-import io.kvbroker.watch.FeedingSink;
 import io.kvbroker.watch.WatchService;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -95,34 +95,32 @@ public final class BrokerDaemon {
                 weights,
                 IndexBudget.of(config.get(Settings.INDEX_BUDGET_MB), config.get(Settings.INDEX_BUDGET_SHARES)));
         this.feed = new ChangeFeed(config.get(Settings.WATCH_BUFFER_BATCHES));
-        IngestSink sink;
+        BatchApplier applier;
         if (!config.get(Settings.JOURNAL_DIR).isEmpty()) {
-            JournalingSink journaling = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(
+            JournalLog log = new JournalLog(index, registry, new CheckpointScheduler.Policy(
                     config.get(Settings.JOURNAL_CHECKPOINT_EVERY_BATCHES),
-                    config.get(Settings.JOURNAL_CHECKPOINT_INTERVAL_MS)), System::currentTimeMillis, feed);
+                    config.get(Settings.JOURNAL_CHECKPOINT_INTERVAL_MS)), System::currentTimeMillis);
             if (metered) {
                 journalMetrics = new JournalCollector(() -> journal().orElse(null), this::trimmer,
-                        journaling);
+                        log.checkpoints());
             }
             JournalCollector writes = journalMetrics;
-            journal = new JournalComponent(journalSettings(config), journaling, index, registry, this::ingest,
+            BatchApplier journaled = new BatchApplier(index, log, feed);
+            journal = new JournalComponent(journalSettings(config), log, index, registry, this::ingest,
                     () -> {
-                        // Watch numbers batches as the log does, under the journal's broker id.
-                        Journal opened = journal().orElseThrow();
-                        feed.startAt(opened.brokerId(), opened.nextSequence());
-                        // Watchers get only what the journal wrote, so a crash never takes back what they hold.
-                        feed.limitToWritten(opened::writtenThrough);
-                        opened.onWritten(feed::written);
+                        // Watch numbers batches as the log does, under the journal's broker id, and gets only what
+                        // the journal wrote, so a crash never takes back what watchers hold.
+                        journaled.followLog();
                         recovered = true;
                     }, writes == null ? nanos -> { } : writes::groupWritten);
             components.add(journal);
-            sink = journaling;
+            applier = journaled;
         } else {
             journal = null;
-            sink = new FeedingSink(index, feed);
+            applier = new BatchApplier(index, null, feed);
             recovered = true;
         }
-        this.ingest = new ZmqIngest(registry, sink, config);
+        this.ingest = new ZmqIngest(registry, applier, config);
         this.discovery = new EngineDiscovery(registry, EngineTarget.of(ingest::add, ingest::remove, ingest::restart),
                 sources(config, simulated),
                 config.get(Settings.DISCOVERY_REMOVE_GRACE_MS), System::currentTimeMillis);

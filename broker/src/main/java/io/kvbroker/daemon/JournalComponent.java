@@ -5,9 +5,9 @@ import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.Journal;
+import io.kvbroker.journal.JournalLog;
 import io.kvbroker.journal.JournalRecovery;
 import io.kvbroker.journal.JournalTrimmer;
-import io.kvbroker.journal.JournalingSink;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Executors;
@@ -32,7 +32,7 @@ final class JournalComponent implements Component {
     }
 
     private final Settings settings;
-    private final JournalingSink sink;
+    private final JournalLog log;
     private final BlockIndex index;
     private final EngineRegistry registry;
     private final Supplier<ZmqIngest> ingest;
@@ -44,17 +44,17 @@ final class JournalComponent implements Component {
     /** Whether the last sync failed (the timer's thread only). */
     private boolean syncFailing;
 
-    JournalComponent(Settings settings, JournalingSink sink, BlockIndex index, EngineRegistry registry,
+    JournalComponent(Settings settings, JournalLog log, BlockIndex index, EngineRegistry registry,
             Supplier<ZmqIngest> ingest, Runnable ready) {
-        this(settings, sink, index, registry, ingest, ready, nanos -> { });
+        this(settings, log, index, registry, ingest, ready, nanos -> { });
     }
 
     /** @param groupWriteNanos hears each group write's duration (metrics), on the journal's writer thread */
-    JournalComponent(Settings settings, JournalingSink sink, BlockIndex index, EngineRegistry registry,
+    JournalComponent(Settings settings, JournalLog log, BlockIndex index, EngineRegistry registry,
             Supplier<ZmqIngest> ingest, Runnable ready, LongConsumer groupWriteNanos) {
         this.groupWriteNanos = groupWriteNanos;
         this.settings = settings;
-        this.sink = sink;
+        this.log = log;
         this.index = index;
         this.registry = registry;
         this.ingest = ingest;
@@ -71,10 +71,10 @@ final class JournalComponent implements Component {
         // Locks the folder before it deletes anything: a fresh start never clears a journal another broker holds.
         journal = Journal.open(settings.dir(), settings.sync(), settings.startFresh());
         journal.observeGroupWrites(groupWriteNanos);
-        sink.attach(journal);
+        log.attach(journal);
         JournalRecovery.Result result;
         try {
-            result = JournalRecovery.recover(journal, index, registry, sink,
+            result = JournalRecovery.recover(journal, index, registry, log.checkpoints(),
                     (id, cursor) -> ingest.get().resume(id, new EngineStream.Resume(cursor.incarnation(),
                             cursor.sequence(), cursor.fingerprint(), cursor.kinds())));
         } catch (RuntimeException e) {
@@ -84,7 +84,7 @@ final class JournalComponent implements Component {
         LOG.info("journal {}: restored {} engines from {} checkpoints and {} log records in {} ms; log holds"
                 + " records {}..{}", settings.dir(), result.engines(), result.checkpoints(), result.records(),
                 result.millis(), journal.firstSequence(), journal.nextSequence() - 1);
-        trimmer = new JournalTrimmer(journal, sink, settings.retention(), System::currentTimeMillis);
+        trimmer = new JournalTrimmer(journal, log.checkpoints(), settings.retention(), System::currentTimeMillis);
         timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "kvbroker-journal");
             thread.setDaemon(true);

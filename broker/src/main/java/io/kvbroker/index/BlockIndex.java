@@ -11,7 +11,6 @@ import io.kvbroker.event.BlockStored;
 import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.event.Medium;
-import io.kvbroker.ingest.IngestSink;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,8 +18,9 @@ import java.util.function.IntFunction;
 
 /**
  * The global block index: for every content key, the engines holding a block recorded under it, with span and
- * media; fed by ingest as an {@link IngestSink}, read by Score and Lookup. This class is the package's face: it runs
- * each write (one batch, reset or restore of one engine) and hands the parts of the work to the classes below.
+ * media; fed by ingest through {@code apply.BatchApplier}, read by Score and Lookup. This class is the package's face:
+ * it runs each write (one batch, reset or restore of one engine) and hands the parts of the work to the classes
+ * below.
  *
  * <p>Design note: keys come from {@link ContentKeys} (the same code gateways run), so queries never depend on an
  * engine's own hash. Each engine's blocks are one open-addressing table ({@link EngineBlocks}); the holders of each
@@ -52,7 +52,7 @@ import java.util.function.IntFunction;
  *       changes without that check: status figures, each field one write.
  * </ul>
  */
-public final class BlockIndex implements IngestSink {
+public final class BlockIndex {
     private final IntFunction<String> modelOf;
     private final int granularity;
     private final HolderTable holders = new HolderTable();
@@ -100,13 +100,14 @@ public final class BlockIndex implements IngestSink {
 
     // ---- writes (the ingest thread) ----
 
-    @Override
-    public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
+    /** Applies one batch: {@code sequence} is the engine's own, one more than the last applied in this incarnation. */
+    public void apply(int engineId, long incarnation, long sequence, KvEventBatch batch) {
         apply(engineId, incarnation, sequence, batch, false);
     }
 
     /**
-     * Applies one batch, as {@link #onBatch}, and returns it resolved (for the journal) when {@code resolve} is set.
+     * Applies one batch, as {@link #apply(int, long, long, KvEventBatch)}, and returns it resolved (for the journal)
+     * when {@code resolve} is set.
      */
     public ResolvedBatch apply(int engineId, long incarnation, long sequence, KvEventBatch batch, boolean resolve) {
         return apply(engineId, incarnation, sequence, batch, resolve, 0, 0);
@@ -206,39 +207,45 @@ public final class BlockIndex implements IngestSink {
         }
     }
 
-    @Override
-    public void onReset(int engineId, long incarnation, ResetReason reason) {
-        reset(engineId, incarnation, reason, -1);
+    /** Forgets everything an engine held; {@code incarnation} is the one that continues (new after a restart). */
+    public void reset(int engineId, long incarnation) {
+        reset(engineId, incarnation, -1);
     }
 
     /**
-     * Forgets everything an engine held, as {@link #onReset}, under {@code brokerSequence} (-1: the engine's position
-     * keeps its broker sequence).
+     * Forgets everything an engine held, as {@link #reset(int, long)}, under {@code brokerSequence} (-1: the engine's
+     * position keeps its broker sequence).
      */
-    public void reset(int engineId, long incarnation, ResetReason reason, long brokerSequence) {
+    public void reset(int engineId, long incarnation, long brokerSequence) {
+        reset(engineId, incarnation, brokerSequence, false);
+    }
+
+    /** Forgets an engine that left the cluster, and its position. */
+    public void remove(int engineId) {
+        reset(engineId, 0, -1, true);
+    }
+
+    private void reset(int engineId, long incarnation, long brokerSequence, boolean removed) {
         writes.begin(engineId);
         try {
             if (engineId < engines.length && engines[engineId] != null) {
                 reset(engines[engineId]);
                 counts.clears++;
                 engines[engineId].appliedSequence = -1;
-                engines[engineId].incarnation = incarnation;
+                if (!removed) {
+                    engines[engineId].incarnation = incarnation;
+                }
                 engines[engineId].fingerprint = 0;
                 if (brokerSequence >= 0) {
                     engines[engineId].brokerSequence = brokerSequence;
                 }
-                if (reason == ResetReason.REMOVED) {
+                if (removed) {
                     engines[engineId] = null;
                 }
             }
         } finally {
             writes.end();
         }
-    }
-
-    @Override
-    public void onUnknownHistory(int engineId, long incarnation, long fromSequence, long toSequence) {
-        // What the engine did in that range is unknown; its later removals of blocks we never saw are harmless.
     }
 
     private void remove(EngineBlocks blocks, ResolvedBatch.Remove removed) {

@@ -28,8 +28,8 @@ public final class JournalRecovery {
      * @param resume receives each engine's cursor, by engine id, for ingest to continue from
      * @throws JournalException if a checkpoint or record cannot be read
      */
-    public static Result recover(Journal journal, BlockIndex index, EngineRegistry registry, JournalingSink sink,
-            BiConsumer<Integer, Journal.Cursor> resume) {
+    public static Result recover(Journal journal, BlockIndex index, EngineRegistry registry,
+            CheckpointScheduler checkpoints, BiConsumer<Integer, Journal.Cursor> resume) {
         long start = System.nanoTime();
         Map<String, Integer> ids = new HashMap<>();
         for (EngineRegistry.Entry entry : registry.live()) {
@@ -75,7 +75,7 @@ public final class JournalRecovery {
         });
         for (int id : ids.values()) {
             long checkpoint = checkpointAt.getOrDefault(id, 0L);
-            sink.recovered(id, checkpoint, lastRecord.getOrDefault(id, checkpoint));
+            checkpoints.recovered(id, checkpoint, lastRecord.getOrDefault(id, checkpoint));
         }
         return new Result(ids.size(), restored, replayed[0], (System.nanoTime() - start) / 1_000_000);
     }

@@ -7,8 +7,9 @@ import java.util.function.LongSupplier;
  * most, but never past the first record an engine still needs after its checkpoint. Runs on its own thread, so
  * ingest never waits for a trim.
  *
- * <p>Design note: when the bounds want more trimmed than the checkpoints allow, the sink is asked to hurry the
- * checkpoints that hold the log back, and the log stays over its bound until they are taken (counted).
+ * <p>Design note: when the bounds want more trimmed than the checkpoints allow, the {@link CheckpointScheduler} is
+ * asked to hurry the checkpoints that hold the log back, and the log stays over its bound until they are taken
+ * (counted).
  */
 public final class JournalTrimmer {
     /** The bounds; 0 for none. */
@@ -16,15 +17,15 @@ public final class JournalTrimmer {
     }
 
     private final Journal journal;
-    private final JournalingSink sink;
+    private final CheckpointScheduler checkpoints;
     private final Retention retention;
     private final LongSupplier clock;
     private volatile long trimmedRecords;
     private volatile long heldByCheckpoints;
 
-    public JournalTrimmer(Journal journal, JournalingSink sink, Retention retention, LongSupplier clock) {
+    public JournalTrimmer(Journal journal, CheckpointScheduler checkpoints, Retention retention, LongSupplier clock) {
         this.journal = journal;
-        this.sink = sink;
+        this.checkpoints = checkpoints;
         this.retention = retention;
         this.clock = clock;
     }
@@ -54,10 +55,10 @@ public final class JournalTrimmer {
             }
             cutoff = Math.max(cutoff, low);
         }
-        long floor = sink.trimFloor();
+        long floor = checkpoints.trimFloor();
         if (cutoff > floor) {
             heldByCheckpoints++;
-            sink.hurry();
+            checkpoints.hurry();
             cutoff = floor;
         }
         if (cutoff > first) {

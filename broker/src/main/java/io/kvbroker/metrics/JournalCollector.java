@@ -1,8 +1,8 @@
 package io.kvbroker.metrics;
 
+import io.kvbroker.journal.CheckpointScheduler;
 import io.kvbroker.journal.Journal;
 import io.kvbroker.journal.JournalTrimmer;
-import io.kvbroker.journal.JournalingSink;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -27,7 +27,7 @@ public final class JournalCollector implements MultiCollector {
 
     private final Supplier<Journal> journal;
     private final Supplier<JournalTrimmer> trimmer;
-    private final JournalingSink sink;
+    private final CheckpointScheduler checkpoints;
     private final Histogram writeSeconds = Histogram.builder().name(P + "write_seconds")
             .help("Duration of each group write (records of up to 256 batches and their engines' cursors, encoded and"
                     + " written to RocksDB in one WriteBatch).")
@@ -37,10 +37,11 @@ public final class JournalCollector implements MultiCollector {
      * @param journal the open journal, or null before it opens
      * @param trimmer the journal's trimmer, or null before it starts
      */
-    public JournalCollector(Supplier<Journal> journal, Supplier<JournalTrimmer> trimmer, JournalingSink sink) {
+    public JournalCollector(Supplier<Journal> journal, Supplier<JournalTrimmer> trimmer,
+            CheckpointScheduler checkpoints) {
         this.journal = journal;
         this.trimmer = trimmer;
-        this.sink = sink;
+        this.checkpoints = checkpoints;
     }
 
     /** Records one group write's duration (the journal's writer thread). */
@@ -68,8 +69,8 @@ public final class JournalCollector implements MultiCollector {
         f.gauge(P + "next_sequence", "The broker sequence the next batch gets.", none, next);
         f.gauge(P + "records", "Records the log keeps (next minus first sequence).", none, Math.max(0, next - first));
         f.gauge(P + "trim_floor_sequence", "The first record some engine still needs after its checkpoint: the log"
-                + " is never trimmed past it.", none, sink.trimFloor());
-        f.counter(P + "checkpoints", "Engine index checkpoints written.", none, sink.checkpoints());
+                + " is never trimmed past it.", none, checkpoints.trimFloor());
+        f.counter(P + "checkpoints", "Engine index checkpoints written.", none, checkpoints.checkpoints());
         f.counter(P + "write_failures", "Journal write attempts that failed (a full disk, an I/O error); each is"
                 + " retried until it succeeds, ingest waiting meanwhile.", none, open.writeFailures());
         f.counter(P + "append_waits", "Times ingest waited for the journal's writer (the disk behind or failing): a"

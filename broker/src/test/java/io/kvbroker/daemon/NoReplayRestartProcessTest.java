@@ -409,7 +409,7 @@ class NoReplayRestartProcessTest {
         GroupKinds kinds = new GroupKinds();
         for (int i = 0; i < batches.size(); i++) {
             byte[] payload = batches.get(i);
-            reference.onBatch(id, info.getIncarnation(), from + i, decoder.decode(payload, 0, payload.length, kinds));
+            reference.apply(id, info.getIncarnation(), from + i, decoder.decode(payload, 0, payload.length, kinds));
         }
         BlockIndex.EngineSummary expected = reference.engineSummary(id);
         assertThat(List.of(info.getBlocks(), info.getGpuBlocks(), info.getCpuBlocks(), info.getStorageBlocks()))

@@ -2,6 +2,7 @@ package io.kvbroker.discovery;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.EngineKey;
@@ -44,7 +45,7 @@ class DiscoveryIngestTest {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> registry.entry(id).spec().model(), 16,
                 new PrefixScorer.Weights(1, 0.8, 0.5, 0.4));
-        ZmqIngest ingest = new ZmqIngest(registry, index, BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index), BrokerConfig.defaults());
         AtomicLong clock = new AtomicLong();
         EngineTarget target = EngineTarget.of(ingest::add, ingest::remove, ingest::restart);
         EngineDiscovery discovery = new EngineDiscovery(registry, target, List.of(), 1_000, clock::get);

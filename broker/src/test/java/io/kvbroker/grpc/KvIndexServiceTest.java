@@ -85,8 +85,8 @@ class KvIndexServiceTest {
                     Endpoint.parse("tcp://127.0.0.1:" + (20_000 + i)), Optional.empty(), ""));
         }
         // Engine 0 holds the prompt's 4 chunks, engine 1 its first 2, engine 2 nothing.
-        index.onBatch(0, 1, 7, Events.batch(Events.gpu(new long[] {1, 2, 3, 4}, null, Events.tokens(100, 64))));
-        index.onBatch(1, 1, 3, Events.batch(Events.gpu(new long[] {11, 12}, null, Events.tokens(100, 32))));
+        index.apply(0, 1, 7, Events.batch(Events.gpu(new long[] {1, 2, 3, 4}, null, Events.tokens(100, 64))));
+        index.apply(1, 1, 3, Events.batch(Events.gpu(new long[] {11, 12}, null, Events.tokens(100, 32))));
         server = new GrpcServer("127.0.0.1", 0, 8_192, new IndexQueries(index, registry, id -> null,
                 new PendingHints(hintClockMs::get, LIMITS.maxHintsPerEngine()), System::currentTimeMillis), LIMITS,
                 readiness);
@@ -192,7 +192,7 @@ class KvIndexServiceTest {
         assertThat(response.getPendingTokensList()).containsExactly(32, 64);
 
         // Engine 2 confirms: its blocks arrive, and they are cached, no longer pending.
-        index.onBatch(2, 1, 0, Events.batch(Events.gpu(new long[] {21, 22, 23, 24}, null, Events.tokens(100, 64))));
+        index.apply(2, 1, 0, Events.batch(Events.gpu(new long[] {21, 22, 23, 24}, null, Events.tokens(100, 64))));
         ScoreResponse confirmed = stub.score(score(PROMPT).build());
         assertThat(confirmed.getEngineIdsList()).containsExactlyInAnyOrder(0, 1, 2);
         assertThat(confirmed.getPendingEngineIdsList()).containsExactly(1);

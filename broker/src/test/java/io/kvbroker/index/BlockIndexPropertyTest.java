@@ -12,7 +12,6 @@ import io.kvbroker.event.GroupKind;
 import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.event.Medium;
-import io.kvbroker.ingest.IngestSink.ResetReason;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -128,8 +127,8 @@ class BlockIndexPropertyTest {
                 events.add(random.nextBoolean() ? AllBlocksCleared.ALL : new AllBlocksCleared(Medium.GPU));
             } else if (op < 96) {
                 // A restart: state forgotten, and the new process hashes with a new seed.
-                index.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
-                twin.onReset(engine, 2, ResetReason.RESTART_BY_SEQUENCE);
+                index.reset(engine, 2);
+                twin.reset(engine, 2);
                 logged.add(new Object[] {engine, -1L, new ResolvedBatch(List.of(new ResolvedBatch.Clear(
                         io.kvbroker.core.Media.ALL)))});
                 reference.reset(engine);
@@ -143,7 +142,7 @@ class BlockIndexPropertyTest {
             }
             ResolvedBatch resolved = index.apply(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0), true);
             logged.add(new Object[] {engine, (long) step, resolved});
-            twin.onBatch(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
+            twin.apply(engine, 1, step, new KvEventBatch(0, 0, events, 0, 0));
             if (step % 700 == 350) {
                 for (int e = 0; e < engines; e++) {
                     checkpoints.put(e, index.checkpoint(e));

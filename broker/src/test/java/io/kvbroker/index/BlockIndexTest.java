@@ -15,7 +15,6 @@ import io.kvbroker.core.PrefixScore;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.GroupKind;
 import io.kvbroker.event.Medium;
-import io.kvbroker.ingest.IngestSink.ResetReason;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +26,7 @@ class BlockIndexTest {
     private final int[] prompt = tokens(100, 4 * G + 1);
 
     private void apply(int engine, io.kvbroker.event.KvEvent... events) {
-        index.onBatch(engine, 1, 0, batch(events));
+        index.apply(engine, 1, 0, batch(events));
     }
 
     private List<PrefixScore> score() {
@@ -125,7 +124,7 @@ class BlockIndexTest {
     void resetForgetsTheEngine() {
         apply(0, gpu(new long[] {11}, null, tokens(100, G)));
         apply(1, gpu(new long[] {21}, null, tokens(100, G)));
-        index.onReset(0, 2, ResetReason.RESTART_BY_SEQUENCE);
+        index.reset(0, 2);
         assertThat(score()).extracting(PrefixScore::engineId).containsExactly(1);
     }
 
@@ -190,13 +189,13 @@ class BlockIndexTest {
     @Test
     void engineSummaryCountsBlocksPerMediumAndTheAppliedSequence() {
         assertThat(index.appliedSequence(0)).isEqualTo(-1);
-        index.onBatch(0, 3, 41, batch(gpu(new long[] {11, 12, 13}, null, tokens(100, 3 * G))));
-        index.onBatch(0, 3, 42, batch(offloaded(12, Medium.CPU), offloaded(13, Medium.CPU),
+        index.apply(0, 3, 41, batch(gpu(new long[] {11, 12, 13}, null, tokens(100, 3 * G))));
+        index.apply(0, 3, 42, batch(offloaded(12, Medium.CPU), offloaded(13, Medium.CPU),
                 removed(13, Medium.GPU, GroupKind.FULL_ATTENTION)));
         BlockIndex.EngineSummary summary = index.engineSummary(0);
         assertThat(summary).isEqualTo(new BlockIndex.EngineSummary(42, 3, 3, 2, 2, 0, 0, 0, 0));
         assertThat(index.appliedSequence(0)).isEqualTo(42);
-        index.onReset(0, 4, ResetReason.RESTART_BY_SEQUENCE);
+        index.reset(0, 4);
         assertThat(index.engineSummary(0)).isEqualTo(new BlockIndex.EngineSummary(-1, 4, 0, 0, 0, 0, 0, 0, 0));
     }
 }

@@ -53,7 +53,7 @@ class ConcurrentReadTest {
         for (int b = 0; b < CHAIN; b++) {
             hashes[b] = hash(engine, sequence % 2 == 0 ? b : CHAIN - 1 - b);
         }
-        index.onBatch(engine, 1, sequence, sequence % 2 == 0 ? batch(gpu(hashes, null, chainTokens))
+        index.apply(engine, 1, sequence, sequence % 2 == 0 ? batch(gpu(hashes, null, chainTokens))
                 : batch(new BlockRemoved(hashes, Medium.GPU, 0, GroupKind.FULL_ATTENTION, null, null)));
     }
 

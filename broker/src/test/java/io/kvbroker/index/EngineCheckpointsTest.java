@@ -24,10 +24,10 @@ class EngineCheckpointsTest {
     @Test
     void aRestoredEngineHoldsAndScoresAsTheOneCheckpointedAndNothingOfWhatItReplaced() {
         BlockIndex original = index();
-        original.onBatch(ENGINE, 2, 5, batch(gpu(new long[] {1, 2, 3}, null, tokens(100, 3 * G)),
+        original.apply(ENGINE, 2, 5, batch(gpu(new long[] {1, 2, 3}, null, tokens(100, 3 * G)),
                 offloaded(2, Medium.CPU)));
         BlockIndex restored = index();
-        restored.onBatch(ENGINE, 1, 9, batch(gpu(new long[] {40}, null, tokens(900, G))));
+        restored.apply(ENGINE, 1, 9, batch(gpu(new long[] {40}, null, tokens(900, G))));
 
         restored.restore(ENGINE, original.checkpoint(ENGINE));
 
@@ -48,7 +48,7 @@ class EngineCheckpointsTest {
     @Test
     void bytesCutShortOrOfAnotherFormatAreABadArgument() {
         BlockIndex index = index();
-        index.onBatch(ENGINE, 1, 0, batch(gpu(new long[] {1, 2}, null, tokens(100, 2 * G))));
+        index.apply(ENGINE, 1, 0, batch(gpu(new long[] {1, 2}, null, tokens(100, 2 * G))));
         byte[] bytes = index.checkpoint(ENGINE);
         EngineCheckpoints checkpoints = new EngineCheckpoints(id -> "m");
 

@@ -11,7 +11,6 @@ import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.event.GroupKind;
 import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.Medium;
-import io.kvbroker.ingest.IngestSink.ResetReason;
 import org.junit.jupiter.api.Test;
 
 /** An engine over its quota loses chain tails, storage first, and its evicted blocks still resolve later events. */
@@ -24,7 +23,7 @@ class IndexBudgetTest {
     }
 
     private void apply(BlockIndex index, KvEvent... events) {
-        index.onBatch(0, 1, sequence++, batch(events));
+        index.apply(0, 1, sequence++, batch(events));
     }
 
     private static boolean indexed(BlockIndex index, long hash) {
@@ -91,7 +90,7 @@ class IndexBudgetTest {
         apply(index, gpu(new long[] {1}, null, tokens(100, G)));
         apply(index, gpu(new long[] {2}, null, tokens(500, G)));
         assertThat(index.engineSummary(0).truncated()).isTrue();
-        index.onReset(0, 2, ResetReason.RESTART_BY_SEQUENCE);
+        index.reset(0, 2);
         assertThat(index.engineSummary(0).truncated()).isFalse();
         assertThat(index.engineSummary(0).evictedBlocks()).isZero();
     }

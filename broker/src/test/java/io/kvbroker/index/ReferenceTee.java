@@ -1,5 +1,6 @@
 package io.kvbroker.index;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.event.KvEvent;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.IngestSink;
@@ -8,15 +9,17 @@ import io.kvbroker.ingest.IngestSink;
 final class ReferenceTee implements IngestSink {
     final BlockIndex index;
     final ReferenceIndex reference;
+    private final IngestSink applier;
 
     ReferenceTee(BlockIndex index, ReferenceIndex reference) {
         this.index = index;
+        this.applier = BatchApplier.indexOnly(index);
         this.reference = reference;
     }
 
     @Override
     public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
-        index.onBatch(engineId, incarnation, sequence, batch);
+        applier.onBatch(engineId, incarnation, sequence, batch);
         synchronized (reference) {
             for (KvEvent event : batch.events()) {
                 reference.apply(engineId, event);
@@ -26,7 +29,7 @@ final class ReferenceTee implements IngestSink {
 
     @Override
     public void onReset(int engineId, long incarnation, ResetReason reason) {
-        index.onReset(engineId, incarnation, reason);
+        applier.onReset(engineId, incarnation, reason);
         synchronized (reference) {
             reference.reset(engineId);
         }

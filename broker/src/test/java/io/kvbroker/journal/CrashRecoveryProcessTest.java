@@ -79,7 +79,7 @@ class CrashRecoveryProcessTest {
                 for (; applied[e] < next[e]; applied[e]++) {
                     byte[] payload = encoder.encode(new KvEventBatch(0, 0, workloads[e].step(), 0, 0),
                             options.get(e).form());
-                    index.onBatch(e, 1, applied[e], decoder.decode(payload, 0, payload.length, kinds[e]));
+                    index.apply(e, 1, applied[e], decoder.decode(payload, 0, payload.length, kinds[e]));
                 }
             }
         }

@@ -3,6 +3,7 @@ package io.kvbroker.journal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.core.ContentKeys;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.Endpoint;
@@ -49,11 +50,15 @@ class JournalTest {
         return new BlockIndex(id -> "m", G, PrefixScorer.Weights.DEFAULT, IndexBudget.ofQuota(400));
     }
 
-    private JournalingSink sink(BlockIndex index, Journal journal, long everyBatches) {
-        JournalingSink sink = new JournalingSink(index, registry, new JournalingSink.CheckpointPolicy(everyBatches,
-                3_600_000), clock::get);
-        sink.attach(journal);
-        return sink;
+    /** An applier journaling to {@code journal}, as the daemon wires one (without a feed), and its checkpoints. */
+    private record Journaled(BatchApplier applier, CheckpointScheduler checkpoints) {
+    }
+
+    private Journaled sink(BlockIndex index, Journal journal, long everyBatches) {
+        JournalLog log = new JournalLog(index, registry, new CheckpointScheduler.Policy(everyBatches, 3_600_000),
+                clock::get);
+        log.attach(journal);
+        return new Journaled(new BatchApplier(index, log, null), log.checkpoints());
     }
 
     /** Drives simulated engines' workloads (stores, evictions, offloads, LoRA, hybrid groups) and restarts. */
@@ -109,15 +114,15 @@ class JournalTest {
         Fleet fleet = new Fleet();
         BlockIndex live = index();
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
-            JournalingSink sink = sink(live, journal, 150);
-            fleet.run(sink, 4_000);
-            assertThat(sink.checkpoints()).as("checkpoints were taken along the way").isPositive();
+            Journaled sink = sink(live, journal, 150);
+            fleet.run(sink.applier(), 4_000);
+            assertThat(sink.checkpoints().checkpoints()).as("checkpoints were taken along the way").isPositive();
         }
         BlockIndex recovered = index();
         Map<Integer, Journal.Cursor> cursors = new HashMap<>();
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
             JournalRecovery.Result result = JournalRecovery.recover(journal, recovered, registry,
-                    sink(recovered, journal, 150), cursors::put);
+                    sink(recovered, journal, 150).checkpoints(), cursors::put);
             assertThat(result.checkpoints()).isPositive();
             assertThat(result.records()).as("records after the checkpoints were replayed").isPositive();
         }
@@ -137,18 +142,19 @@ class JournalTest {
         Fleet fleet = new Fleet();
         BlockIndex live = index();
         try (Journal journal = Journal.open(dir, Journal.Sync.BATCH)) {
-            fleet.run(sink(live, journal, 100), 1_500);
+            fleet.run(sink(live, journal, 100).applier(), 1_500);
         }
         try (Journal journal = Journal.open(dir, Journal.Sync.BATCH)) {
             BlockIndex second = index();
-            JournalingSink sink = sink(second, journal, 100);
-            JournalRecovery.recover(journal, second, registry, sink, (id, cursor) -> { });
+            Journaled sink = sink(second, journal, 100);
+            JournalRecovery.recover(journal, second, registry, sink.checkpoints(), (id, cursor) -> { });
             // The recovered broker journals on; the live index takes the same batches without a journal.
-            fleet.run(new Tee(sink, live), 1_500);
+            fleet.run(new Tee(sink.applier(), BatchApplier.indexOnly(live)), 1_500);
         }
         BlockIndex third = index();
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
-            JournalRecovery.recover(journal, third, registry, sink(third, journal, 100), (id, cursor) -> { });
+            JournalRecovery.recover(journal, third, registry, sink(third, journal, 100).checkpoints(),
+                    (id, cursor) -> { });
         }
         assertSameAnswers(live, third, fleet);
     }
@@ -182,16 +188,16 @@ class JournalTest {
     void retentionKeepsEachBoundWhileBatchesArriveAndNeverTrimsPastACheckpoint() {
         Fleet fleet = new Fleet();
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
-            JournalingSink sink = sink(index(), journal, 200);
-            JournalTrimmer byCount = new JournalTrimmer(journal, sink, new JournalTrimmer.Retention(0, 0, 500),
-                    clock::get);
+            Journaled sink = sink(index(), journal, 200);
+            JournalTrimmer byCount = new JournalTrimmer(journal, sink.checkpoints(),
+                    new JournalTrimmer.Retention(0, 0, 500), clock::get);
             for (int round = 0; round < 20; round++) {
-                fleet.run(sink, 300);
+                fleet.run(sink.applier(), 300);
                 clock.addAndGet(1_000);
                 byCount.trim();
                 long kept = journal.nextSequence() - journal.firstSequence();
                 assertThat(journal.firstSequence()).as("never past the first record an engine needs")
-                        .isLessThanOrEqualTo(sink.trimFloor());
+                        .isLessThanOrEqualTo(sink.checkpoints().trimFloor());
                 if (round > 3) {
                     // Over the bound only while a checkpoint it waits for is due: at most one policy period more.
                     assertThat(kept).as("round %d", round).isLessThanOrEqualTo(500 + 200L * ENGINES);
@@ -199,22 +205,23 @@ class JournalTest {
             }
             assertThat(byCount.trimmedRecords()).isPositive();
 
-            JournalTrimmer byAge = new JournalTrimmer(journal, sink, new JournalTrimmer.Retention(0, 5_000, 0),
-                    clock::get);
+            JournalTrimmer byAge = new JournalTrimmer(journal, sink.checkpoints(),
+                    new JournalTrimmer.Retention(0, 5_000, 0), clock::get);
             for (int round = 0; round < 12; round++) {
-                fleet.run(sink, 100);
+                fleet.run(sink.applier(), 100);
                 clock.addAndGet(1_000);
                 byAge.trim();
             }
             long oldestKept = journal.sequenceAt(clock.get() - 5_000 - 1_000);
-            assertThat(journal.firstSequence()).isGreaterThanOrEqualTo(Math.min(oldestKept, sink.trimFloor()));
+            assertThat(journal.firstSequence())
+                    .isGreaterThanOrEqualTo(Math.min(oldestKept, sink.checkpoints().trimFloor()));
 
-            JournalTrimmer bySize = new JournalTrimmer(journal, sink, new JournalTrimmer.Retention(64 * 1024, 0, 0),
-                    clock::get);
-            fleet.run(sink, 2_000);
+            JournalTrimmer bySize = new JournalTrimmer(journal, sink.checkpoints(),
+                    new JournalTrimmer.Retention(64 * 1024, 0, 0), clock::get);
+            fleet.run(sink.applier(), 2_000);
             long before = journal.logBytes();
             bySize.trim();
-            fleet.run(sink, 2_000);
+            fleet.run(sink.applier(), 2_000);
             bySize.trim();
             assertThat(before).as("the log grew past the size bound").isGreaterThan(64 * 1024);
             assertThat(journal.firstSequence()).isGreaterThan(1);
@@ -226,17 +233,17 @@ class JournalTest {
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
             Fleet fleet = new Fleet();
             // Never due by count or time: only the trimmer's hurry gets checkpoints taken.
-            JournalingSink sink = sink(index(), journal, Long.MAX_VALUE);
-            JournalTrimmer trimmer = new JournalTrimmer(journal, sink, new JournalTrimmer.Retention(0, 0, 10),
-                    clock::get);
-            fleet.run(sink, 500);
+            Journaled sink = sink(index(), journal, Long.MAX_VALUE);
+            JournalTrimmer trimmer = new JournalTrimmer(journal, sink.checkpoints(),
+                    new JournalTrimmer.Retention(0, 0, 10), clock::get);
+            fleet.run(sink.applier(), 500);
             trimmer.trim();
             assertThat(journal.firstSequence()).as("no engine has a checkpoint yet: nothing may go").isEqualTo(1);
             assertThat(trimmer.heldByCheckpoints()).isOne();
-            fleet.run(sink, 500);
+            fleet.run(sink.applier(), 500);
             trimmer.trim();
             assertThat(journal.firstSequence()).as("checkpoints taken on request let the log go")
-                    .isGreaterThan(1).isLessThanOrEqualTo(sink.trimFloor());
+                    .isGreaterThan(1).isLessThanOrEqualTo(sink.checkpoints().trimFloor());
         }
     }
 
@@ -277,8 +284,8 @@ class JournalTest {
         Fleet fleet = new Fleet();
         long written;
         try (Journal journal = Journal.open(dir, Journal.Sync.NONE)) {
-            JournalingSink sink = sink(index(), journal, 150);
-            fleet.run(sink, 500);
+            Journaled sink = sink(index(), journal, 150);
+            fleet.run(sink.applier(), 500);
             for (boolean startFresh : new boolean[] {true, false}) {
                 assertThatThrownBy(() -> Journal.open(dir, Journal.Sync.NONE, startFresh))
                         .as("startFresh=" + startFresh).isInstanceOf(JournalException.class)
@@ -287,7 +294,7 @@ class JournalTest {
             }
             assertThatThrownBy(() -> Journal.destroy(dir)).hasMessageContaining("holds journal.dir");
             // The holder goes on journaling as if nothing happened.
-            fleet.run(sink, 500);
+            fleet.run(sink.applier(), 500);
             journal.flush();
             journal.awaitWrites();
             written = journal.nextSequence() - 1;

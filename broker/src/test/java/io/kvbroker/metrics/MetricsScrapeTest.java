@@ -6,6 +6,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.kvbroker.apply.BatchApplier;
 import io.kvbroker.codec.KvEventEncoder;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.config.BrokerConfig;
@@ -314,7 +315,7 @@ class MetricsScrapeTest {
     private static MetricsServer bareServer(int port, BooleanSupplier healthy, BooleanSupplier ready) {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.core.PrefixScorer.Weights(1, 1, 1, 1));
-        ZmqIngest ingest = new ZmqIngest(registry, index, BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index), BrokerConfig.defaults());
         EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
         return new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, healthy, ready);
     }

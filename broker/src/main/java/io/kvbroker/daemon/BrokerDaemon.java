@@ -15,6 +15,7 @@ import io.kvbroker.grpc.ApiSecurity;
 import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.Journal;
@@ -122,7 +123,7 @@ public final class BrokerDaemon {
             sink = new FeedingSink(index, feed);
             recovered = true;
         }
-        this.ingest = new ZmqIngest(registry, sink, config);
+        this.ingest = new ZmqIngest(registry, sink, IngestSettings.from(config));
         this.discovery = new EngineDiscovery(registry, EngineTarget.of(ingest::add, ingest::remove, ingest::restart),
                 sources(config, simulated),
                 config.get(Settings.DISCOVERY_REMOVE_GRACE_MS), System::currentTimeMillis);

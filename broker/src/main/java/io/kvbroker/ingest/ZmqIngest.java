@@ -5,8 +5,6 @@ import io.kvbroker.codec.MalformedMessageException;
 import io.kvbroker.codec.WireFrames;
 import io.kvbroker.codec.WireFrames.LiveMessage;
 import io.kvbroker.codec.WireFrames.ReplayMessage;
-import io.kvbroker.config.BrokerConfig;
-import io.kvbroker.config.Settings;
 import io.kvbroker.daemon.Component;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
@@ -69,10 +67,6 @@ public final class ZmqIngest implements Component {
     static final int HANDSHAKE_TIMEOUT_MS = 5_000;
     /** Room for about 10,000 engines; each socket also holds a few file descriptors (see docs/operations.md). */
     private static final int MAX_SOCKETS = 65_536;
-    /** As {@code ingest.reconnectIntervalMaxMs}'s default, for tests that construct ingest directly. */
-    static final int DEFAULT_RECONNECT_INTERVAL_MAX_MS = 500;
-    /** As {@code ingest.maxMessageBytes}'s default, for tests that construct ingest directly. */
-    static final long DEFAULT_MAX_MESSAGE_BYTES = 33_554_432;
     /**
      * Replies a replay DEALER holds unread. At the mark JeroMQ stops reading that connection, the engine's ROUTER
      * queues up to its own mark (1000) and then drops: a cut replay, which is asked again from the last reply. So the
@@ -322,39 +316,33 @@ public final class ZmqIngest implements Component {
         }
     }
 
-    public ZmqIngest(EngineRegistry registry, IngestSink sink, BrokerConfig config) {
-        this(registry, sink, limits(config), ListenSettings.from(config),
-                config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
-                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS), config.get(Settings.INGEST_MAX_MESSAGE_BYTES),
-                System::currentTimeMillis);
+    public ZmqIngest(EngineRegistry registry, IngestSink sink, IngestSettings settings) {
+        this(registry, sink, settings, System::currentTimeMillis);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
             int receiveHighWaterMark, int reconnectIntervalMs, LongSupplier clock) {
-        this(registry, sink, limits, listen, receiveHighWaterMark, reconnectIntervalMs,
-                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS), DEFAULT_MAX_MESSAGE_BYTES, clock);
+        this(registry, sink, IngestSettings.of(limits, listen, receiveHighWaterMark, reconnectIntervalMs), clock);
     }
 
     ZmqIngest(EngineRegistry registry, IngestSink sink, EngineStream.Limits limits, ListenSettings listen,
             int receiveHighWaterMark, int reconnectIntervalMs, int reconnectIntervalMaxMs, long maxMessageBytes,
             LongSupplier clock) {
-        this.registry = registry;
-        this.sink = sink;
-        this.limits = limits;
-        this.listen = listen;
-        this.receiveHighWaterMark = receiveHighWaterMark;
-        this.reconnectIntervalMs = reconnectIntervalMs;
-        this.reconnectIntervalMaxMs = reconnectIntervalMaxMs;
-        this.maxMessageBytes = maxMessageBytes;
-        this.clock = clock;
-        this.allowedTopics = listen.topicPattern();
+        this(registry, sink, new IngestSettings(limits, listen, receiveHighWaterMark, maxMessageBytes,
+                reconnectIntervalMs, reconnectIntervalMaxMs), clock);
     }
 
-    static EngineStream.Limits limits(BrokerConfig config) {
-        return new EngineStream.Limits(config.get(Settings.INGEST_REPLAY_TIMEOUT_MS),
-                config.get(Settings.INGEST_REPLAY_MAX_ATTEMPTS), config.get(Settings.INGEST_SILENT_AFTER_MS),
-                config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS),
-                config.get(Settings.INGEST_REPLAY_MIN_INTERVAL_MS));
+    ZmqIngest(EngineRegistry registry, IngestSink sink, IngestSettings settings, LongSupplier clock) {
+        this.registry = registry;
+        this.sink = sink;
+        this.limits = settings.limits();
+        this.listen = settings.listen();
+        this.receiveHighWaterMark = settings.receiveHighWaterMark();
+        this.reconnectIntervalMs = settings.reconnectIntervalMs();
+        this.reconnectIntervalMaxMs = settings.reconnectIntervalMaxMs();
+        this.maxMessageBytes = settings.maxMessageBytes();
+        this.clock = clock;
+        this.allowedTopics = listen.topicPattern();
     }
 
     @Override

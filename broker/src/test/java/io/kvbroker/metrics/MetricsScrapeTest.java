@@ -16,6 +16,7 @@ import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.index.BlockIndex;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.proto.v1.KvIndexServiceGrpc;
 import io.kvbroker.proto.v1.ListEnginesRequest;
@@ -308,7 +309,7 @@ class MetricsScrapeTest {
         BrokerConfig config = BrokerConfig.defaults();
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.core.PrefixScorer.Weights(1, 1, 1, 1));
-        ZmqIngest ingest = new ZmqIngest(registry, index, config);
+        ZmqIngest ingest = new ZmqIngest(registry, index, IngestSettings.from(config));
         EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
         int port = Ports.freeRange(1);
         java.util.concurrent.atomic.AtomicBoolean healthy = new java.util.concurrent.atomic.AtomicBoolean(true);

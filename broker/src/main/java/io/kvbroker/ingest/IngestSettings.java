@@ -1,0 +1,48 @@
+package io.kvbroker.ingest;
+
+import io.kvbroker.config.BrokerConfig;
+import io.kvbroker.config.Settings;
+
+/**
+ * Every {@code ingest.*} value the ingest stage uses, read once from the configuration: what the engine streams wait
+ * for and hold ({@link EngineStream.Limits}), how the engine sockets are sized and reconnect, and listen mode.
+ *
+ * <p>Design note: it lives in {@code ingest}, beside the classes that read it, with its one {@link #from} reading the
+ * configuration, as {@code QueryLimits} does for {@code query}: {@code config} stays below every stage and imports
+ * none of them, and {@code ZmqIngest}, {@code EngineStream} and {@code EngineSockets} see typed values only.
+ *
+ * @param limits replay timeout, attempts, connect wait and minimum interval, silence, pending bound
+ * @param listen listen mode (off by default)
+ * @param receiveHighWaterMark messages each SUB holds unread (0: unlimited)
+ * @param maxMessageBytes largest frame taken from an engine
+ * @param reconnectIntervalMs first wait before ZeroMQ tries a lost connection again
+ * @param reconnectIntervalMaxMs longest such wait (it doubles up to this)
+ */
+public record IngestSettings(EngineStream.Limits limits, ListenSettings listen, int receiveHighWaterMark,
+        long maxMessageBytes, int reconnectIntervalMs, int reconnectIntervalMaxMs) {
+    /** As {@code ingest.reconnectIntervalMaxMs}'s default, for tests that construct ingest directly. */
+    static final int DEFAULT_RECONNECT_INTERVAL_MAX_MS = 500;
+    /** As {@code ingest.maxMessageBytes}'s default, for tests that construct ingest directly. */
+    static final long DEFAULT_MAX_MESSAGE_BYTES = 33_554_432;
+
+    public static IngestSettings from(BrokerConfig config) {
+        EngineStream.Limits limits = new EngineStream.Limits(config.get(Settings.INGEST_REPLAY_TIMEOUT_MS),
+                config.get(Settings.INGEST_REPLAY_MAX_ATTEMPTS), config.get(Settings.INGEST_SILENT_AFTER_MS),
+                config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS),
+                config.get(Settings.INGEST_REPLAY_MIN_INTERVAL_MS));
+        return new IngestSettings(limits, ListenSettings.from(config),
+                config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_MAX_MESSAGE_BYTES),
+                config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
+                config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS));
+    }
+
+    /**
+     * For tests that construct ingest directly: the defaults for the largest frame and the reconnect backoff's
+     * ceiling (never below the first interval).
+     */
+    static IngestSettings of(EngineStream.Limits limits, ListenSettings listen, int receiveHighWaterMark,
+            int reconnectIntervalMs) {
+        return new IngestSettings(limits, listen, receiveHighWaterMark, DEFAULT_MAX_MESSAGE_BYTES, reconnectIntervalMs,
+                Math.max(reconnectIntervalMs, DEFAULT_RECONNECT_INTERVAL_MAX_MS));
+    }
+}

@@ -2,6 +2,7 @@ package io.kvbroker.ingest;
 
 import io.kvbroker.config.BrokerConfig;
 import io.kvbroker.config.Settings;
+import io.kvbroker.net.AddressBlock;
 import java.net.InetAddress;
 import java.util.List;
 import java.util.regex.Pattern;

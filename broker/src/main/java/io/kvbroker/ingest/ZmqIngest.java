@@ -11,6 +11,7 @@ import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.engine.Endpoint;
 import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.net.AddressBlock;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;

@@ -69,6 +69,8 @@ public final class ZmqIngest implements Component {
     private ZMQ.Poller poller;
     private final List<Slot> slots = new ArrayList<>();
     private boolean pollerStale = true;
+    /** When the streams were last ticked. */
+    private long lastTickMs;
     private volatile Thread thread;
     private volatile boolean running;
 
@@ -213,6 +215,18 @@ public final class ZmqIngest implements Component {
 
     @Override
     public void start() {
+        open();
+        running = true;
+        thread = new Thread(this::run, "kvbroker-ingest");
+        thread.start();
+    }
+
+    /**
+     * Opens ingest without starting its thread: the context and the listening sockets now, the registered engines'
+     * sockets at the first {@link #doWork}. {@link #start} runs it on its own thread; a test may instead step it from
+     * its own with {@link #doWork} and {@link #idle}, and close it with {@link #stop}.
+     */
+    void open() {
         context = new ZContext(1);
         context.setLinger(0);
         // Six sockets an engine in connect mode (SUB, DEALER, their monitors and the PAIRs reading them): JeroMQ's
@@ -234,9 +248,7 @@ public final class ZmqIngest implements Component {
         for (EngineRegistry.Entry entry : registry.live()) {
             add(entry.id());
         }
-        running = true;
-        thread = new Thread(this::run, "kvbroker-ingest");
-        thread.start();
+        lastTickMs = clock.getAsLong();
     }
 
     /** Makes an engine continue from a persisted position when its stream is created (call before {@link #start}). */
@@ -337,31 +349,10 @@ public final class ZmqIngest implements Component {
     }
 
     private void run() {
-        long lastTick = clock.getAsLong();
         try {
             while (running) {
-                Runnable command;
-                while ((command = commands.poll()) != null) {
-                    command.run();
-                }
-                if (pollerStale) {
-                    rebuildPoller();
-                }
-                poller.poll(TICK_MS);
-                long now = clock.getAsLong();
-                // A handler that admits or drops an engine marks the poller stale: the slots after it may be closed.
-                for (int i = 0; i < slots.size() && !pollerStale; i++) {
-                    if (poller.pollin(i)) {
-                        slots.get(i).handler().readable(now);
-                    }
-                }
-                sink.onRoundEnd(now);
-                if (now - lastTick >= TICK_MS) {
-                    lastTick = now;
-                    for (Connection connection : connections) {
-                        connection.stream.onTick(now);
-                        connection.reviveDropped(now);
-                    }
+                if (doWork(clock.getAsLong()) == 0) {
+                    idle(TICK_MS);
                 }
             }
         } catch (RuntimeException e) {
@@ -369,16 +360,64 @@ public final class ZmqIngest implements Component {
                 LOG.error("ingest loop failed", e);
             }
         } finally {
+            closeSockets();
+        }
+    }
+
+    /**
+     * One round of the ingest loop, without blocking: the queued commands, the poller rebuilt if engines came or
+     * went, every readable socket served (at most {@link #BURST} messages each), the sink's round end, and every
+     * {@link #TICK_MS} the streams' timers. Returns the work done: commands run and sockets served (0: idle).
+     */
+    int doWork(long nowMs) {
+        int work = 0;
+        Runnable command;
+        while ((command = commands.poll()) != null) {
+            command.run();
+            work++;
+        }
+        if (pollerStale) {
+            rebuildPoller();
+        }
+        poller.poll(0);
+        // A handler that admits or drops an engine marks the poller stale: the slots after it may be closed.
+        for (int i = 0; i < slots.size() && !pollerStale; i++) {
+            if (poller.pollin(i)) {
+                slots.get(i).handler().readable(nowMs);
+                work++;
+            }
+        }
+        sink.onRoundEnd(nowMs);
+        if (nowMs - lastTickMs >= TICK_MS) {
+            lastTickMs = nowMs;
             for (Connection connection : connections) {
-                connection.sockets.close();
+                connection.stream.onTick(nowMs);
+                connection.reviveDropped(nowMs);
             }
-            connections.clear();
-            for (EngineSockets.Listening socket : listenSockets) {
-                socket.close();
-            }
-            if (poller != null) {
-                poller.close();
-            }
+        }
+        return work;
+    }
+
+    /**
+     * Waits up to {@code timeoutMs} for a socket to become readable, as the loop does after a round with nothing to
+     * do; returns at once when the poller is out of date or a command waits (the next {@link #doWork} sees to them).
+     */
+    void idle(long timeoutMs) {
+        if (!pollerStale && commands.isEmpty()) {
+            poller.poll(timeoutMs);
+        }
+    }
+
+    private void closeSockets() {
+        for (Connection connection : connections) {
+            connection.sockets.close();
+        }
+        connections.clear();
+        for (EngineSockets.Listening socket : listenSockets) {
+            socket.close();
+        }
+        if (poller != null) {
+            poller.close();
         }
     }
 
@@ -555,6 +594,9 @@ public final class ZmqIngest implements Component {
         running = false;
         if (thread != null) {
             thread.join(Math.max(1, budget.toMillis()));
+        } else if (context != null) {
+            // Opened and stepped without the thread: nothing else will close the sockets.
+            closeSockets();
         }
         if (context != null) {
             context.close();

@@ -7,9 +7,10 @@ import io.kvbroker.config.Settings;
  * Every {@code ingest.*} value the ingest stage uses, read once from the configuration: what the engine streams wait
  * for and hold ({@link EngineStream.Limits}), how the engine sockets are sized and reconnect, and listen mode.
  *
- * <p>Design note: it lives in {@code ingest}, beside the classes that read it, with its one {@link #from} reading the
- * configuration, as {@code QueryLimits} does for {@code query}: {@code config} stays below every stage and imports
- * none of them, and {@code ZmqIngest}, {@code EngineStream} and {@code EngineSockets} see typed values only.
+ * <p>Design note: it lives in {@code ingest}, beside the classes that use it, and its {@link #from} is the one place
+ * in the package that reads the configuration, as {@code QueryLimits.from} is for {@code query}: {@code config} stays
+ * below every stage and imports none of them, and {@code ZmqIngest}, {@code EngineStream}, {@code EngineSockets} and
+ * {@code ListenAdmission} see typed values only.
  *
  * @param limits replay timeout, attempts, connect wait and minimum interval, silence, pending bound
  * @param listen listen mode (off by default)
@@ -30,7 +31,11 @@ public record IngestSettings(EngineStream.Limits limits, ListenSettings listen, 
                 config.get(Settings.INGEST_REPLAY_MAX_ATTEMPTS), config.get(Settings.INGEST_SILENT_AFTER_MS),
                 config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS),
                 config.get(Settings.INGEST_REPLAY_MIN_INTERVAL_MS));
-        return new IngestSettings(limits, ListenSettings.from(config),
+        ListenSettings listen = new ListenSettings(config.get(Settings.INGEST_LISTEN_HOST),
+                config.get(Settings.INGEST_LISTEN_PORT), config.get(Settings.INGEST_LISTEN_MAX_RANKS),
+                config.get(Settings.INGEST_LISTEN_REPLAY_PORT), config.get(Settings.INGEST_LISTEN_ALLOWED_TOPICS),
+                config.get(Settings.INGEST_LISTEN_ALLOWED_ADDRESSES));
+        return new IngestSettings(limits, listen,
                 config.get(Settings.INGEST_RECEIVE_HIGH_WATER_MARK), config.get(Settings.INGEST_MAX_MESSAGE_BYTES),
                 config.get(Settings.INGEST_RECONNECT_INTERVAL_MS),
                 config.get(Settings.INGEST_RECONNECT_INTERVAL_MAX_MS));

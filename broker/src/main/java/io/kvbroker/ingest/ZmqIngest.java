@@ -1,18 +1,11 @@
 package io.kvbroker.ingest;
 
 import io.kvbroker.codec.KvEventDecoder;
-import io.kvbroker.codec.MalformedMessageException;
-import io.kvbroker.codec.WireFrames;
-import io.kvbroker.codec.WireFrames.LiveMessage;
-import io.kvbroker.codec.WireFrames.ReplayMessage;
 import io.kvbroker.daemon.Component;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
-import io.kvbroker.ingest.EngineCounters.Counter;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -30,20 +23,18 @@ import org.zeromq.ZMQ;
  * messages to its {@link EngineStream}.
  *
  * <p>Design note: connect mode gives each engine a SUB, a replay DEALER and a monitor PAIR for each of them
- * ({@link EngineSockets}; the SUB's connection events start first-contact and reconnect replays; the DEALER's keep a
- * replay from giving up while its socket reconnects); listen mode binds one SUB per data-parallel rank and tells
- * engines apart by (topic, rank) ({@link ListenAdmission}), each with its own replay DEALER. All sockets sit in one
- * slot table on one poller: JeroMQ sockets have no threads of their own, so the process runs the ingest thread plus
- * the context's one I/O thread and reaper whatever the number of engines. Messages are decoded on this thread
- * straight from the received frames (no hand-off, no copy). Engines are added and removed through a queue the loop
- * drains, so only this thread touches sockets.
+ * ({@link EngineSockets}, read by the engine's {@link EngineConnection}): the SUB's connection events start
+ * first-contact and reconnect replays; the DEALER's keep a replay from giving up while its socket reconnects. Listen
+ * mode binds one SUB per data-parallel rank and tells engines apart by (topic, rank) ({@link ListenAdmission}), each
+ * with its own replay DEALER. All sockets sit in one slot table on one poller: JeroMQ sockets have no threads of
+ * their own, so the process runs the ingest thread plus the context's one I/O thread and reaper whatever the number
+ * of engines. Messages are decoded on this thread straight from the received frames (no hand-off, no copy). Engines
+ * are added and removed through a queue the loop drains, so only this thread touches sockets. The loop is one step,
+ * {@link #doWork}, that the thread repeats (an Aeron agent's duty cycle), so a test can step it instead.
  */
 public final class ZmqIngest implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(ZmqIngest.class);
     private static final long TICK_MS = 10;
-    /** Messages taken from one socket per poll round, so a flooding engine cannot starve the others. */
-    private static final int BURST = 256;
-    private static final int MAX_FRAMES = 8;
     /** Room for about 10,000 engines; each socket also holds a few file descriptors (see docs/operations.md). */
     private static final int MAX_SOCKETS = 65_536;
 
@@ -57,13 +48,27 @@ public final class ZmqIngest implements Component {
     private final Map<Integer, EngineStream> streams = new ConcurrentHashMap<>();
     /** Persisted positions for engines whose streams are not created yet. */
     private final Map<Integer, EngineStream.Resume> resumes = new ConcurrentHashMap<>();
-    private final List<Connection> connections = new ArrayList<>();
+    private final List<EngineConnection> connections = new ArrayList<>();
     private final List<EngineSockets.Listening> listenSockets = new ArrayList<>();
     private final KvEventDecoder decoder = new KvEventDecoder();
-    private final byte[][] frames = new byte[MAX_FRAMES][];
+    private final FrameReader reader = new FrameReader();
     private final AtomicLong publisherDisconnects = new AtomicLong();
-    /** Listen mode: the ZeroMQ Peer-Address of the last message read by {@link #receive}, when asked for. */
-    private String peerAddress;
+    private final EngineConnection.Loop loop = new EngineConnection.Loop() {
+        @Override
+        public void socketsChanged() {
+            pollerStale = true;
+        }
+
+        @Override
+        public void logRefusal(long nowMs, String format, Object... arguments) {
+            admission.logRefusal(nowMs, format, arguments);
+        }
+
+        @Override
+        public long nowMs() {
+            return clock.getAsLong();
+        }
+    };
 
     private ZContext context;
     private ZMQ.Poller poller;
@@ -83,90 +88,18 @@ public final class ZmqIngest implements Component {
         void readable(long nowMs);
     }
 
-    /** One engine's stream and its sockets, and what its live messages are checked against. */
-    private final class Connection implements EngineStream.ReplayRequester {
-        final int engineId;
-        final EngineStream stream;
-        final EngineSockets sockets;
-        /** Connect mode: the configured topic's bytes, or null when any topic is taken (none configured). */
-        final byte[] expectedTopic;
-        final String expectedTopicText;
-        /** The topic of the last live message that did not match (null since one matched), and its text. */
-        byte[] lastMismatchedTopic;
-        String lastMismatchedText;
-
-        Connection(EngineRegistry.Entry entry, boolean subscribe, long nowMs) {
-            EngineSpec spec = entry.spec();
-            this.engineId = entry.id();
-            this.expectedTopicText = spec.topic();
-            this.expectedTopic = spec.topic().isEmpty() ? null : spec.topic().getBytes(StandardCharsets.UTF_8);
-            this.sockets = new EngineSockets(context, settings, engineId, subscribe ? spec.endpoint().toString() : null,
-                    spec.replayEndpoint().map(Object::toString).orElse(null));
-            stream = new EngineStream(engineId, spec.key().toString(), sink, decoder, this, settings.limits(), nowMs);
-            EngineStream.Resume resume = resumes.remove(engineId);
-            if (resume != null) {
-                stream.resume(resume);
-            }
-            if (sockets.canReplay()) {
-                openDealer();
-            }
-            sockets.connectLive();
-        }
-
-        void addSlots() {
-            if (sockets.sub() != null) {
-                slots.add(new Slot(sockets.sub(), now -> drainLive(this, now)));
-                slots.add(new Slot(sockets.monitor(), now -> drainMonitor(this, now)));
-            }
-            if (sockets.dealer() != null) {
-                slots.add(new Slot(sockets.dealer(), now -> drainReplay(this, now)));
-                slots.add(new Slot(sockets.dealerMonitor(), now -> drainReplayMonitor(this, now)));
-            }
-        }
-
-        private void openDealer() {
-            sockets.openDealer();
-            // Until its monitor reports a connection, silence from the replay socket is not a lost history.
-            stream.onReplayDisconnected(clock.getAsLong());
-            pollerStale = true;
-        }
-
-        /**
-         * Connects again a socket whose connection ZeroMQ ended for a protocol error (no retry followed its loss
-         * within {@link EngineSockets#PROTOCOL_DROP_GRACE_MS}): counted, as the engine sent something it may not,
-         * most often a frame over {@code ingest.maxMessageBytes}.
-         */
-        void reviveDropped(long nowMs) {
-            if (sockets.reviveLive(nowMs)) {
-                protocolDrop("live");
-            }
-            if (sockets.replayDroppedForGood(nowMs)) {
-                protocolDrop("replay");
-                openDealer();
-            }
-        }
-
-        private void protocolDrop(String socket) {
-            stream.counters().increment(Counter.PROTOCOL_DROPS);
-            admission.logRefusal(clock.getAsLong(), "engine {}: ZeroMQ closed the {} connection for a protocol error"
-                    + " (most often a frame over ingest.maxMessageBytes = {}); connecting again", engineId, socket,
-                    settings.maxMessageBytes());
-        }
-
-        @Override
-        public boolean canReplay() {
-            return sockets.canReplay();
-        }
-
-        @Override
-        public void requestReplay(long fromSequence, boolean fresh) {
-            if (fresh) {
-                // The ROUTER answers on the connection that asked: replies to the abandoned request die with it.
-                sockets.closeDealer();
-                openDealer();
-            }
-            sockets.sendReplayRequest(fromSequence);
-        }
+    /** Opens an engine's sockets and stream: in connect mode with its SUB, in listen mode (admitted) without. */
+    private EngineConnection connect(EngineRegistry.Entry entry, boolean subscribe, long nowMs) {
+        EngineSpec spec = entry.spec();
+        String endpoint = subscribe ? spec.endpoint().toString() : null;
+        EngineSockets sockets = new EngineSockets(context, settings, entry.id(), endpoint,
+                spec.replayEndpoint().map(Object::toString).orElse(null));
+        EngineConnection connection = new EngineConnection(entry, sockets, settings, sink, decoder,
+                resumes.remove(entry.id()), reader, loop, nowMs);
+        connections.add(connection);
+        streams.put(entry.id(), connection.stream());
+        pollerStale = true;
+        return connection;
     }
 
     public ZmqIngest(EngineRegistry registry, IngestSink sink, IngestSettings settings) {
@@ -194,16 +127,12 @@ public final class ZmqIngest implements Component {
         this.admission = new ListenAdmission(registry, listen, new ListenAdmission.Engines() {
             @Override
             public EngineStream open(EngineRegistry.Entry entry, long nowMs) {
-                Connection connection = new Connection(entry, false, nowMs);
-                connections.add(connection);
-                streams.put(entry.id(), connection.stream);
-                pollerStale = true;
-                return connection.stream;
+                return connect(entry, false, nowMs).stream();
             }
 
             @Override
             public void drop(EngineStream stream) {
-                connections.stream().filter(c -> c.stream == stream).findFirst().ifPresent(ZmqIngest.this::drop);
+                connections.stream().filter(c -> c.stream() == stream).findFirst().ifPresent(ZmqIngest.this::drop);
             }
         });
     }
@@ -259,11 +188,8 @@ public final class ZmqIngest implements Component {
     /** Starts subscribing to a registered engine's PUB socket; takes effect on the ingest thread. */
     public void add(int engineId) {
         commands.add(() -> {
-            if (connections.stream().noneMatch(c -> c.engineId == engineId)) {
-                Connection connection = new Connection(registry.entry(engineId), true, clock.getAsLong());
-                connections.add(connection);
-                streams.put(engineId, connection.stream);
-                pollerStale = true;
+            if (connections.stream().noneMatch(c -> c.engineId() == engineId)) {
+                connect(registry.entry(engineId), true, clock.getAsLong());
             }
         });
     }
@@ -271,8 +197,8 @@ public final class ZmqIngest implements Component {
     /** Stops ingesting an engine and clears its state; takes effect on the ingest thread. */
     public void remove(int engineId) {
         commands.add(() -> {
-            for (Connection connection : List.copyOf(connections)) {
-                if (connection.engineId == engineId) {
+            for (EngineConnection connection : List.copyOf(connections)) {
+                if (connection.engineId() == engineId) {
                     drop(connection);
                 }
             }
@@ -366,8 +292,9 @@ public final class ZmqIngest implements Component {
 
     /**
      * One round of the ingest loop, without blocking: the queued commands, the poller rebuilt if engines came or
-     * went, every readable socket served (at most {@link #BURST} messages each), the sink's round end, and every
-     * {@link #TICK_MS} the streams' timers. Returns the work done: commands run and sockets served (0: idle).
+     * went, every readable socket served (at most {@link EngineConnection#BURST} messages each), the sink's round
+     * end, and every {@link #TICK_MS} the streams' timers. Returns the work done: commands run and sockets served
+     * (0: idle).
      */
     int doWork(long nowMs) {
         int work = 0;
@@ -390,9 +317,8 @@ public final class ZmqIngest implements Component {
         sink.onRoundEnd(nowMs);
         if (nowMs - lastTickMs >= TICK_MS) {
             lastTickMs = nowMs;
-            for (Connection connection : connections) {
-                connection.stream.onTick(nowMs);
-                connection.reviveDropped(nowMs);
+            for (EngineConnection connection : connections) {
+                connection.tick(nowMs);
             }
         }
         return work;
@@ -409,8 +335,8 @@ public final class ZmqIngest implements Component {
     }
 
     private void closeSockets() {
-        for (Connection connection : connections) {
-            connection.sockets.close();
+        for (EngineConnection connection : connections) {
+            connection.sockets().close();
         }
         connections.clear();
         for (EngineSockets.Listening socket : listenSockets) {
@@ -430,8 +356,16 @@ public final class ZmqIngest implements Component {
             slots.add(new Slot(socket.sub(), now -> drainListen(socket, now)));
             slots.add(new Slot(socket.monitor(), now -> drainListenMonitor(socket)));
         }
-        for (Connection connection : connections) {
-            connection.addSlots();
+        for (EngineConnection connection : connections) {
+            EngineSockets sockets = connection.sockets();
+            if (sockets.sub() != null) {
+                slots.add(new Slot(sockets.sub(), connection::drainLive));
+                slots.add(new Slot(sockets.monitor(), connection::drainMonitor));
+            }
+            if (sockets.dealer() != null) {
+                slots.add(new Slot(sockets.dealer(), connection::drainReplay));
+                slots.add(new Slot(sockets.dealerMonitor(), connection::drainReplayMonitor));
+            }
         }
         poller = context.createPoller(Math.max(1, slots.size()));
         for (Slot slot : slots) {
@@ -439,125 +373,6 @@ public final class ZmqIngest implements Component {
             poller.register(slot.socket(), ZMQ.Poller.POLLIN);
         }
         pollerStale = false;
-    }
-
-    /**
-     * Reads one multipart message into {@link #frames}; returns its frame count, or 0 if none was waiting. With
-     * {@code withPeer}, also sets {@link #peerAddress} from the first frame's metadata.
-     */
-    private int receive(ZMQ.Socket socket, boolean withPeer) {
-        byte[] first;
-        if (withPeer) {
-            zmq.Msg msg = socket.recvMsg(ZMQ.DONTWAIT);
-            first = msg == null ? null : msg.data();
-            zmq.io.Metadata metadata = msg == null ? null : msg.getMetadata();
-            peerAddress = metadata == null ? null : metadata.get(zmq.io.Metadata.PEER_ADDRESS);
-        } else {
-            first = socket.recv(ZMQ.DONTWAIT);
-        }
-        if (first == null) {
-            return 0;
-        }
-        frames[0] = first;
-        int count = 1;
-        while (socket.hasReceiveMore()) {
-            byte[] frame = socket.recv(0);
-            if (count < MAX_FRAMES) {
-                frames[count] = frame;
-            }
-            count++;
-        }
-        return count;
-    }
-
-    private void drainLive(Connection connection, long now) {
-        for (int n = 0; n < BURST; n++) {
-            int count = receive(connection.sockets.sub(), false);
-            if (count == 0) {
-                return;
-            }
-            try {
-                LiveMessage message = WireFrames.live(frames, count);
-                if (!topicMatches(connection, message.topic())) {
-                    continue;
-                }
-                connection.stream.onLive(message.sequence(), message.payload(), now);
-            } catch (MalformedMessageException e) {
-                connection.stream.onMalformedFrames(e);
-            }
-        }
-    }
-
-    /**
-     * Whether a live message's topic is the engine's configured one (any topic when none is configured). The SUB
-     * subscribes to everything rather than to the topic, so that a wrong topic is counted and shown, not just silent.
-     */
-    private static boolean topicMatches(Connection connection, byte[] topic) {
-        if (connection.expectedTopic == null || Arrays.equals(topic, connection.expectedTopic)) {
-            if (connection.lastMismatchedTopic != null) {
-                connection.lastMismatchedTopic = null;
-                connection.stream.onTopicMatched();
-            }
-            return true;
-        }
-        if (!Arrays.equals(topic, connection.lastMismatchedTopic)) {
-            // A flood of one wrong topic is decoded once.
-            connection.lastMismatchedTopic = topic;
-            connection.lastMismatchedText = new String(topic, StandardCharsets.UTF_8);
-        }
-        connection.stream.onTopicMismatch(connection.lastMismatchedText, connection.expectedTopicText);
-        return false;
-    }
-
-    private void drainReplay(Connection connection, long now) {
-        for (int n = 0; n < BURST; n++) {
-            int count = receive(connection.sockets.dealer(), false);
-            if (count == 0) {
-                return;
-            }
-            try {
-                ReplayMessage message = WireFrames.replay(frames, count);
-                connection.stream.onReplay(message, now);
-            } catch (MalformedMessageException e) {
-                connection.stream.onMalformedFrames(e);
-            }
-        }
-    }
-
-    private void drainMonitor(Connection connection, long now) {
-        ZMQ.Event event;
-        while ((event = ZMQ.Event.recv(connection.sockets.monitor(), ZMQ.DONTWAIT)) != null) {
-            if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
-                LOG.debug("engine {} connected at {}", connection.engineId, event.getAddress());
-                connection.sockets.retrying(false);
-                connection.stream.onConnected(now);
-            } else if (event.getEvent() == ZMQ.EVENT_HANDSHAKE_PROTOCOL) {
-                connection.stream.onGreeted();
-            } else if (event.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
-                connection.sockets.retrying(false);
-            } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
-                LOG.debug("engine {} disconnected", connection.engineId);
-                connection.sockets.lost(false, now);
-                connection.stream.counters().increment(Counter.DISCONNECTIONS);
-                connection.stream.onDisconnected(now);
-            }
-        }
-    }
-
-    private void drainReplayMonitor(Connection connection, long now) {
-        ZMQ.Event event;
-        while ((event = ZMQ.Event.recv(connection.sockets.dealerMonitor(), ZMQ.DONTWAIT)) != null) {
-            if (event.getEvent() == ZMQ.EVENT_CONNECTED) {
-                connection.sockets.retrying(true);
-                connection.stream.onReplayConnected(now);
-            } else if (event.getEvent() == ZMQ.EVENT_CONNECT_RETRIED) {
-                connection.sockets.retrying(true);
-            } else if (event.getEvent() == ZMQ.EVENT_DISCONNECTED) {
-                connection.sockets.lost(true, now);
-                connection.stream.counters().increment(Counter.DISCONNECTIONS);
-                connection.stream.onReplayDisconnected(now);
-            }
-        }
     }
 
     private void drainListenMonitor(EngineSockets.Listening socket) {
@@ -571,21 +386,20 @@ public final class ZmqIngest implements Component {
 
     private void drainListen(EngineSockets.Listening socket, long now) {
         boolean checkPeer = admission.checksPeers();
-        for (int n = 0; n < BURST && !pollerStale; n++) {
-            int count = receive(socket.sub(), checkPeer);
+        for (int n = 0; n < EngineConnection.BURST && !pollerStale; n++) {
+            int count = reader.receive(socket.sub(), checkPeer);
             if (count == 0) {
                 return;
             }
-            admission.onMessage(socket.rank(), frames, count, peerAddress, now);
+            admission.onMessage(socket.rank(), reader.frames(), count, reader.peerAddress(), now);
         }
     }
 
     /** Removes an engine: its stream is cleared (kept for its counters), its sockets closed, its registration gone. */
-    private void drop(Connection connection) {
-        connection.stream.onRemoved();
-        connection.sockets.close();
+    private void drop(EngineConnection connection) {
+        connection.remove();
         connections.remove(connection);
-        registry.remove(connection.engineId);
+        registry.remove(connection.engineId());
         pollerStale = true;
     }
 

@@ -167,6 +167,8 @@ public final class ZmqIngest implements Component {
             }
         } catch (RuntimeException e) {
             context.close();
+            // Closed with the context: stop has nothing of them left to close.
+            listenSockets.clear();
             throw new IllegalStateException("cannot listen on " + listen.host() + ":" + listen.port() + ".."
                     + (listen.port() + listen.maxRanks() - 1) + ": " + e.getMessage(), e);
         }

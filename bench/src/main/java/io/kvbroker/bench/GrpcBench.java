@@ -21,6 +21,7 @@ import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineStream;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.proto.v1.KvIndexServiceGrpc;
 import io.kvbroker.proto.v1.ScoreRequest;
@@ -87,7 +88,8 @@ public final class GrpcBench {
                 registry.register(new EngineSpec(new EngineKey("live-" + i, 0), "m",
                         Endpoint.parse(blaster.endpoints().get(i)), Optional.empty(), ""));
             }
-            ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index), BrokerConfig.defaults());
+            ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index),
+                    IngestSettings.from(BrokerConfig.defaults()));
             ingest.start();
             for (int i = 0; i < INDEXED_ENGINES; i++) {
                 registry.register(new EngineSpec(new EngineKey("indexed-" + i, 0), "m",

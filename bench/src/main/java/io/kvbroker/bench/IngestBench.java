@@ -13,6 +13,7 @@ import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineStream;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.IngestSink;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.CheckpointScheduler;
@@ -315,7 +316,7 @@ public final class IngestBench {
                 journal = null;
                 syncer = null;
             }
-            ingest = new ZmqIngest(registry, sink, config);
+            ingest = new ZmqIngest(registry, sink, IngestSettings.from(config));
             ingest.start();
         }
 

@@ -3,7 +3,7 @@ package io.kvbroker.config;
 import io.kvbroker.discovery.DnsService;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.index.IndexBudget;
-import io.kvbroker.ingest.AddressBlock;
+import io.kvbroker.net.AddressBlock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

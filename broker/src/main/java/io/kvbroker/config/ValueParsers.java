@@ -1,7 +1,7 @@
 package io.kvbroker.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.kvbroker.ingest.AddressBlock;
+import io.kvbroker.net.AddressBlock;
 import java.util.List;
 import java.util.Locale;
 

@@ -16,6 +16,7 @@ import io.kvbroker.grpc.ApiSecurity;
 import io.kvbroker.grpc.GrpcServer;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.index.IndexBudget;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.journal.CheckpointScheduler;
 import io.kvbroker.journal.Journal;
@@ -120,7 +121,7 @@ public final class BrokerDaemon {
             applier = new BatchApplier(index, null, feed);
             recovered = true;
         }
-        this.ingest = new ZmqIngest(registry, applier, config);
+        this.ingest = new ZmqIngest(registry, applier, IngestSettings.from(config));
         this.discovery = new EngineDiscovery(registry, EngineTarget.of(ingest::add, ingest::remove, ingest::restart),
                 sources(config, simulated),
                 config.get(Settings.DISCOVERY_REMOVE_GRACE_MS), System::currentTimeMillis);

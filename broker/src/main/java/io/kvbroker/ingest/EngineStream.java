@@ -8,6 +8,7 @@ import io.kvbroker.event.GroupKinds;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.IngestSink.ResetReason;
+import io.kvbroker.ingest.ReplayAttempt.Purpose;
 import java.util.ArrayDeque;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -78,13 +79,6 @@ public final class EngineStream {
         }
     }
 
-    /**
-     * Why a replay was asked: from sequence 0 on first contact, or to continue from the cursor. A continuation asks
-     * from the cursor itself when the last payload is known, and checks the first reply against it: that is how a
-     * restart that passed the cursor unseen (a reconnect, or a gap in listen mode) is told from the same process.
-     */
-    private enum Purpose { FIRST_CONTACT, CONTINUE }
-
     /** A live batch waiting for a replay; {@code backwards} if its sequence was below the live one before it. */
     private record Pending(long sequence, byte[] payload, boolean backwards) {
     }
@@ -121,8 +115,6 @@ public final class EngineStream {
     private boolean replayConnected = true;
     /** When the replay socket was last seen going down. */
     private long replayDownSinceMs;
-    /** A request was sent and its end marker has not come back. */
-    private boolean requestOpen;
     /** Whether this incarnation's first-contact replay (from 0) has been asked and has ended. */
     private boolean firstContactDone;
     /** The sequence of the previous live message on the current connection, in arrival order. */
@@ -140,33 +132,8 @@ public final class EngineStream {
     /** Whether the SUB's monitor last reported a greeted connection to the engine's PUB (connect mode). */
     private boolean liveConnected;
 
-    // The replay in progress, if any.
-    private boolean replaying;
-    private Purpose purpose;
-    private long replayFrom;
-    private boolean verifyFirst;
-    private boolean awaitingFirstReply;
-    private long replayDeadlineMs;
-    private long cursorAtRequest;
-    private long incarnationAtRequest;
-    private int attemptsWithoutProgress;
-    /**
-     * The replay under way is decided but its request not sent yet: it came due sooner than
-     * {@code replayMinIntervalMs} after the previous one, and goes out from {@link #onTick}. Replies meanwhile belong
-     * to an earlier request and are stale.
-     */
-    private boolean requestDeferred;
-    /** The earliest time the next replay request may be sent. */
-    private long nextRequestAllowedMs = Long.MIN_VALUE;
-    /** What to ask once the current reply stream ends, or null for nothing. */
-    private Purpose followUpPurpose;
-    /**
-     * The replay under way is the one asked when the engine fell silent: its replies count as hearing from the engine
-     * only if they bring something (a batch past the cursor, or a restart), so an idle engine stays SILENT.
-     */
-    private boolean probing;
-    /** Live batches were dropped past the queue's bound since the last request: ask again once the queue drains. */
-    private boolean overflowed;
+    /** The replay in progress, if any: its fields; the decisions are this class's. */
+    private final ReplayAttempt attempt;
 
     public EngineStream(int engineId, String name, IngestSink sink, KvEventDecoder decoder, ReplayRequester replay,
             Limits limits, long nowMs) {
@@ -176,6 +143,7 @@ public final class EngineStream {
         this.decoder = decoder;
         this.replay = replay;
         this.limits = limits;
+        this.attempt = new ReplayAttempt(limits);
         this.lastHeardMs = nowMs;
     }
 
@@ -256,7 +224,7 @@ public final class EngineStream {
             return;
         }
         if (cursor == NONE) {
-            if (!(replaying && purpose == Purpose.FIRST_CONTACT)) {
+            if (!(attempt.active() && attempt.purpose() == Purpose.FIRST_CONTACT)) {
                 // First contact: the engine's cache holds what it published before kvbroker was there.
                 startOrFollow(Purpose.FIRST_CONTACT, nowMs);
             }
@@ -320,12 +288,12 @@ public final class EngineStream {
         // without the engine having restarted.
         boolean backwards = lastLiveSequence != NONE && sequence <= lastLiveSequence;
         lastLiveSequence = sequence;
-        if (replaying) {
+        if (attempt.active()) {
             if (pending.size() >= limits.maxPendingBatches()) {
                 // Dropped here; it is asked for again once the queue drains (finishReplay).
                 counters.increment(Counter.PENDING_OVERFLOWS);
                 checkUnapplied(payload);
-                overflowed = true;
+                attempt.markOverflowed();
                 return;
             }
             pending.add(new Pending(sequence, payload, backwards));
@@ -379,23 +347,23 @@ public final class EngineStream {
 
     /** A reply arrived on the replay DEALER socket. */
     public void onReplay(ReplayMessage message, long nowMs) {
-        if (!replaying || requestDeferred) {
+        if (!attempt.awaitingReplies()) {
             counters.increment(Counter.STALE_REPLIES);
             if (!message.isEnd()) {
                 checkUnapplied(message.payload());
             }
             return;
         }
-        if (!probing) {
+        if (!attempt.probing()) {
             heard(nowMs);
         }
-        replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        attempt.extendDeadline(nowMs);
         if (message.isEnd()) {
-            requestOpen = false;
+            attempt.endMarker();
             endOfReplyStream(nowMs, false);
             return;
         }
-        if (followUpPurpose != null) {
+        if (attempt.discarding()) {
             // This stream is being discarded; the follow-up request goes out when it ends.
             checkUnapplied(message.payload());
             return;
@@ -407,11 +375,10 @@ public final class EngineStream {
             return;
         }
         heardSequence(sequence);
-        if (awaitingFirstReply) {
-            awaitingFirstReply = false;
-            if (verifyFirst && sequence == cursor) {
+        if (attempt.takeFirstReply()) {
+            if (attempt.verifyFirst() && sequence == cursor) {
                 if (Xxh64.hash(payload) == lastFingerprint) {
-                    if (!probing) {
+                    if (!attempt.probing()) {
                         counters.increment(Counter.DUPLICATES);
                     }
                     checkUnapplied(payload);
@@ -422,11 +389,11 @@ public final class EngineStream {
                 restart(ResetReason.RESTART_BY_FINGERPRINT);
                 // This reply is the new process's batch at that sequence.
                 heardSequence(sequence);
-                followUp(Purpose.FIRST_CONTACT);
+                attempt.followUp(Purpose.FIRST_CONTACT);
                 checkUnapplied(payload);
                 return;
             }
-            long firstMissing = verifyFirst ? cursor + 1 : replayFrom;
+            long firstMissing = attempt.verifyFirst() ? cursor + 1 : attempt.fromSequence();
             if (sequence > firstMissing) {
                 // The engine's buffer no longer holds what we need: unknown before first contact, void after it.
                 if (cursor == NONE) {
@@ -447,10 +414,8 @@ public final class EngineStream {
         if (cursor != NONE && sequence > cursor + 1) {
             // A hole in the middle of a reply stream: the ROUTER dropped at its high-water mark and went on. Asked
             // again like any request that brings nothing; on the last try the hole is what the engine cannot give.
-            boolean lastTry = cursor == cursorAtRequest && incarnation == incarnationAtRequest
-                    && attemptsWithoutProgress + 1 >= limits.replayMaxAttempts();
-            if (!lastTry) {
-                followUp(Purpose.CONTINUE);
+            if (!attempt.lastTry(cursor, incarnation)) {
+                attempt.followUp(Purpose.CONTINUE);
                 checkUnapplied(payload);
                 return;
             }
@@ -463,21 +428,21 @@ public final class EngineStream {
 
     /** Time passes: replay read timeouts and silence. Called by the ingest loop every few milliseconds. */
     public void onTick(long nowMs) {
-        if (replaying && requestDeferred) {
-            if (nowMs >= nextRequestAllowedMs) {
+        if (attempt.deferred()) {
+            if (attempt.mayRequest(nowMs)) {
                 sendRequest(nowMs);
             }
-        } else if (replaying && nowMs >= replayDeadlineMs) {
+        } else if (attempt.timedOut(nowMs)) {
             counters.increment(Counter.REPLAY_TIMEOUTS);
             endOfReplyStream(nowMs, true);
         }
         if (state == EngineState.LIVE && nowMs - lastHeardMs >= limits.silentAfterMs()) {
             state = EngineState.SILENT;
             LOG.info("engine {} is silent: nothing heard for {} ms", name, nowMs - lastHeardMs);
-            if (replay.canReplay() && !replaying && cursor != NONE) {
+            if (replay.canReplay() && !attempt.active() && cursor != NONE) {
                 // Batches lost just before an engine falls quiet leave no gap, as nothing follows them: ask once
                 // whether its buffer holds more than the cursor (or another process).
-                probing = true;
+                attempt.markProbing();
                 startReplay(Purpose.CONTINUE, nowMs);
             }
         }
@@ -497,8 +462,8 @@ public final class EngineStream {
      */
     public void onReplayConnected(long nowMs) {
         replayConnected = true;
-        if (replaying && !requestDeferred) {
-            replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+        if (attempt.awaitingReplies()) {
+            attempt.extendDeadline(nowMs);
         }
     }
 
@@ -516,9 +481,9 @@ public final class EngineStream {
         clearPending();
         restart(ResetReason.RESTART_SIGNALLED);
         lastLiveSequence = NONE;
-        if (replaying && !requestDeferred) {
+        if (attempt.awaitingReplies()) {
             // The reply stream in progress is the old process's: discard it and ask from 0 when it ends.
-            followUp(Purpose.FIRST_CONTACT);
+            attempt.followUp(Purpose.FIRST_CONTACT);
         } else if (replay.canReplay()) {
             startReplay(Purpose.FIRST_CONTACT, nowMs);
         }
@@ -533,8 +498,7 @@ public final class EngineStream {
     /** The engine was removed: its state is cleared and nothing more is applied. */
     public void onRemoved() {
         state = EngineState.REMOVED;
-        replaying = false;
-        requestDeferred = false;
+        attempt.cancel();
         clearPending();
         replay = NO_REPLAY;
         sink.onReset(engineId, incarnation, ResetReason.REMOVED);
@@ -545,33 +509,30 @@ public final class EngineStream {
      * silently at its high-water mark, end marker included). Decides whether to ask again, give up, or go live.
      */
     private void endOfReplyStream(long nowMs, boolean timedOut) {
-        if (followUpPurpose == null && timedOut && awaitingFirstReply && !replayConnected
+        if (!attempt.discarding() && timedOut && attempt.awaitingFirstReply() && !replayConnected
                 && nowMs - replayDownSinceMs < limits.replayConnectWaitMs()) {
             // Nothing came back because nothing is connected: wait (a while) for the socket to come back; the
             // request queued on it goes out then. An endpoint that never answers is given up on as before.
-            replayDeadlineMs = nowMs + limits.replayTimeoutMs();
+            attempt.extendDeadline(nowMs);
             return;
         }
         // Every request counts, follow-ups included: a hole the engine answers with every time must not be asked
         // about at round-trip speed for ever. A restart found is progress (a new history begins).
-        boolean progressed = cursor != cursorAtRequest || incarnation != incarnationAtRequest;
-        attemptsWithoutProgress = progressed ? 0 : attemptsWithoutProgress + 1;
-        boolean giveUp = attemptsWithoutProgress >= limits.replayMaxAttempts();
-        if (followUpPurpose != null) {
-            Purpose next = followUpPurpose;
-            followUpPurpose = null;
+        boolean giveUp = attempt.countTry(cursor, incarnation);
+        Purpose next = attempt.takeFollowUp();
+        if (next != null) {
             if (next == Purpose.FIRST_CONTACT || !giveUp) {
                 startReplay(next, nowMs);
                 return;
             }
             // A continuation that brought nothing too often: given up on below, as any other.
         }
-        if (timedOut && awaitingFirstReply && !giveUp) {
+        if (timedOut && attempt.awaitingFirstReply() && !giveUp) {
             // Nothing at all came back: the replay socket may not be up yet. Ask the same again.
-            startReplay(purpose, nowMs);
+            startReplay(attempt.purpose(), nowMs);
             return;
         }
-        if (verifyFirst && awaitingFirstReply && !timedOut) {
+        if (attempt.verifyFirst() && attempt.awaitingFirstReply() && !timedOut) {
             // An empty buffer where our cursor's batch should be: a new process that has not reached our cursor. What
             // it did publish is asked for now, as after any restart: an idle engine would send no live batch to ask it.
             heardByProbe(nowMs);
@@ -603,21 +564,18 @@ public final class EngineStream {
     }
 
     private void finishReplay(long nowMs) {
-        replaying = false;
-        probing = false;
-        if (purpose == Purpose.FIRST_CONTACT) {
+        if (attempt.finish() == Purpose.FIRST_CONTACT) {
             firstContactDone = true;
         }
-        attemptsWithoutProgress = 0;
         if (state == EngineState.CATCHING_UP) {
             state = cursor != NONE ? EngineState.LIVE : liveConnected ? EngineState.CONNECTED
                     : EngineState.CONNECTING;
         }
-        while (!replaying && !pending.isEmpty()) {
+        while (!attempt.active() && !pending.isEmpty()) {
             Pending next = pending.pollFirst();
             acceptLive(next.sequence(), next.payload(), next.backwards(), nowMs);
         }
-        if (!replaying && overflowed) {
+        if (!attempt.active() && attempt.overflowed()) {
             // The engine's buffer holds what was dropped: ask now, not when a later live batch shows the gap, which an
             // engine gone idle may never send. A continuation also finds a restart hidden among the dropped batches.
             startReplay(cursor == NONE ? Purpose.FIRST_CONTACT : Purpose.CONTINUE, nowMs);
@@ -645,46 +603,34 @@ public final class EngineStream {
     }
 
     private void startOrFollow(Purpose why, long nowMs) {
-        if (replaying && !requestDeferred) {
-            followUp(why);
+        if (attempt.awaitingReplies()) {
+            attempt.followUp(why);
         } else {
             startReplay(why, nowMs);
         }
     }
 
-    private void followUp(Purpose why) {
-        followUpPurpose = why;
-    }
-
     private void startReplay(Purpose why, long nowMs) {
-        replaying = true;
-        purpose = why;
-        verifyFirst = why == Purpose.CONTINUE && fingerprintKnown;
-        replayFrom = why == Purpose.FIRST_CONTACT ? 0 : verifyFirst ? cursor : cursor + 1;
-        awaitingFirstReply = true;
-        cursorAtRequest = cursor;
-        incarnationAtRequest = incarnation;
-        if (state != EngineState.VOID && !(probing && state == EngineState.SILENT)) {
+        boolean verifyFirst = why == Purpose.CONTINUE && fingerprintKnown;
+        long from = why == Purpose.FIRST_CONTACT ? 0 : verifyFirst ? cursor : cursor + 1;
+        attempt.start(why, from, verifyFirst, cursor, incarnation);
+        if (state != EngineState.VOID && !(attempt.probing() && state == EngineState.SILENT)) {
             state = EngineState.CATCHING_UP;
         }
-        if (nowMs < nextRequestAllowedMs) {
+        if (!attempt.mayRequest(nowMs)) {
             // Bounds the request rate whatever the engine answers; sent from onTick (a storm of 21,063 requests in
             // 9 s was seen before every path counted its tries).
-            requestDeferred = true;
+            attempt.defer();
             return;
         }
         sendRequest(nowMs);
     }
 
     private void sendRequest(long nowMs) {
-        requestDeferred = false;
-        nextRequestAllowedMs = nowMs + limits.replayMinIntervalMs();
-        replayDeadlineMs = nowMs + limits.replayTimeoutMs();
         // The engine answers from its buffer as it is when the request arrives: every batch dropped so far is in it.
-        overflowed = false;
+        boolean fresh = attempt.sent(nowMs);
         counters.increment(Counter.REPLAYS_REQUESTED);
-        replay.requestReplay(replayFrom, requestOpen);
-        requestOpen = true;
+        replay.requestReplay(attempt.fromSequence(), fresh);
     }
 
     private void apply(long sequence, byte[] payload) {
@@ -779,14 +725,13 @@ public final class EngineStream {
         }
         lastHeardMs = nowMs;
         if (state == EngineState.SILENT) {
-            state = replaying ? EngineState.CATCHING_UP : EngineState.LIVE;
+            state = attempt.active() ? EngineState.CATCHING_UP : EngineState.LIVE;
         }
     }
 
     /** A reply of the silence probe brought something: the engine was heard after all. */
     private void heardByProbe(long nowMs) {
-        if (probing) {
-            probing = false;
+        if (attempt.probeAnswered()) {
             heard(nowMs);
         }
     }

@@ -1,7 +1,6 @@
 package io.kvbroker.ingest;
 
-import io.kvbroker.config.BrokerConfig;
-import io.kvbroker.config.Settings;
+import io.kvbroker.net.AddressBlock;
 import java.net.InetAddress;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -29,13 +28,6 @@ public record ListenSettings(String host, int port, int maxRanks, int replayPort
     /** Listening open to every topic and address, as before allow-lists existed. */
     public ListenSettings(String host, int port, int maxRanks, int replayPort) {
         this(host, port, maxRanks, replayPort, List.of(), List.of());
-    }
-
-    public static ListenSettings from(BrokerConfig config) {
-        return new ListenSettings(config.get(Settings.INGEST_LISTEN_HOST), config.get(Settings.INGEST_LISTEN_PORT),
-                config.get(Settings.INGEST_LISTEN_MAX_RANKS), config.get(Settings.INGEST_LISTEN_REPLAY_PORT),
-                config.get(Settings.INGEST_LISTEN_ALLOWED_TOPICS),
-                config.get(Settings.INGEST_LISTEN_ALLOWED_ADDRESSES));
     }
 
     public boolean enabled() {

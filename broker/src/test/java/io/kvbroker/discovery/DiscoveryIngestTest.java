@@ -12,6 +12,7 @@ import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineState;
 import io.kvbroker.ingest.EngineStream;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Await;
@@ -45,7 +46,8 @@ class DiscoveryIngestTest {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> registry.entry(id).spec().model(), 16,
                 new PrefixScorer.Weights(1, 0.8, 0.5, 0.4));
-        ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index), BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index),
+                IngestSettings.from(BrokerConfig.defaults()));
         AtomicLong clock = new AtomicLong();
         EngineTarget target = EngineTarget.of(ingest::add, ingest::remove, ingest::restart);
         EngineDiscovery discovery = new EngineDiscovery(registry, target, List.of(), 1_000, clock::get);

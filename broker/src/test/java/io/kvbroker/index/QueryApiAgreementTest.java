@@ -10,6 +10,7 @@ import io.kvbroker.daemon.Readiness;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.grpc.GrpcServer;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.proto.v1.EngineInfo;
 import io.kvbroker.proto.v1.EngineState;
@@ -41,7 +42,8 @@ class QueryApiAgreementTest {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> registry.entry(id).spec().model(), 16, PrefixScorer.Weights.DEFAULT);
         ReferenceIndex reference = new ReferenceIndex(16, id -> registry.entry(id).spec().model());
-        ZmqIngest ingest = new ZmqIngest(registry, new ReferenceTee(index, reference), BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, new ReferenceTee(index, reference),
+                IngestSettings.from(BrokerConfig.defaults()));
         Readiness readiness = new Readiness();
         QueryLimits limits = QueryLimits.from(BrokerConfig.defaults());
         GrpcServer server = new GrpcServer("127.0.0.1", 0, 4 << 20, new IndexQueries(index, registry,

@@ -7,6 +7,7 @@ import io.kvbroker.core.PrefixScore;
 import io.kvbroker.core.PrefixScorer;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.sim.Simulator;
 import java.time.Duration;
@@ -26,7 +27,8 @@ class SimulatedClusterIndexTest {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> registry.entry(id).spec().model(), 16, PrefixScorer.Weights.DEFAULT);
         ReferenceIndex reference = new ReferenceIndex(16, id -> registry.entry(id).spec().model());
-        ZmqIngest ingest = new ZmqIngest(registry, new ReferenceTee(index, reference), BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, new ReferenceTee(index, reference),
+                IngestSettings.from(BrokerConfig.defaults()));
         try (Simulator simulator = new Simulator(Simulator.fleet(12, 3), 0, 100).start()) {
             for (EngineSpec spec : simulator.specs()) {
                 registry.register(spec);

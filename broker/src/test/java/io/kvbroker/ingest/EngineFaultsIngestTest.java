@@ -174,7 +174,7 @@ class EngineFaultsIngestTest {
 
     /**
      * An endpoint that accepts TCP and never speaks ZeroMQ (a wrong port, an engine still starting its server): the
-     * broker drops each connection once the greeting has waited {@code ZmqIngest.HANDSHAKE_TIMEOUT_MS} and tries
+     * broker drops each connection once the greeting has waited {@code EngineSockets.HANDSHAKE_TIMEOUT_MS} and tries
      * again, so when a real engine takes the port its batches flow.
      */
     @Test

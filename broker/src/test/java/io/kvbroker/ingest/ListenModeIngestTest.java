@@ -8,6 +8,7 @@ import io.kvbroker.codec.WireFrames;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.ingest.EngineCounters.Counter;
+import io.kvbroker.net.AddressBlock;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;

@@ -17,6 +17,7 @@ import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.index.BlockIndex;
+import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.proto.v1.KvIndexServiceGrpc;
 import io.kvbroker.proto.v1.ListEnginesRequest;
@@ -315,7 +316,8 @@ class MetricsScrapeTest {
     private static MetricsServer bareServer(int port, BooleanSupplier healthy, BooleanSupplier ready) {
         EngineRegistry registry = new EngineRegistry();
         BlockIndex index = new BlockIndex(id -> "m", 16, new io.kvbroker.core.PrefixScorer.Weights(1, 1, 1, 1));
-        ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index), BrokerConfig.defaults());
+        ZmqIngest ingest = new ZmqIngest(registry, BatchApplier.indexOnly(index),
+                IngestSettings.from(BrokerConfig.defaults()));
         EngineDiscovery discovery = new EngineDiscovery(registry, null, List.of(), 0, System::currentTimeMillis);
         return new MetricsServer("127.0.0.1", port, ingest, registry, index, discovery, healthy, ready);
     }

@@ -1,11 +1,12 @@
-package io.kvbroker.ingest;
+package io.kvbroker.net;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.regex.Pattern;
 
 /**
- * An IP address or a CIDR block ({@code 10.0.0.0/8}, {@code fd00::/8}) that listen-mode engines may connect from.
+ * An IP address or a CIDR block ({@code 10.0.0.0/8}, {@code fd00::/8}) that peers may connect from (listen-mode
+ * engines: {@code ingest.listen.allowedAddresses}).
  *
  * <p>Design note: only literals are accepted, never names: a name would be resolved once at start-up and go stale,
  * and resolving it on every message would put DNS on the ingest thread.

@@ -13,6 +13,7 @@ import io.kvbroker.sim.Workload;
 import io.kvbroker.testing.MetricsText;
 import io.kvbroker.testing.Ports;
 import io.kvbroker.testing.SimulatedBrokers;
+import io.kvbroker.testing.Await;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -89,6 +90,7 @@ class HeapLimitProcessTest {
                     assertThat(broker.isAlive()).as("the broker runs; %s", tail()).isTrue();
                     assertThat(System.nanoTime()).as("engines fill their caches; at %.0f blocks", held(s))
                             .isLessThan(deadline);
+                    // Pacing, not waiting: the peaks below are sampled every half second while the caches fill.
                     Thread.sleep(500);
                     s = scrape(metricsPort);
                     mostResidencies = Math.max(mostResidencies, s.get("kvbroker_index_residencies"));
@@ -189,18 +191,16 @@ class HeapLimitProcessTest {
     }
 
     private void awaitReady(Process broker, int port) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (true) {
-            assertThat(broker.isAlive()).as("the broker runs, waiting for it to be ready; %s", tail()).isTrue();
+        Await.until("the broker ready", Duration.ofSeconds(60), () -> {
             try {
-                if (get(port, "/-/ready") == 200) {
-                    return;
-                }
+                assertThat(broker.isAlive()).as("the broker runs, waiting for it to be ready; %s", tail()).isTrue();
+                return get(port, "/-/ready") == 200;
             } catch (IOException starting) {
                 // Not listening yet.
+                return false;
+            } catch (Exception e) {
+                throw new AssertionError(e);
             }
-            assertThat(System.nanoTime()).as("ready within 60 s").isLessThan(deadline);
-            Thread.sleep(100);
-        }
+        });
     }
 }

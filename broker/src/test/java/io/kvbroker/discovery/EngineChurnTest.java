@@ -104,6 +104,7 @@ class EngineChurnTest {
             // The least of a few collections: a GC finishing reference processing late would read high once.
             for (int i = 0; i < 3; i++) {
                 System.gc();
+                // No state to await: the collector's reference processing has no signal, so it is given time.
                 Thread.sleep(100);
                 heap = Math.min(heap, memory.getHeapMemoryUsage().getUsed());
             }

@@ -22,6 +22,7 @@ import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.PendingHints;
 import io.kvbroker.query.QueryLimits;
 import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,17 +55,14 @@ class QueryApiAgreementTest {
             ingest.start();
             server.start();
             readiness.set(true);
-            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            while (index.stats().counts().removedBlocks < 500 && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
+            Await.until("500 blocks removed", Duration.ofSeconds(60),
+                    () -> index.stats().counts().removedBlocks >= 500);
             simulator.setStepping(false);
             long[] published = simulator.call(engines -> engines.stream().mapToLong(e -> e.nextSequence() - 1)
                     .toArray());
-            while (System.nanoTime() < deadline && !Arrays.equals(published, cursors(ingest, published.length))) {
-                Thread.sleep(20);
-            }
-            assertThat(cursors(ingest, published.length)).as("every published batch applied").isEqualTo(published);
+            Await.until("every published batch applied", Duration.ofSeconds(60),
+                    () -> Arrays.equals(published, cursors(ingest, published.length)),
+                    () -> Arrays.toString(cursors(ingest, published.length)) + " want " + Arrays.toString(published));
 
             try (KvIndexClient client = KvIndexClient.builder(List.of("127.0.0.1:" + server.port()))
                     .deadline(Duration.ofSeconds(10)).build()) {

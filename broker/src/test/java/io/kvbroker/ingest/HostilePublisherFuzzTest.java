@@ -70,6 +70,7 @@ class HostilePublisherFuzzTest {
                 while (hostile.lastHeardSequence() < 0) {
                     send(pub, TOPIC, WireFrames.sequenceFrame(probe++), valid(random, probe));
                     answer(router, random);
+                    // Pacing the probes: publish until heard, at a rate that does not flood the late-joining SUB.
                     Thread.sleep(20);
                 }
 
@@ -94,6 +95,7 @@ class HostilePublisherFuzzTest {
                     }
                     if (i % 50 == 0) {
                         answer(router, random);
+                        // Pacing the campaign, part of the scenario: a burst of 50, then replay requests answered.
                         Thread.sleep(5);
                     }
                 }
@@ -117,6 +119,7 @@ class HostilePublisherFuzzTest {
                     assertThat(clean).as("the hostile engine goes live again").isLessThan(3_000);
                     send(pub, TOPIC, WireFrames.sequenceFrame(clean++), cleanPayload);
                     answerEndOfReplay(router);
+                    // Pacing: publish clean batches until the engine is live again.
                     Thread.sleep(10);
                 }
                 BlockIndexView.assertHolds(daemon, 1, hashes);

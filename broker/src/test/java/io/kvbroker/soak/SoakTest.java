@@ -130,6 +130,7 @@ class SoakTest {
             while (nextSampleS <= totalSeconds) {
                 long waitNanos = startNanos + TimeUnit.SECONDS.toNanos(nextSampleS) - System.nanoTime();
                 if (waitNanos > 0) {
+                    // The soak samples on a fixed schedule of wall-clock seconds: pacing, not a wait for state.
                     TimeUnit.NANOSECONDS.sleep(waitNanos);
                 }
                 assertThat(failures).as("load threads").isEmpty();
@@ -211,6 +212,7 @@ class SoakTest {
                 }
                 stub.withDeadlineAfter(30, TimeUnit.SECONDS).score(request.build());
                 scores.incrementAndGet();
+                // The load's rate: about 50 Score calls a second from this client.
                 Thread.sleep(20);
             }
         } catch (InterruptedException e) {

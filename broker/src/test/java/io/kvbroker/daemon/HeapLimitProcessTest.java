@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,6 +44,7 @@ import org.junit.jupiter.api.io.TempDir;
  * default of 65,536 it holds about 30 MB of these batches, outside any budget, and with it this heap ran out 15 s in
  * with the index at 11 MiB.
  */
+@Tag("slow")
 class HeapLimitProcessTest {
     private static final int HEAP_MB = 64;
     private static final int BUDGET_MB = 8;

@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * engines pass through a daemon with a journal; its sockets, threads and heap must not grow with them beyond what a
  * removed engine's id keeps by design.
  */
+@Tag("slow")
 class EngineChurnTest {
     private static final int ENGINES = 4;
     private static final int ROUNDS = 100;

@@ -28,12 +28,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The query API over a real gRPC server on an ephemeral port, fed by simulated engines over real ZeroMQ: Score,
  * Lookup and ListEngines agree with the index and with its reference model fed the same history.
  */
+@Tag("slow")
 class QueryApiAgreementTest {
     private static final String[] MODELS = {"sim/llama-8b", "sim/qwen-7b"};
 

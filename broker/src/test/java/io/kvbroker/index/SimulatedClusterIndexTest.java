@@ -14,12 +14,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The simulated cluster (LRU evictions, offload tier, LoRA, hybrid groups, repeats, clears) over real ZeroMQ feeds
  * the index end to end; every Score equals the reference model's, fed the same batches.
  */
+@Tag("slow")
 class SimulatedClusterIndexTest {
 
     @Test

@@ -35,6 +35,7 @@ import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -47,6 +48,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>The truth is rebuilt here from the engines' own seeds (a simulated engine's history is a function of its seed),
  * encoded and decoded as the wire does, and applied to an index of this process that never crashed.
  */
+@Tag("slow")
 class CrashRecoveryProcessTest {
     private static final int ENGINES = 20;
     private static final int ROUNDS = 3;

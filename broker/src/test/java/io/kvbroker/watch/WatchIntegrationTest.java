@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * stream is applied by {@link StreamCopy}, which fails on a missed or doubled batch; at the end, with the engines
  * paused and everything applied, the copy must hold exactly what the broker's index holds.
  */
+@Tag("slow")
 class WatchIntegrationTest {
     private static final int ENGINES = 6;
     @TempDir

@@ -17,12 +17,14 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The real daemon process: starts on embedded defaults, answers the command line's queries over gRPC, stops cleanly
  * on SIGTERM, refuses bad configuration.
  */
+@Tag("slow")
 class ServeProcessTest {
 
     /** A kvbroker process whose merged output is collected line by line. */

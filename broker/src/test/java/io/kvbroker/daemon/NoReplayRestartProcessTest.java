@@ -35,6 +35,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
@@ -56,6 +57,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the test of restarts while it is down has its own, as it stops and starts it.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Tag("slow")
 class NoReplayRestartProcessTest {
     private static final long SEED = 151;
     /** Batches the first process publishes (heard) before it restarts. */

@@ -31,6 +31,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import java.util.stream.LongStream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -44,6 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
  * one whose buffer keeps 300 is voided, and each batch missing from its log is counted lost (on /metrics too), never
  * silently missing. Once the disk is fast again, every engine catches up.
  */
+@Tag("slow")
 class SlowDiskDaemonTest {
     private static final int ENGINES = 4;
     private static final int SMALL = 3;

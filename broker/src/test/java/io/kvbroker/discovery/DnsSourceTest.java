@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.Endpoint;
+import io.kvbroker.testing.Await;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
@@ -110,10 +111,8 @@ class DnsSourceTest {
         try {
             assertThat(target.take()).as("the first answer is in before start returns").hasSize(2);
             records.put("vllm.ns.svc", List.of(ip("10.1.0.5"), ip("10.1.0.8")));
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (target.calls().size() < 2 && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
+            Await.until("the scheduled poll's answer", java.time.Duration.ofSeconds(10),
+                    () -> target.calls().size() >= 2);
             assertThat(target.take()).containsExactlyInAnyOrder("add 2", "add 3");
         } finally {
             live.stop(java.time.Duration.ofSeconds(5));

@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,6 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  * engines pass through a daemon with a journal; its sockets, threads and heap must not grow with them beyond what a
  * removed engine's id keeps by design.
  */
+@Tag("slow")
 class EngineChurnTest {
     private static final int ENGINES = 4;
     private static final int ROUNDS = 100;
@@ -109,6 +111,7 @@ class EngineChurnTest {
             // The least of a few collections: a GC finishing reference processing late would read high once.
             for (int i = 0; i < 3; i++) {
                 System.gc();
+                // No state to await: the collector's reference processing has no signal, so it is given time.
                 Thread.sleep(100);
                 heap = Math.min(heap, memory.getHeapMemoryUsage().getUsed());
             }

@@ -38,6 +38,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -121,6 +122,7 @@ class ApiSecurityTest {
     }
 
     @Test
+    @Tag("slow")
     void tlsServerServesClientsThatTrustItsCaAndRefusesPlainTextAndOtherCas() throws Exception {
         GrpcServer server = server(tls(certFile, keyFile));
         assertThat(listEngines(server, trusting(caFile), null)).isEqualTo(16);

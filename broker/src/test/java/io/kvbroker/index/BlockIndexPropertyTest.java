@@ -17,6 +17,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -50,6 +51,7 @@ class BlockIndexPropertyTest {
     }
 
     @Test
+    @Tag("slow")
     void indexAgreesWithTheReferenceModelWhenManyEnginesShareKeys() {
         engines = 90;
         for (long seed = 11; seed <= 12; seed++) {

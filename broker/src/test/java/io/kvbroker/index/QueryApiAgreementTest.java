@@ -23,17 +23,20 @@ import io.kvbroker.query.IndexQueries;
 import io.kvbroker.query.PendingHints;
 import io.kvbroker.query.QueryLimits;
 import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The query API over a real gRPC server on an ephemeral port, fed by simulated engines over real ZeroMQ: Score,
  * Lookup and ListEngines agree with the index and with its reference model fed the same history.
  */
+@Tag("slow")
 class QueryApiAgreementTest {
     private static final String[] MODELS = {"sim/llama-8b", "sim/qwen-7b"};
 
@@ -56,17 +59,14 @@ class QueryApiAgreementTest {
             ingest.start();
             server.start();
             readiness.set(true);
-            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            while (index.stats().counts().removedBlocks < 500 && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
+            Await.until("500 blocks removed", Duration.ofSeconds(60),
+                    () -> index.stats().counts().removedBlocks >= 500);
             simulator.setStepping(false);
             long[] published = simulator.call(engines -> engines.stream().mapToLong(e -> e.nextSequence() - 1)
                     .toArray());
-            while (System.nanoTime() < deadline && !Arrays.equals(published, cursors(ingest, published.length))) {
-                Thread.sleep(20);
-            }
-            assertThat(cursors(ingest, published.length)).as("every published batch applied").isEqualTo(published);
+            Await.until("every published batch applied", Duration.ofSeconds(60),
+                    () -> Arrays.equals(published, cursors(ingest, published.length)),
+                    () -> Arrays.toString(cursors(ingest, published.length)) + " want " + Arrays.toString(published));
 
             try (KvIndexClient client = KvIndexClient.builder(List.of("127.0.0.1:" + server.port()))
                     .deadline(Duration.ofSeconds(10)).build()) {

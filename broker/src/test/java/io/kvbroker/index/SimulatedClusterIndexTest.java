@@ -10,16 +10,19 @@ import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.ingest.IngestSettings;
 import io.kvbroker.ingest.ZmqIngest;
 import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The simulated cluster (LRU evictions, offload tier, LoRA, hybrid groups, repeats, clears) over real ZeroMQ feeds
  * the index end to end; every Score equals the reference model's, fed the same batches.
  */
+@Tag("slow")
 class SimulatedClusterIndexTest {
 
     @Test
@@ -34,22 +37,18 @@ class SimulatedClusterIndexTest {
                 registry.register(spec);
             }
             ingest.start();
-            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            while (index.stats().counts().removedBlocks < 2_000 && System.nanoTime() < deadline) {
-                Thread.sleep(50);
-            }
+            Await.until("2,000 blocks removed", Duration.ofSeconds(60),
+                    () -> index.stats().counts().removedBlocks >= 2_000);
             simulator.setStepping(false);
             // Quiet: wait until every engine's last published batch is applied.
-            while (System.nanoTime() < deadline && !simulator.call(engines -> {
+            Await.until("every published batch applied", Duration.ofSeconds(60), () -> simulator.call(engines -> {
                 for (int i = 0; i < engines.size(); i++) {
                     if (ingest.stream(i).cursor() != engines.get(i).nextSequence() - 1) {
                         return false;
                     }
                 }
                 return true;
-            })) {
-                Thread.sleep(20);
-            }
+            }));
             IndexStats stats = index.stats();
             assertThat(stats.counts().removedBlocks).as("evictions happened").isGreaterThanOrEqualTo(2_000);
             assertThat(stats.counts().skippedOtherGroups).as("hybrid groups were seen and kept out").isPositive();

@@ -46,6 +46,7 @@ class EngineFaultsIngestTest {
         public void onBatch(int engineId, long incarnation, long sequence, KvEventBatch batch) {
             recording.onBatch(engineId, incarnation, sequence, batch);
             while (held) {
+                // The ingest thread parks here while the test holds it: the stall is the fault under test.
                 try {
                     Thread.sleep(5);
                 } catch (InterruptedException e) {

@@ -71,6 +71,7 @@ class GarbageCountIngestTest {
                 send(pub, TOPIC, seq(sequence++), VALID);
                 byte[] asked = answer(router, sequence);
                 dealer = asked != null ? asked : dealer;
+                // Pacing: the engine publishes until the broker hears it (a SUB joins late), not a wait for state.
                 Thread.sleep(20);
             }
             int garbage = 0;

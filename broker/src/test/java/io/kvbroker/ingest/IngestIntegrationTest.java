@@ -7,10 +7,10 @@ import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 
@@ -21,21 +21,6 @@ import org.junit.jupiter.api.Test;
 class IngestIntegrationTest {
     private static final int ENGINES = 50;
     private static final EngineStream.Limits LIMITS = new EngineStream.Limits(1_000, 5, 60_000, 100_000, 10_000);
-
-    private static void await(String what, Duration timeout, BooleanSupplier condition) throws InterruptedException {
-        await(what, timeout, condition, () -> "");
-    }
-
-    private static void await(String what, Duration timeout, BooleanSupplier condition,
-            java.util.function.Supplier<Object> detail) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what + " " + detail.get());
-            }
-            Thread.sleep(20);
-        }
-    }
 
     @Test
     void everyEngineHistoryIsExactUnderGapsCutReplaysRestartsAndVoids() throws Exception {
@@ -55,7 +40,7 @@ class IngestIntegrationTest {
                 ids.add(registry.register(specs.get(i)));
             }
             ingest.start();
-            await("5 engines live", Duration.ofSeconds(30), () -> allLive(ingest, ids));
+            Await.until("5 engines live", Duration.ofSeconds(30), () -> allLive(ingest, ids));
             // Compared as sets, not counts: threads left by earlier tests in this JVM may end in between.
             java.util.Set<Thread> threadsWithFive = Thread.getAllStackTraces().keySet();
             for (int i = 5; i < ENGINES; i++) {
@@ -63,7 +48,7 @@ class IngestIntegrationTest {
                 ids.add(id);
                 ingest.add(id);
             }
-            await("50 engines live", Duration.ofSeconds(60), () -> allLive(ingest, ids));
+            Await.until("50 engines live", Duration.ofSeconds(60), () -> allLive(ingest, ids));
             java.util.Set<Thread> threadsWithFifty = new java.util.HashSet<>(Thread.getAllStackTraces().keySet());
             threadsWithFifty.removeAll(threadsWithFive);
             assertThat(threadsWithFifty).as("threads started while adding 45 engines").isEmpty();
@@ -84,22 +69,22 @@ class IngestIntegrationTest {
                 return null;
             });
             // While away, the restarted engine publishes past the cursor kvbroker holds for it.
-            await("engine 4 to pass its old cursor offline", Duration.ofSeconds(30),
+            Await.until("engine 4 to pass its old cursor offline", Duration.ofSeconds(30),
                     () -> simulator.call(engines -> engines.get(4).nextSequence()) > cursorBeforeOutage + 10);
             simulator.call(engines -> {
                 engines.get(4).comeBack();
                 return null;
             });
-            await("engine 4 back", Duration.ofSeconds(30),
+            Await.until("engine 4 back", Duration.ofSeconds(30),
                     () -> ingest.stream(ids.get(4)).incarnation() == 2 && ingest.stream(ids.get(4)).cursor() > 5);
             // A lost run is only found when a live batch after it arrives: wait for each fault to be seen.
-            await("the faults to be seen", Duration.ofSeconds(30), () ->
+            Await.until("the faults to be seen", Duration.ofSeconds(30), () ->
                     ingest.stream(ids.get(1)).counters().get(Counter.GAPS) > 0
                             && ingest.stream(ids.get(2)).counters().get(Counter.REPLAY_TIMEOUTS) > 0
                             && ingest.stream(ids.get(5)).counters().get(Counter.VOIDS) > 0);
             simulator.setStepping(false);
-            await("every engine caught up", Duration.ofSeconds(30), () -> lagging(simulator, ingest, ids).isEmpty(),
-                    () -> lagging(simulator, ingest, ids));
+            Await.until("every engine caught up", Duration.ofSeconds(30),
+                    () -> lagging(simulator, ingest, ids).isEmpty(), () -> lagging(simulator, ingest, ids));
 
             for (int i = 0; i < ENGINES; i++) {
                 int engineIndex = i;
@@ -168,10 +153,10 @@ class IngestIntegrationTest {
                 ids.add(registry.register(spec));
             }
             ingest.start();
-            await("every engine subscribed", Duration.ofSeconds(30), () -> simulator.call(
+            Await.until("every engine subscribed", Duration.ofSeconds(30), () -> simulator.call(
                     all -> all.stream().allMatch(engine -> engine.subscriptions() >= 1)));
             simulator.setStepping(true);
-            await("every engine live past 40", Duration.ofSeconds(30), () -> ids.stream().allMatch(id ->
+            Await.until("every engine live past 40", Duration.ofSeconds(30), () -> ids.stream().allMatch(id ->
                     ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() > 40));
             simulator.call(all -> {
                 all.get(1).dropLive(3);
@@ -183,18 +168,18 @@ class IngestIntegrationTest {
                 return null;
             });
             long awayAt = simulator.call(all -> all.get(4).nextSequence());
-            await("engine 4 to publish while away", Duration.ofSeconds(30),
+            Await.until("engine 4 to publish while away", Duration.ofSeconds(30),
                     () -> simulator.call(all -> all.get(4).nextSequence()) > awayAt + 5);
             simulator.call(all -> {
                 all.get(4).comeBack();
                 return null;
             });
-            await("the faults seen", Duration.ofSeconds(30), () -> ingest.stream(ids.get(1)).counters()
+            Await.until("the faults seen", Duration.ofSeconds(30), () -> ingest.stream(ids.get(1)).counters()
                     .get(Counter.VOIDS) == 1 && ingest.stream(ids.get(2)).incarnation() == 2
                     && ingest.stream(ids.get(3)).incarnation() == 2
                     && ingest.stream(ids.get(4)).counters().get(Counter.VOIDS) == 1);
             simulator.setStepping(false);
-            await("every engine caught up", Duration.ofSeconds(30), () -> simulator.call(all -> {
+            Await.until("every engine caught up", Duration.ofSeconds(30), () -> simulator.call(all -> {
                 for (int i = 0; i < engines; i++) {
                     if (ingest.stream(ids.get(i)).cursor() != all.get(i).nextSequence() - 1) {
                         return false;

@@ -12,6 +12,7 @@ import io.kvbroker.net.AddressBlock;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;
+import io.kvbroker.testing.Await;
 import io.kvbroker.testing.Ports;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -298,13 +299,8 @@ class ListenModeIngestTest {
         });
     }
 
+    /** Every wait in this class has the same deadline. */
     private static void await(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(20);
-        }
+        Await.until(what, Duration.ofSeconds(30), condition);
     }
 }

@@ -150,6 +150,7 @@ class ZmqMemoryBoundIngestTest {
                         return sequence;
                     }
                     answer();
+                    // A poll that must answer replay requests between reads, so not an Await: it is the engine.
                     Thread.sleep(10);
                 }
                 assertThat(attempt).as("the big engine is heard").isLessThan(100);

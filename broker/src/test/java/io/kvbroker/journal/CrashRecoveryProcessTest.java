@@ -20,6 +20,7 @@ import io.kvbroker.proto.v1.ScoreResponse;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.sim.Workload;
+import io.kvbroker.testing.Await;
 import io.kvbroker.testing.Ports;
 import io.kvbroker.watch.StreamCopy;
 import java.nio.file.Files;
@@ -33,6 +34,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,6 +48,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>The truth is rebuilt here from the engines' own seeds (a simulated engine's history is a function of its seed),
  * encoded and decoded as the wire does, and applied to an index of this process that never crashed.
  */
+@Tag("slow")
 class CrashRecoveryProcessTest {
     private static final int ENGINES = 20;
     private static final int ROUNDS = 3;
@@ -121,9 +125,15 @@ class CrashRecoveryProcessTest {
                         assertThat(broker.waitFor(60, TimeUnit.SECONDS)).isTrue();
                         break;
                     }
-                    // Load again, then SIGKILL at a random moment.
+                    // Load again, then SIGKILL at a random moment: once the engines have published a random number
+                    // of batches (about 0.5 to 3 s of their rate), counted rather than timed so that a slow machine
+                    // still crashes the broker under load.
+                    long publishedBefore = Arrays.stream(next).sum();
+                    long loadBatches = ENGINES * (50 + random.nextInt(250));
                     simulator.setStepping(true);
-                    Thread.sleep(500 + random.nextInt(2_500));
+                    Await.until("the engines published " + loadBatches + " batches", Duration.ofSeconds(120),
+                            () -> simulator.call(all -> all.stream().mapToLong(SimulatedEngine::nextSequence)
+                                    .sum()) >= publishedBefore + loadBatches);
                 } finally {
                     broker.destroyForcibly();
                     broker.waitFor(60, TimeUnit.SECONDS);
@@ -139,20 +149,16 @@ class CrashRecoveryProcessTest {
 
     /** Waits until the watcher's mirror holds every engine at its last published batch. */
     private static void awaitMirror(IndexMirror mirror, KvIndexWatcher watcher, long[] next) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (true) {
+        Await.until("the mirror caught up", Duration.ofSeconds(60), () -> {
             assertThat(watcher.failure()).as("the watcher runs").isNull();
-            boolean caughtUp = true;
             for (int e = 0; e < ENGINES; e++) {
                 var position = mirror.positions().position("sim-" + e + "/0");
-                caughtUp &= position != null && position.getSequence() == next[e] - 1;
+                if (position == null || position.getSequence() != next[e] - 1) {
+                    return false;
+                }
             }
-            if (caughtUp) {
-                return;
-            }
-            assertThat(System.nanoTime()).as("the mirror caught up").isLessThan(deadline);
-            Thread.sleep(50);
-        }
+            return true;
+        });
     }
 
     /** The mirror's Score equals the truth's, by engine name, for the engines' system prompts. */
@@ -214,29 +220,27 @@ class CrashRecoveryProcessTest {
     }
 
     private ListEnginesResponse awaitCaughtUp(KvIndexClient client, long[] next, Process broker) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        ListEnginesResponse engines = null;
-        while (System.nanoTime() < deadline) {
+        AtomicReference<ListEnginesResponse> last = new AtomicReference<>();
+        Await.until("the broker caught up with every engine", Duration.ofSeconds(120), () -> {
             assertThat(broker.isAlive()).as("the broker runs").isTrue();
+            ListEnginesResponse engines;
             try {
                 engines = client.listEngines();
             } catch (io.grpc.StatusRuntimeException e) {
                 // Still starting (recovering its journal): not listening, or not serving yet.
-                Thread.sleep(200);
-                continue;
+                return false;
             }
+            last.set(engines);
             Map<String, Long> applied = new HashMap<>();
             engines.getEnginesList().forEach(e -> applied.put(e.getPod(), e.getAppliedSequence()));
-            boolean caughtUp = true;
             for (int e = 0; e < ENGINES; e++) {
-                caughtUp &= applied.getOrDefault("sim-" + e, -2L) == next[e] - 1;
+                if (applied.getOrDefault("sim-" + e, -2L) != next[e] - 1) {
+                    return false;
+                }
             }
-            if (caughtUp) {
-                return engines;
-            }
-            Thread.sleep(100);
-        }
-        throw new AssertionError("not caught up in 120 s: " + engines + " want " + Arrays.toString(next));
+            return true;
+        }, () -> last.get() + " want " + Arrays.toString(next));
+        return last.get();
     }
 
     private static void compare(int round, KvIndexClient client, ListEnginesResponse engines, Simulator simulator,

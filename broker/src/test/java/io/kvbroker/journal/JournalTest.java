@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -138,6 +139,7 @@ class JournalTest {
     }
 
     @Test
+    @Tag("slow")
     void aRecoveredBrokerGoesOnWritingAndRecoversAgain() {
         Fleet fleet = new Fleet();
         BlockIndex live = index();

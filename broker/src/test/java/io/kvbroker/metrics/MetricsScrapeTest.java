@@ -25,6 +25,7 @@ import io.kvbroker.proto.v1.ListEnginesResponse;
 import io.kvbroker.proto.v1.ScoreRequest;
 import io.kvbroker.proto.v1.WatchRequest;
 import io.kvbroker.proto.v1.WatchResponse;
+import io.kvbroker.testing.Await;
 import io.kvbroker.testing.MetricsText;
 import io.kvbroker.testing.Ports;
 import java.io.IOException;
@@ -299,17 +300,17 @@ class MetricsScrapeTest {
     }
 
     private Map<String, Double> awaitScrape(int port, Predicate<Map<String, Double>> condition) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
-            Map<String, Double> samples = scrape(port);
-            if (condition.test(samples)) {
-                return samples;
+        java.util.concurrent.atomic.AtomicReference<Map<String, Double>> last = new java.util.concurrent.atomic
+                .AtomicReference<>();
+        Await.until("a scrape that meets the condition", Duration.ofSeconds(30), () -> {
+            try {
+                last.set(scrape(port));
+            } catch (Exception e) {
+                throw new AssertionError("scrape failed", e);
             }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out; last scrape: " + samples);
-            }
-            Thread.sleep(50);
-        }
+            return condition.test(last.get());
+        }, () -> "last scrape: " + last.get());
+        return last.get();
     }
 
     /** A metrics server over an empty index, without a daemon. */

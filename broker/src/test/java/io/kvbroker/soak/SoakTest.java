@@ -36,6 +36,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -54,6 +55,7 @@ import org.junit.jupiter.api.io.TempDir;
  * buffer per batch or per call would pass them within seconds. {@code -Dkvbroker.soak.histogramDir=FOLDER} also
  * writes class histograms at the first and the last sample there and prints the classes that grew most in between.
  */
+@Tag("slow")
 class SoakTest {
     private static final int ENGINES = 8;
     private static final int STEPS_PER_SECOND = 100;
@@ -130,6 +132,7 @@ class SoakTest {
             while (nextSampleS <= totalSeconds) {
                 long waitNanos = startNanos + TimeUnit.SECONDS.toNanos(nextSampleS) - System.nanoTime();
                 if (waitNanos > 0) {
+                    // The soak samples on a fixed schedule of wall-clock seconds: pacing, not a wait for state.
                     TimeUnit.NANOSECONDS.sleep(waitNanos);
                 }
                 assertThat(failures).as("load threads").isEmpty();
@@ -211,6 +214,7 @@ class SoakTest {
                 }
                 stub.withDeadlineAfter(30, TimeUnit.SECONDS).score(request.build());
                 scores.incrementAndGet();
+                // The load's rate: about 50 Score calls a second from this client.
                 Thread.sleep(20);
             }
         } catch (InterruptedException e) {

@@ -15,9 +15,11 @@ import io.kvbroker.proto.v1.WatchRequest;
 import io.kvbroker.proto.v1.WatchResponse;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
+import io.kvbroker.testing.Await;
 import io.kvbroker.testing.Ports;
 import io.kvbroker.testing.SimulatedBrokers;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -25,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * stream is applied by {@link StreamCopy}, which fails on a missed or doubled batch; at the end, with the engines
  * paused and everything applied, the copy must hold exactly what the broker's index holds.
  */
+@Tag("slow")
 class WatchIntegrationTest {
     private static final int ENGINES = 6;
     @TempDir
@@ -86,12 +90,10 @@ class WatchIntegrationTest {
             KvIndexServiceGrpc.KvIndexServiceBlockingStub stub, StreamCopy copy) throws Exception {
         simulator.setStepping(false);
         long[] next = simulator.call(engines -> engines.stream().mapToLong(SimulatedEngine::nextSequence).toArray());
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         for (int e = 0; e < ENGINES; e++) {
-            while (daemon.ingest().stream(e).cursor() != next[e] - 1) {
-                assertThat(System.nanoTime()).as("broker caught up with engine %d", e).isLessThan(deadline);
-                Thread.sleep(20);
-            }
+            int engine = e;
+            Await.until("the broker caught up with engine " + e, Duration.ofSeconds(60),
+                    () -> daemon.ingest().stream(engine).cursor() == next[engine] - 1);
         }
         long last = daemon.feed().next() - 1;
         io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
@@ -147,7 +149,10 @@ class WatchIntegrationTest {
         watchFor(stub, copy, null, 40);
         assertThat(copy.lastStart().getWholeSnapshot()).isTrue();
         for (int round = 0; round < 6; round++) {
-            Thread.sleep(150);
+            // Away while every engine publishes about ten batches: each resume has something to catch up on.
+            long away = daemon.feed().next();
+            Await.until("batches published while the watcher is away", Duration.ofSeconds(30),
+                    () -> daemon.feed().next() >= away + 10 * ENGINES);
             watchFor(stub, copy, copy.token(), 25);
             assertThat(copy.lastStart().getWholeSnapshot()).isFalse();
             assertThat(copy.lastStart().getEnginesSnapshotted()).as("round %d resumes every engine", round)
@@ -175,9 +180,8 @@ class WatchIntegrationTest {
         StreamCopy copy = new StreamCopy();
         watchFor(stub, copy, null, 20);
         long from = daemon.feed().next();
-        while (daemon.feed().next() < from + 2_500) {
-            Thread.sleep(50);
-        }
+        Await.until("2,500 batches past the watcher's position", Duration.ofSeconds(60),
+                () -> daemon.feed().next() >= from + 2_500);
         watchFor(stub, copy, copy.token(), 5);
         assertThat(copy.lastStart().getWholeSnapshot()).isFalse();
         check.accept(copy.lastStart());
@@ -215,6 +219,7 @@ class WatchIntegrationTest {
                 while (stream.hasNext()) {
                     slow.apply(stream.next());
                     if (!hurry.get()) {
+                        // Pacing, not waiting: this reader is slow on purpose, so that the broker cuts it.
                         Thread.sleep(200);
                     }
                 }
@@ -259,7 +264,13 @@ class WatchIntegrationTest {
         BrokerDaemon second = broker(simulator, "b", Map.of());
         StreamCopy copy = new StreamCopy();
         watchFor(stub(first), copy, null, 60);
-        Thread.sleep(300);
+        // The second broker has applied at least what the copy holds of every engine, so it resumes each from there.
+        Await.until("the second broker past the copy's positions", Duration.ofSeconds(30),
+                () -> second.registry().live().stream().allMatch(entry -> {
+                    var position = copy.positions.get(entry.spec().key().toString());
+                    return position != null
+                            && second.index().holdings(entry.id(), false).sequence() >= position.getSequence();
+                }));
         var stub = stub(second);
         watchFor(stub, copy, copy.token(), 10);
         assertThat(copy.lastStart().getBrokerId()).isNotEqualTo(copy.starts.get(0).getBrokerId());
@@ -289,22 +300,23 @@ class WatchIntegrationTest {
             io.kvbroker.client.KvIndexWatcher first = io.kvbroker.client.KvIndexWatcher.builder(address, both)
                     .build();
             first.start();
-            Thread.sleep(700);
+            // The first stream sends its backlog and then live batches before it is closed, so the second resumes
+            // from a token that is behind the engines while they go on publishing.
+            Await.until("the first watcher past its backlog", Duration.ofSeconds(30),
+                    () -> first.positions().caughtUp() && first.counters().batchesReceived() >= 10 * ENGINES);
             first.close();
             io.kvbroker.client.KvIndexWatcher second = io.kvbroker.client.KvIndexWatcher.builder(address, both)
                     .token(first.token()).build();
             open.add(second);
             second.start();
-            Thread.sleep(700);
+            Await.until("the second watcher resumed and applying batches", Duration.ofSeconds(30),
+                    () -> second.counters().resumes() >= 1 && second.counters().batchesReceived() >= 10 * ENGINES);
             simulator.setStepping(false);
             long[] next = simulator.call(engines -> engines.stream().mapToLong(SimulatedEngine::nextSequence)
                     .toArray());
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!mirrorCaughtUp(mirror, daemon, next)) {
-                assertThat(second.failure()).as("the watcher runs").isNull();
-                assertThat(System.nanoTime()).as("mirror caught up").isLessThan(deadline);
-                Thread.sleep(20);
-            }
+            Await.until("the mirror caught up, or the watcher failed", Duration.ofSeconds(60),
+                    () -> second.failure() != null || mirrorCaughtUp(mirror, daemon, next));
+            assertThat(second.failure()).as("the watcher runs").isNull();
             assertThat(first.failure()).isNull();
             assertThat(mirror.positions().caughtUp()).as("the stream said its backlog was sent").isTrue();
             assertThat(second.counters().snapshotsReceived()).as("the second stream resumed, no snapshot").isZero();
@@ -479,7 +491,7 @@ class WatchIntegrationTest {
                 }
                 assertThat(daemon.watch().counters().fellBehind()).as("the mute watcher was ended").isOne();
                 try {
-                    io.kvbroker.testing.Await.until("only the reading watcher is left", java.time.Duration.ofSeconds(30),
+                    Await.until("only the reading watcher is left", Duration.ofSeconds(30),
                             () -> daemon.watch().openWatchers() == 1);
                 } catch (InterruptedException e) {
                     throw new AssertionError(e);

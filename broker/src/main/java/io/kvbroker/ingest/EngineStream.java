@@ -70,14 +70,24 @@ public final class EngineStream {
      * two replay requests of one engine: a request due sooner waits for the ingest loop's tick.
      */
     public record Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
-            long replayConnectWaitMs, long replayMinIntervalMs) {
+            long replayConnectWaitMs, long replayMinIntervalMs, long maxPendingBytes) {
 
         /** Without a bound on the request rate: for tests that drive the clock by hand and do not advance it. */
         public Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
                 long replayConnectWaitMs) {
             this(replayTimeoutMs, replayMaxAttempts, silentAfterMs, maxPendingBatches, replayConnectWaitMs, 0);
         }
+
+        /** With {@code ingest.maxPendingBytes}' default. */
+        public Limits(long replayTimeoutMs, int replayMaxAttempts, long silentAfterMs, int maxPendingBatches,
+                long replayConnectWaitMs, long replayMinIntervalMs) {
+            this(replayTimeoutMs, replayMaxAttempts, silentAfterMs, maxPendingBatches, replayConnectWaitMs,
+                    replayMinIntervalMs, DEFAULT_MAX_PENDING_BYTES);
+        }
     }
+
+    /** As {@code ingest.maxPendingBytes}' default. */
+    static final long DEFAULT_MAX_PENDING_BYTES = 33_554_432;
 
     /** A live batch waiting for a replay; {@code backwards} if its sequence was below the live one before it. */
     private record Pending(long sequence, byte[] payload, boolean backwards) {
@@ -93,6 +103,8 @@ public final class EngineStream {
     private final EngineCounters counters = new EngineCounters();
     private final GroupKinds kinds = new GroupKinds();
     private final ArrayDeque<Pending> pending = new ArrayDeque<>();
+    /** The payload bytes {@link #pending} holds. */
+    private long pendingBytes;
 
     // Volatile: status and metrics read it from other threads; it changes rarely, so writes check first.
     private volatile EngineState state = EngineState.CONNECTING;
@@ -289,7 +301,10 @@ public final class EngineStream {
         boolean backwards = lastLiveSequence != NONE && sequence <= lastLiveSequence;
         lastLiveSequence = sequence;
         if (attempt.active()) {
-            if (pending.size() >= limits.maxPendingBatches()) {
+            // Bounded in bytes as well as in batches: at the largest frame a socket takes (ingest.maxMessageBytes), the
+            // batch bound alone held gigabytes. The first batch always waits, so a large one is not refused for ever.
+            if (pending.size() >= limits.maxPendingBatches()
+                    || !pending.isEmpty() && pendingBytes + payload.length > limits.maxPendingBytes()) {
                 // Dropped here; it is asked for again once the queue drains (finishReplay).
                 counters.increment(Counter.PENDING_OVERFLOWS);
                 checkUnapplied(payload);
@@ -297,6 +312,7 @@ public final class EngineStream {
                 return;
             }
             pending.add(new Pending(sequence, payload, backwards));
+            pendingBytes += payload.length;
             return;
         }
         acceptLive(sequence, payload, backwards, nowMs);
@@ -312,6 +328,7 @@ public final class EngineStream {
         } else if (cursor == NONE && !firstContactDone && replay.canReplay()) {
             // Data can arrive before the connection event is read (or, listening, there is none): first contact.
             pending.addFirst(new Pending(sequence, payload, false));
+            pendingBytes += payload.length;
             startReplay(Purpose.FIRST_CONTACT, nowMs);
         } else if (cursor == NONE) {
             if (sequence > 0) {
@@ -329,6 +346,7 @@ public final class EngineStream {
             heardSequence(sequence);
             if (replay.canReplay()) {
                 pending.addFirst(new Pending(sequence, payload, false));
+                pendingBytes += payload.length;
                 startReplay(Purpose.FIRST_CONTACT, nowMs);
             } else {
                 acceptLive(sequence, payload, false, nowMs);
@@ -337,6 +355,7 @@ public final class EngineStream {
             counters.increment(Counter.GAPS);
             if (replay.canReplay()) {
                 pending.addFirst(new Pending(sequence, payload, false));
+                pendingBytes += payload.length;
                 startReplay(Purpose.CONTINUE, nowMs);
             } else {
                 voidState(cursor + 1, sequence - 1);
@@ -573,6 +592,7 @@ public final class EngineStream {
         }
         while (!attempt.active() && !pending.isEmpty()) {
             Pending next = pending.pollFirst();
+            pendingBytes -= next.payload().length;
             acceptLive(next.sequence(), next.payload(), next.backwards(), nowMs);
         }
         if (!attempt.active() && attempt.overflowed()) {
@@ -600,6 +620,7 @@ public final class EngineStream {
             checkUnapplied(dropped.payload());
         }
         pending.clear();
+        pendingBytes = 0;
     }
 
     private void startOrFollow(Purpose why, long nowMs) {

@@ -32,7 +32,7 @@ public record IngestSettings(EngineStream.Limits limits, ListenSettings listen, 
         EngineStream.Limits limits = new EngineStream.Limits(config.get(Settings.INGEST_REPLAY_TIMEOUT_MS),
                 config.get(Settings.INGEST_REPLAY_MAX_ATTEMPTS), config.get(Settings.INGEST_SILENT_AFTER_MS),
                 config.get(Settings.INGEST_MAX_PENDING_BATCHES), config.get(Settings.INGEST_REPLAY_CONNECT_WAIT_MS),
-                config.get(Settings.INGEST_REPLAY_MIN_INTERVAL_MS));
+                config.get(Settings.INGEST_REPLAY_MIN_INTERVAL_MS), config.get(Settings.INGEST_MAX_PENDING_BYTES));
         ListenSettings listen = new ListenSettings(config.get(Settings.INGEST_LISTEN_HOST),
                 config.get(Settings.INGEST_LISTEN_PORT), config.get(Settings.INGEST_LISTEN_MAX_RANKS),
                 config.get(Settings.INGEST_LISTEN_REPLAY_PORT), config.get(Settings.INGEST_LISTEN_ALLOWED_TOPICS),

@@ -39,7 +39,7 @@ import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
 
 /**
- * The daemon as a JVM of its own with a small heap ({@code -Xmx128m}, exiting on OutOfMemoryError as the shipped
+ * The daemon as a JVM of its own with a small heap ({@code -Xmx256m}, exiting on OutOfMemoryError as the shipped
  * image does), {@code ingest.maxMessageBytes} at 1 MiB and its SUB's mark at 32 messages, beside a simulated engine,
  * flooded by a hostile engine on both of its sockets: frames just under the limit on the live socket, each followed
  * by an unasked reply as large on the replay socket, and after each round a frame over the limit, the first one
@@ -53,20 +53,20 @@ import org.zeromq.ZMQ;
  * heard. Unasked replies go to the replay DEALER that last asked; ones the engine's ROUTER holds at its own mark, or
  * that reach a DEALER the daemon has replaced, are lost, so replies are not counted exactly.
  *
- * <p>Design note: {@code ingest.maxPendingBatches} is cut from 10,000 to 16 because the live batches an engine's
- * stream holds while its replay runs are bounded in number only: at the default, this flood ran the daemon out of
- * heap a second after the first oversized frame (its loss made a gap, a replay ran, and the 1 MiB frames that
- * followed were held). The heap's bound is thus the SUB's mark plus the pending batches, times the largest frame;
- * the replay DEALER's mark (1000) times 1 MiB would not fit either, but its queue never filled here.
+ * <p>Design note: the live batches an engine's stream holds while its replay runs are bounded in bytes
+ * ({@code ingest.maxPendingBytes}, 8 MiB here) as well as in number: bounded in number only (10,000), this flood ran
+ * the daemon out of heap a second after the first oversized frame (its loss made a gap, a replay ran, and the 1 MiB
+ * frames that followed were held). The heap's bound is thus the SUB's mark times the largest frame plus the pending
+ * bytes; the replay DEALER's mark (1000) times 1 MiB would not fit, but its queue never filled here.
  */
 class ZmqFloodProcessTest {
-    private static final int HEAP_MB = 128;
+    private static final int HEAP_MB = 256;
     private static final long MB = 1024 * 1024;
     private static final int MAX_MESSAGE_BYTES = (int) MB;
     /** The SUB holds at most 32 x 1 MiB. */
     private static final int RECEIVE_HIGH_WATER_MARK = 32;
-    /** Live batches held while a replay runs: at most 16 x 1 MiB (see the design note). */
-    private static final int MAX_PENDING_BATCHES = 16;
+    /** Live batch bytes held while a replay runs (see the design note). */
+    private static final int MAX_PENDING_BYTES = (int) (8 * MB);
     private static final int ROUNDS = 3;
     private static final int LARGE_PER_ROUND = 300;
     private static final Duration WAIT = Duration.ofSeconds(60);
@@ -101,7 +101,7 @@ class ZmqFloodProcessTest {
                     "--set", "metrics.host=127.0.0.1", "--set", "metrics.port=" + metricsPort,
                     "--set", "log.statusIntervalMs=600000", "--set", "ingest.maxMessageBytes=" + MAX_MESSAGE_BYTES,
                     "--set", "ingest.receiveHighWaterMark=" + RECEIVE_HIGH_WATER_MARK,
-                    "--set", "ingest.maxPendingBatches=" + MAX_PENDING_BATCHES);
+                    "--set", "ingest.maxPendingBytes=" + MAX_PENDING_BYTES);
                     KvIndexClient client = KvIndexClient.builder(List.of("127.0.0.1:" + grpcPort))
                             .deadline(Duration.ofSeconds(10)).build()) {
                 Await.until("the daemon ready", WAIT, () -> alive(broker) && status(metricsPort, "/-/ready") == 200);

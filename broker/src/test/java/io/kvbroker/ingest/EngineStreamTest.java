@@ -274,6 +274,35 @@ class EngineStreamTest {
         assertThat(stream.cursor()).isOne();
     }
 
+    /**
+     * The pending queue is bounded in bytes too: at ingest.maxMessageBytes per frame, 10,000 waiting batches could
+     * hold gigabytes (a daemon at -Xmx128m ran out of heap in ZmqFloodProcessTest with the batch bound alone). Past the
+     * byte bound live batches are dropped and asked for again once the queue drains, as past the batch bound.
+     */
+    @Test
+    void liveBatchesPastThePendingByteBoundAreDroppedAndAskedForAgain() {
+        FakeEngine engine = new FakeEngine(100, true);
+        long batchBytes = engine.encoder.encode(new KvEventBatch(0, 0, List.of(AllBlocksCleared.ALL), 0, 0),
+                KvEventEncoder.Form.MAP).length;
+        EngineStream stream = new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine,
+                new EngineStream.Limits(100, 3, 1000, 1_000, 5_000, 0, 5 * batchBytes), now);
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        engine.publish();
+        live(stream, engine);
+        List<ReplayMessage> late = engine.replies(engine.lastRequest());
+        for (int i = 0; i < 20; i++) {
+            live(stream, engine);
+        }
+        assertThat(stream.counters().get(Counter.PENDING_OVERFLOWS)).as("past 5 batches' bytes, far below 1,000")
+                .isEqualTo(16);
+        late.forEach(reply -> stream.onReplay(reply, now));
+        answer(stream, engine);
+        assertThat(sink.sequencesSinceLastReset(0)).containsExactlyElementsOf(LongStream.range(0, 23).boxed().toList());
+        assertThat(stream.state()).isEqualTo(EngineState.LIVE);
+    }
+
     @Test
     void liveBatchesDroppedPastThePendingBoundAreAskedForOnceTheQueueDrains() {
         FakeEngine engine = new FakeEngine(100, true);

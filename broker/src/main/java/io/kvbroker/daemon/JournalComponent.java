@@ -8,6 +8,7 @@ import io.kvbroker.journal.Journal;
 import io.kvbroker.journal.JournalLog;
 import io.kvbroker.journal.JournalRecovery;
 import io.kvbroker.journal.JournalTrimmer;
+import io.kvbroker.lifecycle.Component;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Executors;

@@ -1,6 +1,7 @@
 package io.kvbroker.daemon;
 
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.lifecycle.Component;
 import io.kvbroker.sim.Simulator;
 import java.time.Duration;
 import java.util.List;

@@ -8,6 +8,7 @@ import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.ingest.EngineState;
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.ingest.ZmqIngest;
+import io.kvbroker.lifecycle.Component;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;

@@ -1,5 +1,6 @@
 package io.kvbroker.daemon;
 
+import io.kvbroker.lifecycle.Component;
 import io.kvbroker.watch.WatchService;
 import java.time.Duration;
 

@@ -1,9 +1,9 @@
 package io.kvbroker.discovery;
 
-import io.kvbroker.daemon.Component;
 import io.kvbroker.engine.EngineKey;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
+import io.kvbroker.lifecycle.Component;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -3,7 +3,7 @@ package io.kvbroker.grpc;
 import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import io.kvbroker.daemon.Readiness;
+import io.kvbroker.lifecycle.Readiness;
 import io.kvbroker.proto.v1.HintRequest;
 import io.kvbroker.proto.v1.HintResponse;
 import io.kvbroker.proto.v1.KvIndexServiceGrpc;

@@ -1,15 +1,15 @@
 package io.kvbroker.metrics;
 
 import io.kvbroker.config.Settings;
-import io.kvbroker.daemon.Component;
 import io.kvbroker.discovery.EngineDiscovery;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.index.BlockIndex;
 import io.kvbroker.ingest.ZmqIngest;
-import io.kvbroker.watch.ChangeFeed;
-import io.kvbroker.watch.WatchService;
+import io.kvbroker.lifecycle.Component;
 import io.kvbroker.metrics.BoundedHttpServer.Request;
 import io.kvbroker.metrics.BoundedHttpServer.Response;
+import io.kvbroker.watch.ChangeFeed;
+import io.kvbroker.watch.WatchService;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.prometheus.metrics.exporter.common.PrometheusScrapeHandler;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;

@@ -1,10 +1,9 @@
 package io.kvbroker.daemon;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import io.kvbroker.ingest.EngineStream;
 import io.kvbroker.journal.Journal;
 import io.kvbroker.journal.JournalFaults;
+import io.kvbroker.lifecycle.Lifecycle;
 import io.kvbroker.sim.SimulatedEngine;
 import io.kvbroker.sim.Simulator;
 import io.kvbroker.testing.Await;
@@ -26,6 +25,7 @@ import java.util.stream.IntStream;
 import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * A whole daemon whose journal is on a real small disk (a 64 MiB tmpfs) while two simulated engines publish: when the

@@ -1,7 +1,5 @@
 package io.kvbroker.daemon;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import io.grpc.StatusRuntimeException;
 import io.kvbroker.client.KvIndexClient;
 import io.kvbroker.codec.KvEventDecoder;
@@ -11,6 +9,7 @@ import io.kvbroker.event.BlockStored;
 import io.kvbroker.event.GroupKinds;
 import io.kvbroker.event.KvEvent;
 import io.kvbroker.index.BlockIndex;
+import io.kvbroker.lifecycle.Lifecycle;
 import io.kvbroker.proto.v1.EngineInfo;
 import io.kvbroker.proto.v1.ListEnginesResponse;
 import io.kvbroker.proto.v1.LookupRequest;
@@ -39,6 +38,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * kvbroker as a separate process with a journal, subscribed to simulated engines configured as vLLM runs by default

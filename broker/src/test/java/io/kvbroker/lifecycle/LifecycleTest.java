@@ -1,4 +1,4 @@
-package io.kvbroker.daemon;
+package io.kvbroker.lifecycle;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

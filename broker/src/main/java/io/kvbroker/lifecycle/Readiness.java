@@ -1,4 +1,4 @@
-package io.kvbroker.daemon;
+package io.kvbroker.lifecycle;
 
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;

@@ -1,10 +1,10 @@
 package io.kvbroker.ingest;
 
 import io.kvbroker.codec.KvEventDecoder;
-import io.kvbroker.daemon.ListenFailure;
 import io.kvbroker.engine.EngineRegistry;
 import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.lifecycle.Component;
+import io.kvbroker.net.ListenFailure;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;

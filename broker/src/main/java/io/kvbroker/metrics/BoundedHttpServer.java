@@ -1,6 +1,6 @@
 package io.kvbroker.metrics;
 
-import io.kvbroker.daemon.ListenFailure;
+import io.kvbroker.net.ListenFailure;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;

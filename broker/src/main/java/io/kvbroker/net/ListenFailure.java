@@ -1,4 +1,4 @@
-package io.kvbroker.daemon;
+package io.kvbroker.net;
 
 import java.net.BindException;
 

@@ -275,6 +275,23 @@ class EngineStreamTest {
     }
 
     /**
+     * Connects, applies a batch, loses one (a gap, so a replay is asked), then sends {@code behind} live batches while
+     * the replay's answer, read from the engine's buffer when asked, has not arrived: returns that late answer.
+     */
+    private List<ReplayMessage> liveBatchesBehindALateReplay(EngineStream stream, FakeEngine engine, int behind) {
+        stream.onConnected(now);
+        answer(stream, engine);
+        live(stream, engine);
+        engine.publish();
+        live(stream, engine);
+        List<ReplayMessage> late = engine.replies(engine.lastRequest());
+        for (int i = 0; i < behind; i++) {
+            live(stream, engine);
+        }
+        return late;
+    }
+
+    /**
      * The pending queue is bounded in bytes too: at ingest.maxMessageBytes per frame, 10,000 waiting batches could
      * hold gigabytes (a daemon at -Xmx128m ran out of heap in ZmqFloodProcessTest with the batch bound alone). Past the
      * byte bound live batches are dropped and asked for again once the queue drains, as past the batch bound.
@@ -286,15 +303,7 @@ class EngineStreamTest {
                 KvEventEncoder.Form.MAP).length;
         EngineStream stream = new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine,
                 new EngineStream.Limits(100, 3, 1000, 1_000, 5_000, 0, 5 * batchBytes), now);
-        stream.onConnected(now);
-        answer(stream, engine);
-        live(stream, engine);
-        engine.publish();
-        live(stream, engine);
-        List<ReplayMessage> late = engine.replies(engine.lastRequest());
-        for (int i = 0; i < 20; i++) {
-            live(stream, engine);
-        }
+        List<ReplayMessage> late = liveBatchesBehindALateReplay(stream, engine, 20);
         assertThat(stream.counters().get(Counter.PENDING_OVERFLOWS)).as("past 5 batches' bytes, far below 1,000")
                 .isEqualTo(16);
         late.forEach(reply -> stream.onReplay(reply, now));
@@ -308,16 +317,7 @@ class EngineStreamTest {
         FakeEngine engine = new FakeEngine(100, true);
         EngineStream stream = new EngineStream(0, "test/0", sink, new KvEventDecoder(), engine,
                 new EngineStream.Limits(100, 3, 1000, 16, 5_000), now);
-        stream.onConnected(now);
-        answer(stream, engine);
-        live(stream, engine);
-        engine.publish();
-        live(stream, engine);
-        // The engine reads the answer from its buffer now; it arrives after 40 more live batches.
-        List<ReplayMessage> late = engine.replies(engine.lastRequest());
-        for (int i = 0; i < 40; i++) {
-            live(stream, engine);
-        }
+        List<ReplayMessage> late = liveBatchesBehindALateReplay(stream, engine, 40);
         assertThat(stream.counters().get(Counter.PENDING_OVERFLOWS)).isEqualTo(25);
         late.forEach(reply -> stream.onReplay(reply, now));
         // The engine publishes nothing more (an idle vLLM): no later live batch would show the dropped ones as a gap.

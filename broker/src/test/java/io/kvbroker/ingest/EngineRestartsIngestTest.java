@@ -60,8 +60,8 @@ class EngineRestartsIngestTest {
 
     private static void awaitCaughtUp(ZmqIngest ingest, int id, Simulator simulator) throws InterruptedException {
         long last = next(simulator) - 1;
-        Await.until("applied through " + last, WAIT, () -> ingest.stream(id).cursor() == last
-                && ingest.stream(id).state() == EngineState.LIVE);
+        Await.until("applied through " + last, WAIT, () -> ingest.stream(id) != null
+                && ingest.stream(id).cursor() == last && ingest.stream(id).state() == EngineState.LIVE);
     }
 
     /** The current process's batches from {@code from} on, as it stamped them. */
@@ -218,8 +218,8 @@ class EngineRestartsIngestTest {
             ingest.start();
             awaitSubscribed(simulator, 1);
             publish(simulator, 20);
-            Await.until("every message refused", WAIT,
-                    () -> ingest.stream(id).counters().get(Counter.TOPIC_MISMATCHES) == 20);
+            Await.until("every message refused", WAIT, () -> ingest.stream(id) != null
+                    && ingest.stream(id).counters().get(Counter.TOPIC_MISMATCHES) == 20);
 
             EngineStream stream = ingest.stream(id);
             assertThat(sink.all(id)).as("nothing applied").isEmpty();

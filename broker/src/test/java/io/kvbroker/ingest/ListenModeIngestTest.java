@@ -221,8 +221,8 @@ class ListenModeIngestTest {
             simulator.start();
             await("subscribed", () -> simulator.call(engines -> engines.get(0).subscriptions()) >= 1);
             step(simulator, 12);
-            await("admitted and applied", () -> registry.find(new EngineKey("127.0.0.1", 0)).isPresent()
-                    && ingest.stream(registry.find(new EngineKey("127.0.0.1", 0)).get().id()).cursor() == 11);
+            await("admitted and applied", () -> registry.find(new EngineKey("127.0.0.1", 0))
+                    .map(entry -> ingest.stream(entry.id())).map(stream -> stream.cursor() == 11).orElse(false));
             int id = registry.find(new EngineKey("127.0.0.1", 0)).get().id();
             assertThat(registry.entry(id).spec().replayEndpoint().isPresent()).isEqualTo(replay);
             simulator.call(engines -> {

@@ -157,7 +157,8 @@ class IngestIntegrationTest {
                     all -> all.stream().allMatch(engine -> engine.subscriptions() >= 1)));
             simulator.setStepping(true);
             Await.until("every engine live past 40", Duration.ofSeconds(30), () -> ids.stream().allMatch(id ->
-                    ingest.stream(id).state() == EngineState.LIVE && ingest.stream(id).cursor() > 40));
+                    ingest.stream(id) != null && ingest.stream(id).state() == EngineState.LIVE
+                            && ingest.stream(id).cursor() > 40));
             simulator.call(all -> {
                 all.get(1).dropLive(3);
                 all.get(2).restart();

@@ -129,15 +129,16 @@ final class GroupCommitWriter {
                 // Kept aside until the write succeeds: a retried group must put its time index entries again.
                 long second = lastSecond;
                 for (LogRecord record : records) {
-                    batch.put(store.log(), Journal.key(sequence), RecordCodec.encode(record));
+                    batch.put(store.log(), JournalStore.key(sequence), RecordCodec.encode(record));
                     if (record.timeMs() / 1000 != second) {
                         second = record.timeMs() / 1000;
-                        batch.put(store.times(), Journal.key(second), Journal.key(sequence));
+                        batch.put(store.times(), JournalStore.key(second), JournalStore.key(sequence));
                     }
                     sequence++;
                 }
                 for (Map.Entry<String, Cursor> cursor : lastCursors.entrySet()) {
-                    batch.put(store.cursors(), Journal.bytes(cursor.getKey()), Journal.encodeCursor(cursor.getValue()));
+                    batch.put(store.cursors(), JournalStore.bytes(cursor.getKey()),
+                            JournalStore.encodeCursor(cursor.getValue()));
                 }
                 store.db().write(store.writeOptions(), batch);
                 lastSecond = second;

@@ -1,5 +1,10 @@
 package io.kvbroker.journal;
 
+import static io.kvbroker.journal.JournalStore.bytes;
+import static io.kvbroker.journal.JournalStore.decodeCursor;
+import static io.kvbroker.journal.JournalStore.key;
+import static io.kvbroker.journal.JournalStore.sequenceOf;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -42,14 +47,13 @@ import org.slf4j.LoggerFactory;
  * format and broker id), and documents the locking: every use of the database holds its read lock, and a reopen (after
  * writes fail on a full disk) or the close its write lock, so nothing touches a closed database.
  * {@link GroupCommitWriter} gathers the groups and writes them in order on its thread, retrying a failing write until
- * it succeeds (see {@link GroupCommitWriter#writeUntilDone}). {@link WriteFaults} holds what tests inject.
+ * it succeeds (see its {@code writeUntilDone}). {@link WriteFaults} holds what tests inject.
  */
 public final class Journal implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Journal.class);
     static final int GROUP_BATCHES = 256;
     static final int GROUP_BYTES = 1 << 20;
     static final long GROUP_DELAY_MS = 2;
-
 
     /** When the write-ahead log reaches the disk. */
     public enum Sync {
@@ -178,10 +182,10 @@ public final class Journal implements AutoCloseable {
     }
 
     private void loadPositions() {
+        // Before anyone else sees the store: no lock needed.
+        next = store.lastSequence(0) + 1;
+        writer.restoredThrough(next - 1);
         try (RocksIterator it = store.db().newIterator(store.log())) {
-            it.seekToLast();
-            next = it.isValid() ? sequenceOf(it.key()) + 1 : 1;
-            writer.restoredThrough(next - 1);
             it.seekToFirst();
             first = it.isValid() ? sequenceOf(it.key()) : next;
         }
@@ -326,8 +330,8 @@ public final class Journal implements AutoCloseable {
 
     public Map<String, Cursor> cursors() {
         Map<String, Cursor> result = new HashMap<>();
-        store.read("read", null, () -> store.forEach(store.cursors(), (k, v) -> result.put(new String(k, StandardCharsets.UTF_8),
-                decodeCursor(v))));
+        store.read("read", null, () -> store.forEach(store.cursors(),
+                (k, v) -> result.put(new String(k, StandardCharsets.UTF_8), decodeCursor(v))));
         return result;
     }
 
@@ -494,37 +498,5 @@ public final class Journal implements AutoCloseable {
         writer.shutdown();
         store.close();
         lock.close();
-    }
-
-    // ---- encoding ----
-
-
-    static byte[] encodeCursor(Cursor cursor) {
-        return ByteBuffer.allocate(24 + 4 + cursor.kinds().length).putLong(cursor.incarnation())
-                .putLong(cursor.sequence()).putLong(cursor.fingerprint()).putInt(cursor.kinds().length)
-                .put(cursor.kinds()).array();
-    }
-
-    static Cursor decodeCursor(byte[] bytes) {
-        ByteBuffer in = ByteBuffer.wrap(bytes);
-        long incarnation = in.getLong();
-        long sequence = in.getLong();
-        long fingerprint = in.getLong();
-        byte[] kinds = new byte[in.getInt()];
-        in.get(kinds);
-        return new Cursor(incarnation, sequence, fingerprint, kinds);
-    }
-
-    /** Big-endian, so keys sort as numbers. */
-    static byte[] key(long value) {
-        return ByteBuffer.allocate(8).putLong(value).array();
-    }
-
-    static long sequenceOf(byte[] key) {
-        return ByteBuffer.wrap(key).getLong();
-    }
-
-    static byte[] bytes(String value) {
-        return value.getBytes(StandardCharsets.UTF_8);
     }
 }

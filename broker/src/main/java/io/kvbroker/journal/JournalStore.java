@@ -30,15 +30,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Owns the journal's RocksDB database: its options and column families, the on-disk format and broker id, and the
- * read/write lock under which every use of the database runs and a reopen replaces it.
+ * Owns the journal's RocksDB database: its options, column families, on-disk format and broker id, and the read/write
+ * lock under which every use of the database runs and a reopen replaces it.
  *
- * <p>Design note (the journal's locking, in one place): the database is replaced by a reopen (after writes fail on a
- * full disk, see {@link GroupCommitWriter}) and closed by {@link #close}; a closed RocksDB handle must never be touched,
- * since RocksDB then crashes the process. So every read ({@link #read}) and every write attempt ({@link #runLocked})
- * holds {@link #dbLock}'s read lock and finds {@link #db} either open or null, and {@link #reopen} and {@link #close}
- * hold its write lock. Writes themselves are ordered by the single writer thread, not by this lock; the column family
- * getters ({@link #log()} etc.) may only be called under the lock, inside a {@link Read} or {@link WriteStep}.
+ * <p>Design note (the journal's locking, in one place): the database is replaced by a reopen (after writes fail on
+ * a full disk, see {@link GroupCommitWriter}) and closed by {@link #close}; a closed RocksDB handle must never be
+ * touched, since RocksDB then crashes the process. So every read ({@link #read}) and every write attempt
+ * ({@link #runLocked}) holds {@link #dbLock}'s read lock and finds {@link #db} either open or null, and
+ * {@link #reopen} and {@link #close} hold its write lock. Writes themselves are ordered by the single writer thread,
+ * not by this lock; the column family getters ({@link #log()} etc.) may only be called under the lock, inside a
+ * {@link Read} or {@link WriteStep}.
  */
 final class JournalStore implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(JournalStore.class);
@@ -250,7 +251,7 @@ final class JournalStore implements AutoCloseable {
     long lastSequence(long whenEmpty) {
         try (RocksIterator it = db.newIterator(log)) {
             it.seekToLast();
-            return it.isValid() ? Journal.sequenceOf(it.key()) : whenEmpty;
+            return it.isValid() ? sequenceOf(it.key()) : whenEmpty;
         }
     }
 
@@ -337,7 +338,35 @@ final class JournalStore implements AutoCloseable {
         plainOptions.close();
     }
 
-    private static byte[] bytes(String value) {
+    // ---- the on-disk encoding of keys and cursors ----
+
+
+    static byte[] encodeCursor(Journal.Cursor cursor) {
+        return ByteBuffer.allocate(24 + 4 + cursor.kinds().length).putLong(cursor.incarnation())
+                .putLong(cursor.sequence()).putLong(cursor.fingerprint()).putInt(cursor.kinds().length)
+                .put(cursor.kinds()).array();
+    }
+
+    static Journal.Cursor decodeCursor(byte[] bytes) {
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        long incarnation = in.getLong();
+        long sequence = in.getLong();
+        long fingerprint = in.getLong();
+        byte[] kinds = new byte[in.getInt()];
+        in.get(kinds);
+        return new Journal.Cursor(incarnation, sequence, fingerprint, kinds);
+    }
+
+    /** Big-endian, so keys sort as numbers. */
+    static byte[] key(long value) {
+        return ByteBuffer.allocate(8).putLong(value).array();
+    }
+
+    static long sequenceOf(byte[] key) {
+        return ByteBuffer.wrap(key).getLong();
+    }
+
+    static byte[] bytes(String value) {
         return value.getBytes(StandardCharsets.UTF_8);
     }
 }

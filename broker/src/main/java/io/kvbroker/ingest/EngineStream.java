@@ -284,9 +284,7 @@ public final class EngineStream {
 
     /** A live message carried the configured topic (again). */
     public void onTopicMatched() {
-        if (mismatchedTopic != null) {
-            mismatchedTopic = null;
-        }
+        mismatchedTopic = null;
     }
 
     /** A live batch arrived on the SUB socket. */

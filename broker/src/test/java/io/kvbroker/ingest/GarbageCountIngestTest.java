@@ -9,6 +9,7 @@ import io.kvbroker.engine.EngineSpec;
 import io.kvbroker.engine.Endpoint;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.testing.Await;
+import io.kvbroker.testing.HandEngineSockets;
 import io.kvbroker.testing.Ports;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -48,10 +49,8 @@ class GarbageCountIngestTest {
         ZmqIngest ingest = new ZmqIngest(registry, IngestSink.NONE, LIMITS, ListenSettings.OFF, 100_000, 50,
                 System::currentTimeMillis);
         try (ZContext zmq = new ZContext()) {
-            ZMQ.Socket pub = zmq.createSocket(SocketType.PUB);
-            pub.bind("tcp://127.0.0.1:" + pubPort);
-            ZMQ.Socket router = zmq.createSocket(SocketType.ROUTER);
-            router.bind("tcp://127.0.0.1:" + routerPort);
+            ZMQ.Socket pub = HandEngineSockets.bound(zmq, SocketType.PUB, pubPort);
+            ZMQ.Socket router = HandEngineSockets.bound(zmq, SocketType.ROUTER, routerPort);
             Optional<Endpoint> replay = withReplay ? Optional.of(new Endpoint("tcp", "127.0.0.1", routerPort))
                     : Optional.empty();
             int id = registry.register(new EngineSpec(new EngineKey("garbage", 0), "m",

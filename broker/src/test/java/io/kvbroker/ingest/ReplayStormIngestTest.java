@@ -13,6 +13,7 @@ import io.kvbroker.event.AllBlocksCleared;
 import io.kvbroker.event.KvEventBatch;
 import io.kvbroker.ingest.EngineCounters.Counter;
 import io.kvbroker.testing.Await;
+import io.kvbroker.testing.HandEngineSockets;
 import io.kvbroker.testing.Ports;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -50,10 +51,8 @@ class ReplayStormIngestTest {
         ZmqIngest ingest = new ZmqIngest(registry, IngestSink.NONE, LIMITS, ListenSettings.OFF, 100_000, 50,
                 System::currentTimeMillis);
         try (ZContext zmq = new ZContext()) {
-            ZMQ.Socket pub = zmq.createSocket(SocketType.PUB);
-            pub.bind("tcp://127.0.0.1:" + pubPort);
-            ZMQ.Socket router = zmq.createSocket(SocketType.ROUTER);
-            router.bind("tcp://127.0.0.1:" + routerPort);
+            ZMQ.Socket pub = HandEngineSockets.bound(zmq, SocketType.PUB, pubPort);
+            ZMQ.Socket router = HandEngineSockets.bound(zmq, SocketType.ROUTER, routerPort);
             router.setReceiveTimeOut(20);
             int id = registry.register(new EngineSpec(new EngineKey("storm", 0), "m",
                     new Endpoint("tcp", "127.0.0.1", pubPort),

@@ -1,6 +1,8 @@
 package io.kvbroker.testing;
 
 import io.kvbroker.codec.WireFrames;
+import org.zeromq.SocketType;
+import org.zeromq.ZContext;
 import org.zeromq.ZMQ;
 
 /** Raw ZeroMQ for tests that play an engine by hand: multi-frame sends, and a replay ROUTER with nothing buffered. */
@@ -8,6 +10,13 @@ public final class HandEngineSockets {
     private static final byte[] EMPTY = new byte[0];
 
     private HandEngineSockets() {
+    }
+
+    /** A socket of {@code type} bound on loopback at {@code port}: an engine's PUB or replay ROUTER. */
+    public static ZMQ.Socket bound(ZContext zmq, SocketType type, int port) {
+        ZMQ.Socket socket = zmq.createSocket(type);
+        socket.bind("tcp://127.0.0.1:" + port);
+        return socket;
     }
 
     /** Sends {@code frames} as one message. */

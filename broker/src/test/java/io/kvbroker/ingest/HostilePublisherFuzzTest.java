@@ -127,9 +127,12 @@ class HostilePublisherFuzzTest {
                         .map(r -> r.label() + "=" + counters.decodeErrors(r)).toList());
                 // Every refused message is counted once, under one reason: no more of them than messages sent (any
                 // live message may be refused, a valid payload too once a wild jump made its sequence implausible).
+                // Read while ingest runs on: the total is counted just before its reason, so the sum by reason read
+                // between two reads of the total lies within them (one behind at most).
                 long decodeErrors = counters.get(Counter.DECODE_ERRORS);
-                assertThat(java.util.Arrays.stream(Reason.values()).mapToLong(counters::decodeErrors).sum())
-                        .as("decode errors summed by reason").isEqualTo(decodeErrors);
+                long byReason = java.util.Arrays.stream(Reason.values()).mapToLong(counters::decodeErrors).sum();
+                assertThat(byReason).as("decode errors summed by reason")
+                        .isBetween(decodeErrors - 1, counters.get(Counter.DECODE_ERRORS));
                 int liveMessages = MESSAGES - kinds[6];
                 assertThat(decodeErrors).as("decode errors, at most the %d live messages and %d garbage replies",
                         liveMessages, garbageReplies).isBetween(1L, (long) liveMessages + garbageReplies);
